@@ -1,6 +1,10 @@
 package jwtrevoke
 
 import (
+	"encoding/json"
+	"math"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -15,7 +19,12 @@ type Token struct {
 	Session string // sid claim
 	KeyID   string // kid header
 	// IssuedAt is the iat claim at the precision the issuer wrote it
-	// (whole seconds unless it wrote a fraction). A token without iat is
+	// (whole seconds unless it wrote a fraction). FromClaims keeps the
+	// fraction for jwt.MapClaims; struct claims are truncated by the jwt
+	// package to jwt.TimePrecision (a second unless the program sets it).
+	// Truncation only ever moves iat earlier, so it can revoke a token
+	// issued just after a cut-off, never let one issued before through.
+	// A token without iat is
 	// treated as issued before any cut-off: it falls under every subject,
 	// session and all revocation that matches it.
 	IssuedAt time.Time
@@ -37,10 +46,10 @@ func FromJWT(t *jwt.Token) Token {
 }
 
 // FromClaims returns the Token of verified claims and the token's kid header.
-// It understands jwt.MapClaims, *jwt.RegisteredClaims, jwt.RegisteredClaims
-// and any claims type that embeds jwt.RegisteredClaims through the
-// jwt.Claims methods; a session ID comes from MapClaims["sid"] or from a
-// claims type that implements SessionIDGetter.
+// It understands jwt.MapClaims, jwt.RegisteredClaims (value or pointer) and
+// struct claims types: their jti is the string field tagged `json:"jti"`
+// (an embedded jwt.RegisteredClaims provides it) and their sid the string
+// field tagged `json:"sid"`, unless the type implements SessionIDGetter.
 func FromClaims(c jwt.Claims, kid string) Token {
 	t := Token{KeyID: kid}
 	if c == nil {
@@ -55,21 +64,96 @@ func FromClaims(c jwt.Claims, kid string) Token {
 	case jwt.RegisteredClaims:
 		t.JTI = v.ID
 	default:
-		if g, ok := c.(interface{ GetID() string }); ok {
-			t.JTI = g.GetID()
-		} else if g, ok := c.(interface{ GetJTI() string }); ok {
-			t.JTI = g.GetJTI()
-		}
+		t.JTI, t.Session = structIDs(c)
 	}
 	if g, ok := c.(SessionIDGetter); ok {
 		t.Session = g.GetSessionID()
 	}
 	t.Subject, _ = c.GetSubject()
-	if iat, err := c.GetIssuedAt(); err == nil && iat != nil {
+	if m, ok := c.(jwt.MapClaims); ok {
+		// Read iat at the precision the issuer wrote it: the jwt package
+		// truncates NumericDates to jwt.TimePrecision (a second by default).
+		t.IssuedAt = mapTime(m["iat"])
+	} else if iat, err := c.GetIssuedAt(); err == nil && iat != nil {
 		t.IssuedAt = iat.Time
 	}
 	if exp, err := c.GetExpirationTime(); err == nil && exp != nil {
 		t.ExpiresAt = exp.Time
 	}
 	return t
+}
+
+// mapTime converts a NumericDate from MapClaims without truncating it.
+func mapTime(v any) time.Time {
+	var f float64
+	switch n := v.(type) {
+	case float64:
+		f = n
+	case int64:
+		return time.Unix(n, 0)
+	case int:
+		return time.Unix(int64(n), 0)
+	case json.Number:
+		x, err := n.Float64()
+		if err != nil {
+			return time.Time{}
+		}
+		f = x
+	default:
+		return time.Time{}
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < -1e12 || f > 1e12 {
+		return time.Time{}
+	}
+	sec, frac := math.Modf(f)
+	// Round the fraction to the microsecond: a float64 near 2^31 seconds
+	// carries no more than that.
+	return time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3)
+}
+
+// structIDs finds the jti and sid of a struct claims type by their JSON
+// tags, looking through embedded structs such as jwt.RegisteredClaims.
+func structIDs(c jwt.Claims) (jti, sid string) {
+	v := reflect.ValueOf(c)
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return "", ""
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return "", ""
+	}
+	var walk func(v reflect.Value, depth int)
+	walk = func(v reflect.Value, depth int) {
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			fv := v.Field(i)
+			if f.Anonymous && depth < 3 {
+				for fv.Kind() == reflect.Pointer && !fv.IsNil() {
+					fv = fv.Elem()
+				}
+				if fv.Kind() == reflect.Struct {
+					walk(fv, depth+1)
+				}
+				continue
+			}
+			if fv.Kind() != reflect.String {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case name == "jti" && jti == "":
+				jti = fv.String()
+			case name == "sid" && sid == "":
+				sid = fv.String()
+			}
+		}
+	}
+	walk(v, 0)
+	return jti, sid
 }

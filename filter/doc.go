@@ -25,7 +25,7 @@
 // Bloom filters cannot delete, so each kind's filters are grouped in
 // generations by expiry time: a generation holds the entries that expire in
 // one window of time and is dropped whole once its window has passed. Within
-// a generation the filter grows by adding segments of four times the capacity with
+// a generation the filter grows by adding segments of twice the capacity with
 // tightening false-positive targets, so the measured false-positive rate stays
 // at its target as the set grows from nothing to millions; a new generation is
 // sized from the ones before it, so in steady state it has one segment.

@@ -105,7 +105,7 @@ func New(opts ...Option) (*Filter, error) {
 		}
 	}
 	if cfg.genWidth == 0 {
-		cfg.genWidth = max(cfg.maxLifetime/4, time.Second)
+		cfg.genWidth = max(cfg.maxLifetime/2, time.Second)
 	}
 	f := &Filter{cfg: cfg, width: int64(cfg.genWidth), nextExpiry: math.MaxInt64}
 	for i := range f.seeds {
@@ -412,7 +412,8 @@ func (f *Filter) predictLocked(gens []*generation) int64 {
 	if hint := f.expected.Load(); hint > 0 {
 		c = max(c, hint/max(int64(f.cfg.maxLifetime)/f.width, 1))
 	}
-	return c
+	return c + c/4 // slack: the next window is rarely smaller
+
 }
 
 // Expect tells the filter that about n revocations are coming (an agent
@@ -427,7 +428,7 @@ func (f *Filter) maxGenerations() int {
 
 // segmentFP is the target of segment j: the kind's target is shared by
 // its generations, and a generation's by its segments (halving each time,
-// while each segment holds four times as many entries as the one before).
+// while each segment holds twice as many entries as the one before).
 func (f *Filter) segmentFP(j int) float64 {
 	return f.cfg.fpRate / float64(f.maxGenerations()) / math.Pow(2, float64(j+1))
 }
@@ -453,7 +454,7 @@ func (f *Filter) segmentLocked(g *generation, now int64) *segment {
 	if last.n < last.capacity {
 		return last
 	}
-	s := f.newSegmentLocked(last.capacity*4, len(segs))
+	s := f.newSegmentLocked(last.capacity*2, len(segs))
 	ns := make([]*segment, len(segs), len(segs)+1)
 	copy(ns, segs)
 	ns = append(ns, s)

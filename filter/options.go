@@ -69,8 +69,9 @@ func WithMaxTokenLifetime(d time.Duration) Option {
 
 // WithGenerationWidth sets the window of expiry times that share one
 // generation of Bloom filters. Narrow windows drop expired entries sooner;
-// wide ones mean fewer filters to probe per check. The default is a quarter
-// of the max token lifetime (at least one second).
+// wide ones mean fewer filters to probe per check. The default is half the
+// max token lifetime (at least one second), so a check probes three
+// generations.
 func WithGenerationWidth(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Second {
