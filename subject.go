@@ -1,0 +1,58 @@
+package jwtrevoke
+
+// NATS subjects and message IDs. A subject names an event's kind and a hash
+// of its key, never the raw key: keys may hold '.', '*' and '>', which are
+// syntax in NATS subjects, and a fixed-length token keeps subjects short.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// DefaultSubjectPrefix is the subject prefix used when none is given.
+// Its last token is the wire format version.
+const DefaultSubjectPrefix = "jwtrevoke.v1"
+
+// KeyToken returns the subject token of a revocation key: the lowercase hex
+// of the first 16 bytes of the SHA-256 of the key's UTF-8 bytes (32
+// characters). KindAll has the empty key, so its token is the hash of "".
+func KeyToken(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Subject returns the NATS subject of a revocation of kind k and key:
+// prefix.kind.KeyToken(key), e.g. "jwtrevoke.v1.sub.<32 hex digits>".
+// An empty prefix means DefaultSubjectPrefix. A stream can keep the latest
+// event per subject, and an agent can fetch one key's event directly.
+func Subject(prefix string, k Kind, key string) string {
+	if prefix == "" {
+		prefix = DefaultSubjectPrefix
+	}
+	return prefix + "." + k.String() + "." + KeyToken(key)
+}
+
+// SubjectFilter returns the NATS subject filter that matches every
+// revocation subject under prefix: prefix + ".>". An empty prefix means
+// DefaultSubjectPrefix.
+func SubjectFilter(prefix string) string {
+	if prefix == "" {
+		prefix = DefaultSubjectPrefix
+	}
+	return prefix + ".>"
+}
+
+// MsgID returns the message ID to publish event under (the Nats-Msg-Id
+// header, for JetStream's duplicate window): "jr1-" followed by the
+// lowercase hex of the first 16 bytes of the SHA-256 of the event's body.
+// A well-formed signature block is left out of the hash, so a retry that
+// re-signs the same body keeps its ID; input that does not parse as an
+// event is hashed whole.
+func MsgID(event []byte) string {
+	body := event
+	if f, err := parseFrame(event); err == nil {
+		body = event[:f.body]
+	}
+	sum := sha256.Sum256(body)
+	return "jr1-" + hex.EncodeToString(sum[:16])
+}
