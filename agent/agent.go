@@ -1,0 +1,342 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/filter"
+)
+
+// Errors returned by this package.
+var (
+	ErrBadOption = errors.New("jwtrevoke/agent: bad option")
+	ErrClosed    = errors.New("jwtrevoke/agent: closed")
+)
+
+// Agent replays and tails the revocation stream into a filter and answers
+// checks. It is safe for use by multiple goroutines.
+type Agent struct {
+	cfg    config
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	f      *filter.Filter
+	dec    jwtrevoke.Decoder
+
+	applied   atomic.Uint64 // last applied stream sequence
+	freshAsOf atomic.Int64  // Unix ns: every event stored before it is applied
+	heardAt   atomic.Int64  // Unix ns: last answer or message from the server
+	ready     atomic.Bool
+	readyCh   chan struct{}
+	readyOnce sync.Once
+	target    uint64 // the stream's last sequence when New ran
+
+	mu      sync.Mutex // guards the fields below
+	probes  []probe    // answered probes not yet covered by applied
+	created time.Time  // the stream's creation time, to detect recreation
+	cc      jetstream.ConsumeContext
+	closed  bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	stats  counters
+}
+
+// probe is a server answer: at sent, the stream's last sequence was last.
+type probe struct {
+	sent int64
+	last uint64
+}
+
+// New starts an agent on nc: it looks up the stream, starts replaying it
+// from the first sequence, and returns without waiting for the replay (see
+// WaitReady). The caller keeps ownership of nc; Close the agent before
+// closing nc.
+func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	fopts := append([]filter.Option{filter.WithMaxTokenLifetime(cfg.maxLifetime), filter.WithClock(cfg.clock)}, cfg.filterOpts...)
+	f, err := filter.New(fopts...)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jwtrevoke/agent: %w", err)
+	}
+	st, err := js.Stream(ctx, cfg.stream)
+	if err != nil {
+		return nil, fmt.Errorf("jwtrevoke/agent: stream %q: %w", cfg.stream, err)
+	}
+	info := st.CachedInfo()
+	if !info.Config.AllowDirect {
+		cfg.log.Warn("revocation stream does not allow direct get: unknown verdicts cannot be settled", "stream", cfg.stream)
+	}
+	a := &Agent{
+		cfg:     cfg,
+		js:      js,
+		stream:  st,
+		f:       f,
+		dec:     jwtrevoke.Decoder{MaxLifetime: cfg.maxLifetime + time.Hour, Keys: cfg.keys},
+		readyCh: make(chan struct{}),
+		target:  info.State.LastSeq,
+		created: info.Created,
+	}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	f.Expect(int64(info.State.Msgs))
+	now := cfg.clock().UnixNano()
+	a.heardAt.Store(now)
+	if info.State.Msgs == 0 {
+		a.freshAsOf.Store(now)
+		a.markReady()
+	}
+	if err := a.startConsumer(ctx, max(info.State.FirstSeq, 1)); err != nil {
+		a.cancel()
+		return nil, err
+	}
+	a.wg.Add(1)
+	go a.probeLoop()
+	cfg.log.Info("agent replaying revocations", "stream", cfg.stream, "events", info.State.Msgs, "last_seq", info.State.LastSeq)
+	return a, nil
+}
+
+// Filter returns the agent's filter, for stats and tests. Add to it only
+// what the stream holds.
+func (a *Agent) Filter() *filter.Filter { return a.f }
+
+// Ready reports whether the agent has applied every event that existed
+// when it started.
+func (a *Agent) Ready() bool { return a.ready.Load() }
+
+// WaitReady blocks until the agent is ready or ctx ends.
+func (a *Agent) WaitReady(ctx context.Context) error {
+	select {
+	case <-a.readyCh:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("jwtrevoke/agent: not ready (applied %d of %d): %w", a.applied.Load(), a.target, ctx.Err())
+	}
+}
+
+// Staleness is how long ago the agent last knew it had applied every
+// event in the stream.
+func (a *Agent) Staleness() time.Duration {
+	return time.Duration(a.cfg.clock().UnixNano() - a.freshAsOf.Load())
+}
+
+// LastApplied returns the stream sequence of the last event applied.
+func (a *Agent) LastApplied() uint64 { return a.applied.Load() }
+
+func (a *Agent) markReady() {
+	a.readyOnce.Do(func() {
+		a.ready.Store(true)
+		close(a.readyCh)
+		a.cfg.log.Info("agent ready", "stream", a.cfg.stream, "applied", a.applied.Load())
+	})
+}
+
+// startConsumer (re)starts the ordered consumer at stream sequence from.
+func (a *Agent) startConsumer(ctx context.Context, from uint64) error {
+	a.mu.Lock()
+	old := a.cc
+	a.cc = nil
+	closed := a.closed
+	a.mu.Unlock()
+	if old != nil {
+		old.Stop()
+		<-old.Closed()
+	}
+	if closed {
+		return ErrClosed
+	}
+	cons, err := a.js.OrderedConsumer(ctx, a.cfg.stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{jwtrevoke.SubjectFilter(a.cfg.prefix)},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    from,
+	})
+	if err != nil {
+		return fmt.Errorf("jwtrevoke/agent: consumer on %q: %w", a.cfg.stream, err)
+	}
+	hb := min(max(a.cfg.staleAfter/5, 100*time.Millisecond), 5*time.Second)
+	cc, err := cons.Consume(a.handle,
+		jetstream.PullHeartbeat(hb),
+		jetstream.PullExpiry(max(3*hb, time.Second)),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			a.stats.consumerErrors.Add(1)
+			a.cfg.log.Warn("revocation consumer", "err", err)
+		}))
+	if err != nil {
+		return fmt.Errorf("jwtrevoke/agent: consume %q: %w", a.cfg.stream, err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		cc.Stop()
+		return ErrClosed
+	}
+	a.cc = cc
+	return nil
+}
+
+// handle applies one event. The ordered consumer calls it for one message
+// at a time, in stream order.
+func (a *Agent) handle(m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		a.stats.rejected(reasonMalformed)
+		return
+	}
+	seq := meta.Sequence.Stream
+	now := a.cfg.clock()
+	a.heardAt.Store(now.UnixNano())
+	if seq <= a.applied.Load() {
+		return // already applied (a consumer restart)
+	}
+	r, _, err := a.dec.DecodeSigned(m.Data(), now)
+	switch {
+	case err == nil:
+		if err := a.f.AddAt(r, now); err != nil {
+			a.stats.rejected(reasonMalformed)
+			a.cfg.log.Warn("revocation event refused by the filter", "seq", seq, "err", err)
+		} else {
+			a.stats.applied.Add(1)
+			a.stats.observeLag(now.Sub(r.Issued))
+		}
+	case errors.Is(err, jwtrevoke.ErrExpired):
+		a.stats.expired.Add(1)
+	default:
+		a.stats.rejected(rejectReason(err))
+		a.cfg.log.Warn("revocation event rejected", "seq", seq, "subject", m.Subject(), "err", err)
+	}
+	a.applied.Store(seq)
+	if meta.NumPending == 0 {
+		a.fresh(now.UnixNano())
+		a.markReady()
+	} else if seq >= a.target {
+		a.markReady()
+	}
+	a.mu.Lock()
+	a.coverProbesLocked(seq)
+	a.mu.Unlock()
+}
+
+// fresh records that every event stored before t is applied.
+func (a *Agent) fresh(t int64) {
+	for {
+		old := a.freshAsOf.Load()
+		if t <= old || a.freshAsOf.CompareAndSwap(old, t) {
+			return
+		}
+	}
+}
+
+// coverProbesLocked marks fresh the probes whose last sequence is applied.
+func (a *Agent) coverProbesLocked(seq uint64) {
+	i := 0
+	for ; i < len(a.probes) && a.probes[i].last <= seq; i++ {
+		a.fresh(a.probes[i].sent)
+	}
+	a.probes = a.probes[i:]
+}
+
+func (a *Agent) probeLoop() {
+	defer a.wg.Done()
+	interval := max(a.cfg.staleAfter/5, 10*time.Millisecond)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.probe(interval)
+	}
+}
+
+// probe asks the server for the stream's state and updates freshness,
+// readiness, and the rewind alarm.
+func (a *Agent) probe(timeout time.Duration) {
+	appliedAtSend := a.applied.Load()
+	sent := a.cfg.clock().UnixNano()
+	ctx, cancel := context.WithTimeout(a.ctx, max(timeout, 100*time.Millisecond))
+	info, err := a.stream.Info(ctx)
+	cancel()
+	if err != nil {
+		if a.ctx.Err() == nil {
+			a.stats.probeErrors.Add(1)
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				a.cfg.log.Error("revocation stream is gone; answering from memory", "stream", a.cfg.stream)
+			}
+		}
+		return
+	}
+	a.heardAt.Store(a.cfg.clock().UnixNano())
+	st := info.State
+	a.mu.Lock()
+	recreated := !a.created.IsZero() && !info.Created.Equal(a.created)
+	a.created = info.Created
+	a.mu.Unlock()
+	if recreated || st.LastSeq < appliedAtSend {
+		// The stream lost events this agent applied: it was recreated or
+		// restored from an older backup. Keep every revocation already
+		// applied, replay what the stream holds now, and raise the alarm.
+		a.stats.rewinds.Add(1)
+		a.cfg.log.Error("revocation stream rewound: it no longer holds events this agent applied; keeping them and replaying",
+			"stream", a.cfg.stream, "applied", appliedAtSend, "stream_last_seq", st.LastSeq, "recreated", recreated)
+		a.applied.Store(0)
+		a.mu.Lock()
+		a.probes = nil
+		a.mu.Unlock()
+		if err := a.startConsumer(a.ctx, max(st.FirstSeq, 1)); err != nil && !errors.Is(err, ErrClosed) {
+			a.cfg.log.Error("restarting the revocation consumer", "err", err)
+		}
+		return
+	}
+	if st.Msgs == 0 || appliedAtSend >= st.LastSeq || a.applied.Load() >= st.LastSeq {
+		a.fresh(sent)
+		a.markReady()
+		return
+	}
+	a.mu.Lock()
+	a.probes = append(a.probes, probe{sent: sent, last: st.LastSeq})
+	if len(a.probes) > 64 {
+		a.probes = a.probes[len(a.probes)-64:]
+	}
+	a.coverProbesLocked(a.applied.Load())
+	a.mu.Unlock()
+}
+
+// Close stops the agent and waits for every goroutine it started. Checks
+// after Close answer from memory as stale.
+func (a *Agent) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	cc := a.cc
+	a.cc = nil
+	a.mu.Unlock()
+	a.cancel()
+	if cc != nil {
+		cc.Stop()
+		<-cc.Closed()
+	}
+	a.wg.Wait()
+	a.freshAsOf.Store(0)
+	return nil
+}

@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/filter"
+)
+
+// Result is the answer to one check.
+type Result struct {
+	// Verdict is the filter's answer after any settling: NotRevoked,
+	// Revoked, or Unknown when the stream could not be asked in time.
+	Verdict filter.Verdict
+	// Kind is the revocation kind behind a Revoked or Unknown verdict.
+	Kind jwtrevoke.Kind
+	// Stale is true when the agent is not ready or has not heard from the
+	// server within the staleness bound: a revocation it has not seen may
+	// exist.
+	Stale bool
+	// NotReady is true while the agent is still replaying the stream.
+	NotReady bool
+	// Allowed is the decision under the agent's policy: false for Revoked,
+	// and for Unknown or Stale under FailClosed.
+	Allowed bool
+}
+
+// Reason names why a token was refused (or, for an allowed stale answer,
+// why it may be wrong): "revoked", "unknown", "not_ready", "stale", or ""
+// for a fresh NotRevoked.
+func (r Result) Reason() string {
+	switch {
+	case r.Verdict == filter.Revoked:
+		return "revoked"
+	case r.Verdict == filter.Unknown:
+		return "unknown"
+	case r.NotReady:
+		return "not_ready"
+	case r.Stale:
+		return "stale"
+	}
+	return ""
+}
+
+// Check answers whether a verified token may be used. It does no network
+// I/O and no allocation, except to settle an Unknown verdict (only after
+// the memory budget forced evictions), which asks the stream for that key's
+// latest event with the settle timeout.
+func (a *Agent) Check(t *jwtrevoke.Token) Result {
+	now := a.cfg.clock()
+	v, k := a.f.CheckAt(t, now)
+	if v == filter.Unknown {
+		v, k = a.settle(t, now)
+	}
+	res := Result{Verdict: v, Kind: k}
+	res.NotReady = !a.ready.Load()
+	res.Stale = res.NotReady || now.UnixNano()-a.freshAsOf.Load() > int64(a.cfg.staleAfter)
+	switch {
+	case v == filter.Revoked:
+		res.Allowed = false
+	case v == filter.Unknown || res.Stale:
+		res.Allowed = a.cfg.policy == FailOpen
+	default:
+		res.Allowed = true
+	}
+	a.stats.count(t, res)
+	return res
+}
+
+// IsRevoked reports whether a verified token must be refused: revoked, or
+// (under FailClosed) unknown or stale. It is the hook other JWT middleware
+// expects; Check tells why.
+func (a *Agent) IsRevoked(t *jwtrevoke.Token) bool { return !a.Check(t).Allowed }
+
+// settle asks the stream for the latest event of each key whose check is
+// Unknown, caches the answers in the filter and checks again.
+func (a *Agent) settle(t *jwtrevoke.Token, nowT time.Time) (filter.Verdict, jwtrevoke.Kind) {
+	a.stats.settles.Add(1)
+	keys := [...]struct {
+		k   jwtrevoke.Kind
+		key string
+	}{{jwtrevoke.KindToken, t.JTI}, {jwtrevoke.KindSubject, t.Subject}, {jwtrevoke.KindSession, t.Session}, {jwtrevoke.KindKey, t.KeyID}}
+	for _, c := range keys {
+		if c.key == "" || a.f.CheckKeyAt(c.k, c.key, t.IssuedAt, nowT) != filter.Unknown {
+			continue
+		}
+		if err := a.settleKey(c.k, c.key, nowT); err != nil {
+			a.stats.settleErrors.Add(1)
+			a.cfg.log.Warn("could not settle an unknown verdict", "kind", c.k, "err", err)
+			return filter.Unknown, c.k
+		}
+	}
+	return a.f.CheckAt(t, nowT)
+}
+
+func (a *Agent) settleKey(k jwtrevoke.Kind, key string, now time.Time) error {
+	ctx, cancel := context.WithTimeout(a.ctx, a.cfg.settleTimeout)
+	defer cancel()
+	m, err := a.stream.GetLastMsgForSubject(ctx, jwtrevoke.Subject(a.cfg.prefix, k, key))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return a.f.Settle(k, key, nil, now)
+	}
+	if err != nil {
+		return err
+	}
+	r, _, err := a.dec.DecodeSigned(m.Data, now)
+	switch {
+	case errors.Is(err, jwtrevoke.ErrExpired):
+		return a.f.Settle(k, key, nil, now)
+	case err != nil:
+		return err
+	case r.Kind != k || r.Key != key:
+		// A different key with the same subject hash: not this key's event.
+		return a.f.Settle(k, key, nil, now)
+	}
+	return a.f.Settle(k, key, &r, now)
+}

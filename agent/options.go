@@ -1,0 +1,192 @@
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/filter"
+)
+
+// DefaultStream is the name of the revocation stream, as the publisher
+// creates it.
+const DefaultStream = "JWTREVOKE"
+
+// Policy says what a check answers when the agent cannot be sure: when it
+// is stale or not ready, or when an Unknown verdict cannot be settled.
+type Policy uint8
+
+const (
+	// FailClosed refuses the token. A revoked token never gets through;
+	// an outage of the revocation log refuses every token after the
+	// staleness bound.
+	FailClosed Policy = iota
+	// FailOpen answers from memory: tokens revoked while the agent could
+	// not hear the log get through until it hears it again.
+	FailOpen
+)
+
+func (p Policy) String() string {
+	if p == FailOpen {
+		return "fail-open"
+	}
+	return "fail-closed"
+}
+
+// Option configures an Agent.
+type Option func(*config) error
+
+type config struct {
+	stream        string
+	prefix        string
+	maxLifetime   time.Duration
+	staleAfter    time.Duration
+	probeInterval time.Duration
+	settleTimeout time.Duration
+	policy        Policy
+	keys          jwtrevoke.KeySet
+	filterOpts    []filter.Option
+	clock         func() time.Time
+	log           *slog.Logger
+}
+
+func defaultConfig() config {
+	return config{
+		stream:        DefaultStream,
+		prefix:        jwtrevoke.DefaultSubjectPrefix,
+		maxLifetime:   24 * time.Hour,
+		staleAfter:    5 * time.Second,
+		settleTimeout: 250 * time.Millisecond,
+		policy:        FailClosed,
+		clock:         time.Now,
+		log:           slog.New(slog.DiscardHandler),
+	}
+}
+
+// WithStream names the revocation stream. The default is DefaultStream.
+func WithStream(name string) Option {
+	return func(c *config) error {
+		if name == "" {
+			return fmt.Errorf("%w: empty stream name", ErrBadOption)
+		}
+		c.stream = name
+		return nil
+	}
+}
+
+// WithSubjectPrefix sets the subject prefix of revocation events. The
+// default is jwtrevoke.DefaultSubjectPrefix.
+func WithSubjectPrefix(p string) Option {
+	return func(c *config) error {
+		if p == "" {
+			return fmt.Errorf("%w: empty subject prefix", ErrBadOption)
+		}
+		c.prefix = p
+		return nil
+	}
+}
+
+// WithMaxTokenLifetime sets the longest token lifetime, as configured on
+// the publisher. Events that claim to be remembered longer are refused.
+// The default is 24 hours.
+func WithMaxTokenLifetime(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Second {
+			return fmt.Errorf("%w: max token lifetime %v", ErrBadOption, d)
+		}
+		c.maxLifetime = d
+		return nil
+	}
+}
+
+// WithStaleness sets how long the agent may go without hearing from the
+// server, with nothing pending, before its answers count as stale. The
+// agent probes the server five times per bound. The default is 5 seconds.
+func WithStaleness(bound time.Duration) Option {
+	return func(c *config) error {
+		if bound < 10*time.Millisecond {
+			return fmt.Errorf("%w: staleness bound %v", ErrBadOption, bound)
+		}
+		c.staleAfter = bound
+		return nil
+	}
+}
+
+// WithPolicy sets what happens when the agent cannot be sure. The default
+// is FailClosed.
+func WithPolicy(p Policy) Option {
+	return func(c *config) error {
+		if p != FailClosed && p != FailOpen {
+			return fmt.Errorf("%w: policy %d", ErrBadOption, p)
+		}
+		c.policy = p
+		return nil
+	}
+}
+
+// WithTrustedKeys requires every event to be signed by one of these
+// ed25519 public keys (by key ID). Unsigned events, unknown key IDs and bad
+// signatures are counted and skipped. The default accepts unsigned events.
+func WithTrustedKeys(keys jwtrevoke.KeySet) Option {
+	return func(c *config) error {
+		if len(keys) == 0 {
+			return fmt.Errorf("%w: empty key set", ErrBadOption)
+		}
+		c.keys = keys
+		return nil
+	}
+}
+
+// WithMemoryBudget bounds the filter's memory; see filter.WithMemoryBudget.
+// The default is 64 MiB.
+func WithMemoryBudget(bytes int64) Option {
+	return func(c *config) error {
+		c.filterOpts = append(c.filterOpts, filter.WithMemoryBudget(bytes))
+		return nil
+	}
+}
+
+// WithFilterOptions passes further options to the filter.
+func WithFilterOptions(opts ...filter.Option) Option {
+	return func(c *config) error {
+		c.filterOpts = append(c.filterOpts, opts...)
+		return nil
+	}
+}
+
+// WithSettleTimeout bounds the stream lookup that settles an Unknown
+// verdict. The default is 250 ms.
+func WithSettleTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: settle timeout %v", ErrBadOption, d)
+		}
+		c.settleTimeout = d
+		return nil
+	}
+}
+
+// WithClock sets the clock for expiry and staleness. The default is
+// time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return fmt.Errorf("%w: nil clock", ErrBadOption)
+		}
+		c.clock = now
+		return nil
+	}
+}
+
+// WithLogger sets the logger. Raw tokens are never logged. The default
+// discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrBadOption)
+		}
+		c.log = l
+		return nil
+	}
+}

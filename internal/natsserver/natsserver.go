@@ -1,0 +1,112 @@
+// Package natsserver starts an embedded nats-server with JetStream, for the
+// jwtrevoke command's development default and for tests. It is internal:
+// users who embed NATS configure github.com/nats-io/nats-server/v2
+// themselves.
+package natsserver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Config says where the embedded server listens and stores.
+type Config struct {
+	// StoreDir is the JetStream store directory. Required.
+	StoreDir string
+	// Host and Port for NATS clients. Port -1 picks a free port; the
+	// default host is 127.0.0.1.
+	Host string
+	Port int
+	// Name is the server name; the default is "jwtrevoke-embedded".
+	Name string
+	// Log sends the server's log to stderr.
+	Log bool
+}
+
+// Start starts a server and waits until it accepts connections.
+func Start(c Config) (*server.Server, error) {
+	if c.StoreDir == "" {
+		return nil, errors.New("natsserver: StoreDir is required")
+	}
+	if c.Host == "" {
+		c.Host = "127.0.0.1"
+	}
+	if c.Name == "" {
+		c.Name = "jwtrevoke-embedded"
+	}
+	opts := &server.Options{
+		ServerName: c.Name,
+		Host:       c.Host,
+		Port:       c.Port,
+		JetStream:  true,
+		StoreDir:   c.StoreDir,
+		NoSigs:     true,
+		NoLog:      !c.Log,
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("natsserver: %w", err)
+	}
+	if c.Log {
+		s.ConfigureLogger()
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("natsserver: not ready after 10s on %s:%d", c.Host, c.Port)
+	}
+	return s, nil
+}
+
+// Port returns the client port a started server listens on.
+func Port(s *server.Server) int {
+	_, p, _ := net.SplitHostPort(s.Addr().String())
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// Run starts a server for a test on a free loopback port with a store in
+// dir (t.TempDir() if dir is empty) and shuts it down when the test ends.
+func Run(t testing.TB, dir string) *server.Server {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	s, err := Start(Config{StoreDir: dir, Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// Restart shuts s down and starts a new server on the same port and store,
+// as a process restart would. The new server is shut down when the test
+// ends.
+func Restart(t testing.TB, s *server.Server, dir string) *server.Server {
+	t.Helper()
+	port := Port(s)
+	s.Shutdown()
+	s.WaitForShutdown()
+	var ns *server.Server
+	var err error
+	// The port may take a moment to be free again.
+	for range 50 {
+		ns, err = Start(Config{StoreDir: dir, Port: port})
+		if err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	return ns
+}

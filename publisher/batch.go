@@ -1,0 +1,82 @@
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jwtrevoke/jwtrevoke"
+)
+
+// batchWindow is how many publishes a batch keeps in flight.
+const batchWindow = 2048
+
+// RevokeBatch writes many revocations (mass revocation, incident response)
+// with acknowledgements pipelined, and returns once every one is
+// acknowledged. Receipts are in the order of revs. Each event is first
+// written as the key's first event; a key that already has one is merged
+// and written like Revoke does. On error, the receipts of the events that
+// were acknowledged are still returned (Seq 0 marks the others), and a
+// retry of the whole batch is safe.
+func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation) ([]Receipt, error) {
+	out := make([]Receipt, len(revs))
+	now := p.cfg.clock()
+	type inflight struct {
+		i    int
+		subj string
+		r    jwtrevoke.Revocation
+		fut  jetstream.PubAckFuture
+	}
+	var errs []error
+	for start := 0; start < len(revs); start += batchWindow {
+		end := min(start+batchWindow, len(revs))
+		var window []inflight
+		for i := start; i < end; i++ {
+			r := revs[i]
+			if r.Issued.IsZero() {
+				r.Issued = now
+			}
+			if err := r.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("revocation %d: %w", i, err))
+				continue
+			}
+			subj := jwtrevoke.Subject(p.cfg.prefix, r.Kind, r.Key)
+			data, err := jwtrevoke.Encode(r, p.cfg.signer)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("revocation %d: %w", i, err))
+				continue
+			}
+			msg := p.message(subj, r, data, 0, true)
+			fut, err := p.js.PublishMsgAsync(msg)
+			if err != nil {
+				// Not even queued: the slow path below retries it.
+				window = append(window, inflight{i: i, subj: subj, r: r})
+				continue
+			}
+			window = append(window, inflight{i, subj, r, fut})
+		}
+		for _, f := range window {
+			if f.fut != nil {
+				select {
+				case ack := <-f.fut.Ok():
+					out[f.i] = Receipt{Revocation: f.r, Seq: ack.Sequence, Duplicate: ack.Duplicate, MsgID: f.fut.Msg().Header.Get(jetstream.MsgIDHeader)}
+					continue
+				case <-f.fut.Err():
+				case <-ctx.Done():
+					return out, errors.Join(append(errs, ctx.Err())...)
+				}
+			}
+			// The key had an event already, or the publish failed:
+			// merge and write it the careful way.
+			rc, err := p.Revoke(ctx, f.r)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("revocation %d (%v %q): %w", f.i, f.r.Kind, f.r.Key, err))
+				continue
+			}
+			out[f.i] = rc
+		}
+	}
+	return out, errors.Join(errs...)
+}

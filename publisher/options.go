@@ -1,0 +1,176 @@
+package publisher
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jwtrevoke/jwtrevoke"
+)
+
+// DefaultStream is the name of the revocation stream.
+const DefaultStream = "JWTREVOKE"
+
+// Option configures a Publisher.
+type Option func(*config) error
+
+type config struct {
+	stream      string
+	prefix      string
+	maxLifetime time.Duration
+	leeway      time.Duration
+	replicas    int
+	create      bool
+	signer      *jwtrevoke.Signer
+	actor       string
+	attempts    int
+	timeout     time.Duration
+	clock       func() time.Time
+	log         *slog.Logger
+}
+
+func defaultConfig() config {
+	return config{
+		stream:      DefaultStream,
+		prefix:      jwtrevoke.DefaultSubjectPrefix,
+		maxLifetime: 24 * time.Hour,
+		leeway:      time.Minute,
+		replicas:    1,
+		create:      true,
+		attempts:    8,
+		timeout:     2 * time.Second,
+		clock:       time.Now,
+		log:         slog.New(slog.DiscardHandler),
+	}
+}
+
+// WithStream names the revocation stream. The default is DefaultStream.
+func WithStream(name string) Option {
+	return func(c *config) error {
+		if name == "" {
+			return fmt.Errorf("%w: empty stream name", ErrBadOption)
+		}
+		c.stream = name
+		return nil
+	}
+}
+
+// WithSubjectPrefix sets the subject prefix of revocation events. The
+// default is jwtrevoke.DefaultSubjectPrefix ("jwtrevoke.v1").
+func WithSubjectPrefix(p string) Option {
+	return func(c *config) error {
+		if p == "" {
+			return fmt.Errorf("%w: empty subject prefix", ErrBadOption)
+		}
+		c.prefix = p
+		return nil
+	}
+}
+
+// WithMaxTokenLifetime sets the longest lifetime of a token the issuers
+// mint. Subject, session, key and all revocations are kept this long after
+// their cut-off, and the stream's MaxAge is this plus the leeway. Agents must
+// be configured with the same value. The default is 24 hours.
+func WithMaxTokenLifetime(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Second {
+			return fmt.Errorf("%w: max token lifetime %v", ErrBadOption, d)
+		}
+		c.maxLifetime = d
+		return nil
+	}
+}
+
+// WithLeeway sets the clock leeway added to every expiry (the verifiers'
+// exp leeway). The default is one minute.
+func WithLeeway(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("%w: negative leeway", ErrBadOption)
+		}
+		c.leeway = d
+		return nil
+	}
+}
+
+// WithReplicas sets the stream's replica count when the publisher creates
+// it: 3 on a production cluster. The default is 1.
+func WithReplicas(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 5 {
+			return fmt.Errorf("%w: replicas %d outside 1..5", ErrBadOption, n)
+		}
+		c.replicas = n
+		return nil
+	}
+}
+
+// WithCreateStream says whether New may create the stream when it does not
+// exist. With false, New only checks an existing stream (for publishers
+// whose credentials may not manage streams). The default is true.
+func WithCreateStream(create bool) Option {
+	return func(c *config) error { c.create = create; return nil }
+}
+
+// WithSigner signs every event with an ed25519 key; agents that trust
+// the key ID verify it. The default is unsigned events.
+func WithSigner(keyID string, key ed25519.PrivateKey) Option {
+	return func(c *config) error {
+		s := &jwtrevoke.Signer{KeyID: keyID, Key: key}
+		if _, err := s.Sign(make([]byte, 32)); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadOption, err)
+		}
+		c.signer = s
+		return nil
+	}
+}
+
+// WithActor sets the default Actor recorded in events, such as the
+// service's name. The default is empty.
+func WithActor(actor string) Option {
+	return func(c *config) error {
+		if len(actor) > jwtrevoke.MaxActorLen {
+			return fmt.Errorf("%w: actor longer than %d bytes", ErrBadOption, jwtrevoke.MaxActorLen)
+		}
+		c.actor = actor
+		return nil
+	}
+}
+
+// WithRetry sets how many times a publish is attempted and how long each
+// attempt waits for its acknowledgement. Retries back off from 20 ms to 1 s
+// and stop early when the context ends. The default is 8 attempts of 2 s.
+func WithRetry(attempts int, perAttempt time.Duration) Option {
+	return func(c *config) error {
+		if attempts < 1 || perAttempt <= 0 {
+			return fmt.Errorf("%w: retry %d × %v", ErrBadOption, attempts, perAttempt)
+		}
+		c.attempts, c.timeout = attempts, perAttempt
+		return nil
+	}
+}
+
+// WithClock sets the clock used for cut-offs and expiries. The default is
+// time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return fmt.Errorf("%w: nil clock", ErrBadOption)
+		}
+		c.clock = now
+		return nil
+	}
+}
+
+// WithLogger sets the logger. Tokens are never logged; keys are. The
+// default discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrBadOption)
+		}
+		c.log = l
+		return nil
+	}
+}

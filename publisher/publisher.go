@@ -1,0 +1,275 @@
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jwtrevoke/jwtrevoke"
+)
+
+// Errors returned by this package.
+var (
+	ErrBadOption = errors.New("jwtrevoke/publisher: bad option")
+	ErrNoTokenID = errors.New("jwtrevoke/publisher: token has no jti")
+	ErrConflict  = errors.New("jwtrevoke/publisher: concurrent writers kept conflicting")
+)
+
+// Publisher writes revocation events. It is safe for use by multiple
+// goroutines.
+type Publisher struct {
+	cfg    config
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	dec    jwtrevoke.Decoder
+}
+
+// New returns a Publisher over nc. It creates the revocation stream if it
+// does not exist (unless WithCreateStream(false)) and refuses a stream whose
+// configuration is unsafe (see CheckStream).
+func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Publisher, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jwtrevoke/publisher: %w", err)
+	}
+	st, err := js.Stream(ctx, cfg.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) && cfg.create {
+		st, err = js.CreateStream(ctx, StreamConfig(cfg.stream, cfg.prefix, cfg.maxLifetime, cfg.leeway, cfg.replicas))
+		if err == nil {
+			cfg.log.Info("created revocation stream", "stream", cfg.stream, "replicas", cfg.replicas)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jwtrevoke/publisher: stream %q: %w", cfg.stream, err)
+	}
+	if err := CheckStream(st.CachedInfo().Config, cfg.prefix, cfg.maxLifetime, cfg.leeway); err != nil {
+		return nil, err
+	}
+	return &Publisher{
+		cfg:    cfg,
+		js:     js,
+		stream: st,
+		// Reading back our own events: no signature check needed to merge,
+		// only bounds.
+		dec: jwtrevoke.Decoder{MaxLifetime: cfg.maxLifetime + cfg.leeway + RetentionMargin},
+	}, nil
+}
+
+// Stream returns the name of the revocation stream.
+func (p *Publisher) Stream() string { return p.cfg.stream }
+
+// Receipt is the server's acknowledgement of a revocation.
+type Receipt struct {
+	// Revocation is the event as stored: merged with the key's earlier
+	// event, if any, so its cut-off and expiry are the later of both.
+	Revocation jwtrevoke.Revocation
+	// Seq is the event's stream sequence.
+	Seq uint64
+	// Duplicate is true when the server had already stored this event
+	// (a retry after a lost acknowledgement).
+	Duplicate bool
+	// MsgID is the event's deduplication ID.
+	MsgID string
+}
+
+// RevokeOption sets optional fields of one revocation.
+type RevokeOption func(*jwtrevoke.Revocation)
+
+// Reason records why (free text, at most jwtrevoke.MaxReasonLen bytes).
+func Reason(s string) RevokeOption { return func(r *jwtrevoke.Revocation) { r.Reason = s } }
+
+// Actor records who (overrides WithActor).
+func Actor(s string) RevokeOption { return func(r *jwtrevoke.Revocation) { r.Actor = s } }
+
+// RevokeToken revokes one verified token by its jti until its exp. It is
+// the one line a logout handler needs:
+//
+//	_, err := pub.RevokeToken(r.Context(), jwtrevoke.FromJWT(tok))
+//
+// A token that has already expired needs no revocation: RevokeToken
+// returns a zero Receipt and nil.
+func (p *Publisher) RevokeToken(ctx context.Context, t jwtrevoke.Token, opts ...RevokeOption) (Receipt, error) {
+	if t.JTI == "" {
+		return Receipt{}, ErrNoTokenID
+	}
+	return p.RevokeJTI(ctx, t.JTI, t.ExpiresAt, opts...)
+}
+
+// RevokeJWT is RevokeToken for a parsed *jwt.Token.
+func (p *Publisher) RevokeJWT(ctx context.Context, t *jwt.Token, opts ...RevokeOption) (Receipt, error) {
+	return p.RevokeToken(ctx, jwtrevoke.FromJWT(t), opts...)
+}
+
+// RevokeJTI revokes the token with this jti, whose exp is exp (zero if
+// unknown: the revocation is then kept for the max token lifetime).
+func (p *Publisher) RevokeJTI(ctx context.Context, jti string, exp time.Time, opts ...RevokeOption) (Receipt, error) {
+	now := p.cfg.clock()
+	expires := now.Add(p.cfg.maxLifetime + p.cfg.leeway)
+	if !exp.IsZero() {
+		expires = exp.Add(p.cfg.leeway)
+		if !expires.After(now) {
+			return Receipt{}, nil
+		}
+	}
+	return p.Revoke(ctx, p.revocation(jwtrevoke.KindToken, jti, now, expires, opts))
+}
+
+// RevokeSubject revokes every token of sub issued before before ("log out
+// everywhere", password change). A zero before means now.
+func (p *Publisher) RevokeSubject(ctx context.Context, sub string, before time.Time, opts ...RevokeOption) (Receipt, error) {
+	return p.revokeCutoff(ctx, jwtrevoke.KindSubject, sub, before, opts)
+}
+
+// RevokeSession revokes every token of the session sid issued before
+// before (a refresh-token family). A zero before means now.
+func (p *Publisher) RevokeSession(ctx context.Context, sid string, before time.Time, opts ...RevokeOption) (Receipt, error) {
+	return p.revokeCutoff(ctx, jwtrevoke.KindSession, sid, before, opts)
+}
+
+// RevokeKey revokes every token signed with the key kid.
+func (p *Publisher) RevokeKey(ctx context.Context, kid string, opts ...RevokeOption) (Receipt, error) {
+	return p.revokeCutoff(ctx, jwtrevoke.KindKey, kid, time.Time{}, opts)
+}
+
+// RevokeAll revokes every token issued before before. A zero before means
+// now.
+func (p *Publisher) RevokeAll(ctx context.Context, before time.Time, opts ...RevokeOption) (Receipt, error) {
+	return p.revokeCutoff(ctx, jwtrevoke.KindAll, "", before, opts)
+}
+
+func (p *Publisher) revokeCutoff(ctx context.Context, k jwtrevoke.Kind, key string, before time.Time, opts []RevokeOption) (Receipt, error) {
+	now := p.cfg.clock()
+	if before.IsZero() {
+		before = now
+	}
+	// No token issued before the cut-off outlives it by more than the max
+	// lifetime (plus leeway).
+	return p.Revoke(ctx, p.revocation(k, key, before, before.Add(p.cfg.maxLifetime+p.cfg.leeway), opts))
+}
+
+func (p *Publisher) revocation(k jwtrevoke.Kind, key string, before, expires time.Time, opts []RevokeOption) jwtrevoke.Revocation {
+	r := jwtrevoke.Revocation{Kind: k, Key: key, Before: before, Expires: expires, Actor: p.cfg.actor}
+	for _, o := range opts {
+		o(&r)
+	}
+	return r
+}
+
+// Revoke writes one revocation and returns once the server acknowledged
+// it. Issued is set to now if zero. The event is merged with the key's
+// latest event (later cut-off and expiry win) under an
+// expected-last-subject-sequence guard; a conflicting concurrent writer
+// makes it read and merge again.
+func (p *Publisher) Revoke(ctx context.Context, r jwtrevoke.Revocation) (Receipt, error) {
+	if r.Issued.IsZero() {
+		r.Issued = p.cfg.clock()
+	}
+	if err := r.Validate(); err != nil {
+		return Receipt{}, err
+	}
+	subj := jwtrevoke.Subject(p.cfg.prefix, r.Kind, r.Key)
+	for range 5 {
+		merged, lastSeq, err := p.mergeLatest(ctx, subj, r)
+		if err != nil {
+			return Receipt{}, err
+		}
+		rc, err := p.publish(ctx, subj, merged, lastSeq, true)
+		if errors.Is(err, errWrongLast) {
+			continue // someone wrote this key meanwhile: merge again
+		}
+		return rc, err
+	}
+	return Receipt{}, fmt.Errorf("%w on %v %q", ErrConflict, r.Kind, r.Key)
+}
+
+// mergeLatest reads the key's latest event and merges r into it.
+func (p *Publisher) mergeLatest(ctx context.Context, subj string, r jwtrevoke.Revocation) (jwtrevoke.Revocation, uint64, error) {
+	var (
+		m   *jetstream.RawStreamMsg
+		err error
+	)
+	err = p.retry(ctx, func(ctx context.Context) error {
+		m, err = p.stream.GetLastMsgForSubject(ctx, subj)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			m = nil
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return r, 0, fmt.Errorf("jwtrevoke/publisher: reading the latest event of %v %q: %w", r.Kind, r.Key, err)
+	}
+	if m == nil {
+		return r, 0, nil
+	}
+	old, err := p.dec.Decode(m.Data, p.cfg.clock())
+	if err != nil || old.Kind != r.Kind || old.Key != r.Key {
+		// Expired, foreign or malformed: ours replaces it.
+		return r, m.Sequence, nil
+	}
+	if old.Before.After(r.Before) {
+		r.Before = old.Before
+	}
+	if old.Expires.After(r.Expires) {
+		r.Expires = old.Expires
+	}
+	return r, m.Sequence, nil
+}
+
+var errWrongLast = errors.New("wrong last subject sequence")
+
+// publish encodes r and publishes it until acknowledged, reusing the
+// message ID on every attempt.
+func (p *Publisher) publish(ctx context.Context, subj string, r jwtrevoke.Revocation, lastSeq uint64, guard bool) (Receipt, error) {
+	data, err := jwtrevoke.Encode(r, p.cfg.signer)
+	if err != nil {
+		return Receipt{}, err
+	}
+	msg := p.message(subj, r, data, lastSeq, guard)
+	rc := Receipt{Revocation: r, MsgID: msg.Header.Get(jetstream.MsgIDHeader)}
+	err = p.retry(ctx, func(ctx context.Context) error {
+		ack, err := p.js.PublishMsg(ctx, msg)
+		if err != nil {
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+				return permanent{errWrongLast}
+			}
+			return err
+		}
+		rc.Seq, rc.Duplicate = ack.Sequence, ack.Duplicate
+		return nil
+	})
+	if err != nil {
+		return Receipt{}, err
+	}
+	p.cfg.log.Debug("revoked", "kind", r.Kind, "key", r.Key, "seq", rc.Seq, "duplicate", rc.Duplicate)
+	return rc, nil
+}
+
+func (p *Publisher) message(subj string, r jwtrevoke.Revocation, data []byte, lastSeq uint64, guard bool) *nats.Msg {
+	msg := nats.NewMsg(subj)
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, jwtrevoke.MsgID(data))
+	if guard {
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(lastSeq, 10))
+	}
+	if r.Kind == jwtrevoke.KindToken {
+		// The event leaves the log when no clock could still accept its
+		// token.
+		ttl := r.Expires.Sub(p.cfg.clock()) + RetentionMargin
+		msg.Header.Set(jetstream.MsgTTLHeader, strconv.FormatInt(int64(ttl.Round(time.Second)/time.Second)+1, 10)+"s")
+	}
+	return msg
+}
