@@ -1,0 +1,359 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtrevoke/jwtrevoke"
+)
+
+// Reasons a request is refused by the middleware, as carried by AuthError.
+const (
+	ReasonMissing   = "missing"   // no token in the request
+	ReasonMalformed = "malformed" // not a JWT, or oversized
+	ReasonExpired   = "expired"   // exp passed, or nbf not yet reached
+	ReasonInvalid   = "invalid"   // bad signature, algorithm, issuer or audience
+	ReasonNoJTI     = "no_jti"    // no jti: such a token could never be revoked
+	ReasonRevoked   = "revoked"   // a live revocation matches
+	ReasonUnknown   = "unknown"   // could not settle, refused by policy
+	ReasonStale     = "stale"     // the agent has not heard the log, refused by policy
+	ReasonNotReady  = "not_ready" // the agent is still replaying, refused by policy
+)
+
+// AuthError is the error the middleware passes to its ErrorHandler.
+type AuthError struct {
+	Reason string // one of the Reason… constants
+	Err    error  // the underlying error, if any
+}
+
+func (e *AuthError) Error() string {
+	if e.Err != nil {
+		return "jwtrevoke: " + e.Reason + ": " + e.Err.Error()
+	}
+	return "jwtrevoke: " + e.Reason
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// Description is a short human text for the reason, safe to show clients.
+func (e *AuthError) Description() string {
+	switch e.Reason {
+	case ReasonMissing:
+		return "no bearer token"
+	case ReasonMalformed:
+		return "the token is malformed"
+	case ReasonExpired:
+		return "the token is expired or not yet valid"
+	case ReasonNoJTI:
+		return "the token has no jti claim"
+	case ReasonRevoked:
+		return "the token has been revoked"
+	case ReasonUnknown, ReasonStale, ReasonNotReady:
+		return "the token's revocation status cannot be confirmed"
+	}
+	return "the token is invalid"
+}
+
+// ErrorHandler writes the response for a refused request.
+type ErrorHandler func(w http.ResponseWriter, r *http.Request, err *AuthError)
+
+// DefaultErrorHandler answers 401 with an RFC 6750 WWW-Authenticate header
+// and a small JSON body: {"error":"invalid_token","error_description":…,
+// "reason":…}. A request without a token gets the bare challenge, as RFC
+// 6750 asks.
+func DefaultErrorHandler(w http.ResponseWriter, _ *http.Request, err *AuthError) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	body := map[string]string{"error": "invalid_token", "error_description": err.Description(), "reason": err.Reason}
+	if err.Reason == ReasonMissing {
+		h.Set("WWW-Authenticate", `Bearer`)
+		body["error"] = "unauthorized"
+	} else {
+		h.Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%q`, err.Description()))
+	}
+	w.WriteHeader(http.StatusUnauthorized)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// TokenExtractor returns the raw token of a request, "" if it has none.
+type TokenExtractor func(r *http.Request) (string, error)
+
+// BearerToken extracts the token of an "Authorization: Bearer …" header.
+func BearerToken(r *http.Request) (string, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", nil
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", errors.New("authorization header is not Bearer")
+	}
+	return strings.TrimSpace(tok), nil
+}
+
+// CookieToken extracts the token from the named cookie.
+func CookieToken(name string) TokenExtractor {
+	return func(r *http.Request) (string, error) {
+		c, err := r.Cookie(name)
+		if errors.Is(err, http.ErrNoCookie) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		return c.Value, nil
+	}
+}
+
+// MiddlewareOption configures Middleware.
+type MiddlewareOption func(*mwConfig) error
+
+type mwConfig struct {
+	issuer     string
+	audience   []string
+	leeway     time.Duration
+	extractor  TokenExtractor
+	onError    ErrorHandler
+	newClaims  func() jwt.Claims
+	maxToken   int
+	requireIAT bool
+}
+
+// WithIssuer requires the iss claim to equal iss. The default does not
+// check it.
+func WithIssuer(iss string) MiddlewareOption {
+	return func(c *mwConfig) error { c.issuer = iss; return nil }
+}
+
+// WithAudience requires the aud claim to contain one of aud. The default
+// does not check it.
+func WithAudience(aud ...string) MiddlewareOption {
+	return func(c *mwConfig) error { c.audience = aud; return nil }
+}
+
+// WithLeeway sets the clock leeway for exp, nbf and iat. The default is
+// 30 seconds.
+func WithLeeway(d time.Duration) MiddlewareOption {
+	return func(c *mwConfig) error {
+		if d < 0 || d > 5*time.Minute {
+			return fmt.Errorf("%w: leeway %v outside 0..5m", ErrBadOption, d)
+		}
+		c.leeway = d
+		return nil
+	}
+}
+
+// WithExtractor sets where the token comes from. The default is
+// BearerToken.
+func WithExtractor(e TokenExtractor) MiddlewareOption {
+	return func(c *mwConfig) error {
+		if e == nil {
+			return fmt.Errorf("%w: nil extractor", ErrBadOption)
+		}
+		c.extractor = e
+		return nil
+	}
+}
+
+// WithErrorHandler replaces DefaultErrorHandler.
+func WithErrorHandler(h ErrorHandler) MiddlewareOption {
+	return func(c *mwConfig) error {
+		if h == nil {
+			return fmt.Errorf("%w: nil error handler", ErrBadOption)
+		}
+		c.onError = h
+		return nil
+	}
+}
+
+// WithClaims sets the claims type tokens are parsed into: new returns a
+// fresh pointer per request (for example func() jwt.Claims { return
+// new(MyClaims) }). The default is jwt.MapClaims.
+func WithClaims(new func() jwt.Claims) MiddlewareOption {
+	return func(c *mwConfig) error {
+		if new == nil {
+			return fmt.Errorf("%w: nil claims constructor", ErrBadOption)
+		}
+		c.newClaims = new
+		return nil
+	}
+}
+
+// WithMaxTokenSize refuses tokens longer than n bytes before parsing them.
+// The default is 8 KiB.
+func WithMaxTokenSize(n int) MiddlewareOption {
+	return func(c *mwConfig) error {
+		if n < 64 {
+			return fmt.Errorf("%w: max token size %d", ErrBadOption, n)
+		}
+		c.maxToken = n
+		return nil
+	}
+}
+
+// Middleware returns net/http middleware that verifies the request's JWT
+// with keyfunc, accepting only the signing algorithms algs, requires exp and
+// jti, asks the agent whether the token may be used, and passes the claims
+// to the next handler in the request context (see ClaimsFromContext). A
+// refused request gets the ErrorHandler.
+//
+// algs may not include "none", nor mix HMAC algorithms with public-key ones
+// (a key confusion waiting to happen).
+func Middleware(a *Agent, keyfunc jwt.Keyfunc, algs []string, opts ...MiddlewareOption) (func(http.Handler) http.Handler, error) {
+	if a == nil || keyfunc == nil {
+		return nil, fmt.Errorf("%w: Middleware needs an agent and a keyfunc", ErrBadOption)
+	}
+	if err := checkAlgs(algs); err != nil {
+		return nil, err
+	}
+	cfg := mwConfig{
+		leeway:    30 * time.Second,
+		extractor: BearerToken,
+		onError:   DefaultErrorHandler,
+		newClaims: func() jwt.Claims { return jwt.MapClaims{} },
+		maxToken:  8 << 10,
+	}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	popts := []jwt.ParserOption{
+		jwt.WithValidMethods(algs),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(cfg.leeway),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(a.cfg.clock),
+	}
+	if cfg.issuer != "" {
+		popts = append(popts, jwt.WithIssuer(cfg.issuer))
+	}
+	if len(cfg.audience) > 0 {
+		popts = append(popts, jwt.WithAudience(cfg.audience...))
+	}
+	parser := jwt.NewParser(popts...)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			v, aerr := verify(a, parser, keyfunc, &cfg, r)
+			if aerr != nil {
+				cfg.onError(w, r, aerr)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, v)))
+		})
+	}, nil
+}
+
+func checkAlgs(algs []string) error {
+	if len(algs) == 0 {
+		return fmt.Errorf("%w: no signing algorithms allowed", ErrBadOption)
+	}
+	var hmac, public bool
+	for _, alg := range algs {
+		m := jwt.GetSigningMethod(alg)
+		switch {
+		case alg == "none" || m == nil || m == jwt.SigningMethodNone:
+			return fmt.Errorf("%w: signing algorithm %q is not allowed", ErrBadOption, alg)
+		case strings.HasPrefix(alg, "HS"):
+			hmac = true
+		default:
+			public = true
+		}
+	}
+	if hmac && public {
+		return fmt.Errorf("%w: algorithms %v mix HMAC and public-key methods", ErrBadOption, algs)
+	}
+	return nil
+}
+
+// Verified is what the middleware puts in the request context.
+type Verified struct {
+	JWT    *jwt.Token      // the parsed, verified token
+	Claims jwt.Claims      // its claims, of the type WithClaims makes
+	Token  jwtrevoke.Token // what the revocation check used
+	Result Result          // the agent's answer (Allowed is true)
+}
+
+type ctxKey struct{}
+
+// FromContext returns what the middleware verified for this request.
+func FromContext(ctx context.Context) (*Verified, bool) {
+	v, ok := ctx.Value(ctxKey{}).(*Verified)
+	return v, ok
+}
+
+// ClaimsFromContext returns the request's verified claims as type T, the
+// type WithClaims makes (jwt.MapClaims by default).
+func ClaimsFromContext[T jwt.Claims](ctx context.Context) (T, bool) {
+	var zero T
+	v, ok := FromContext(ctx)
+	if !ok {
+		return zero, false
+	}
+	c, ok := v.Claims.(T)
+	return c, ok
+}
+
+func verify(a *Agent, parser *jwt.Parser, keyfunc jwt.Keyfunc, cfg *mwConfig, r *http.Request) (*Verified, *AuthError) {
+	raw, err := cfg.extractor(r)
+	if err != nil {
+		return nil, &AuthError{Reason: ReasonMalformed, Err: err}
+	}
+	if raw == "" {
+		return nil, &AuthError{Reason: ReasonMissing}
+	}
+	if len(raw) > cfg.maxToken {
+		return nil, &AuthError{Reason: ReasonMalformed, Err: fmt.Errorf("token of %d bytes exceeds %d", len(raw), cfg.maxToken)}
+	}
+	if strings.Count(raw, ".") != 2 {
+		return nil, &AuthError{Reason: ReasonMalformed, Err: errors.New("a JWT has three dot-separated parts")}
+	}
+	tok, err := parser.ParseWithClaims(raw, cfg.newClaims(), keyfunc)
+	if err != nil {
+		return nil, &AuthError{Reason: parseReason(err), Err: err}
+	}
+	t := jwtrevoke.FromJWT(tok)
+	if t.JTI == "" {
+		return nil, &AuthError{Reason: ReasonNoJTI}
+	}
+	res := a.Check(&t)
+	if !res.Allowed {
+		reason := ReasonStale
+		switch res.Reason() {
+		case "revoked":
+			reason = ReasonRevoked
+		case "unknown":
+			reason = ReasonUnknown
+		case "not_ready":
+			reason = ReasonNotReady
+		}
+		return nil, &AuthError{Reason: reason}
+	}
+	return &Verified{JWT: tok, Claims: tok.Claims, Token: t, Result: res}, nil
+}
+
+func parseReason(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return ReasonMalformed
+	case errors.Is(err, jwt.ErrTokenExpired), errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return ReasonExpired
+	}
+	return ReasonInvalid
+}
+
+// IsRevokedJWT is the check as a hook for other JWT middleware
+// (auth0/go-jwt-middleware, echo-jwt, jwtauth): call it with the token they
+// verified, and refuse the request when it returns true.
+func (a *Agent) IsRevokedJWT(t *jwt.Token) bool {
+	tok := jwtrevoke.FromJWT(t)
+	return a.IsRevoked(&tok)
+}

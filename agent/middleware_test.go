@@ -1,0 +1,233 @@
+package agent_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/publisher"
+)
+
+var hmacKey = []byte("0123456789abcdef0123456789abcdef")
+
+func hs256(t testing.TB, claims jwt.MapClaims, kid string) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(hmacKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func hmacKeyfunc(*jwt.Token) (any, error) { return hmacKey, nil }
+
+type mwEnv struct {
+	pub *publisher.Publisher
+	a   *agent.Agent
+	srv *httptest.Server
+}
+
+func newMWEnv(t *testing.T, opts ...agent.MiddlewareOption) *mwEnv {
+	t.Helper()
+	s := natsserver.Run(t, "")
+	e := &mwEnv{pub: newPublisher(t, connect(t, s.ClientURL()))}
+	e.a = newAgent(t, connect(t, s.ClientURL()))
+	mw, err := agent.Middleware(e.a, hmacKeyfunc, []string{"HS256"}, opts...)
+	if err != nil {
+		t.Fatalf("Middleware() error = %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /whoami", func(w http.ResponseWriter, r *http.Request) {
+		c, ok := agent.ClaimsFromContext[jwt.MapClaims](r.Context())
+		if !ok {
+			http.Error(w, "no claims", 500)
+			return
+		}
+		json.NewEncoder(w).Encode(c)
+	})
+	e.srv = httptest.NewServer(mw(mux))
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *mwEnv) get(t testing.TB, tok string) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.srv.URL+"/whoami", nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, resp.Header, body
+}
+
+func claims(jti, sub, sid string, iat time.Time) jwt.MapClaims {
+	return jwt.MapClaims{"jti": jti, "sub": sub, "sid": sid, "iat": iat.Unix(), "exp": time.Now().Add(5 * time.Minute).Unix()}
+}
+
+func TestMiddlewareAllKinds(t *testing.T) {
+	e := newMWEnv(t)
+	ctx := context.Background()
+	past := time.Now().Add(-10 * time.Second)
+	tests := []struct {
+		name   string
+		tok    string
+		revoke func() error
+	}{
+		{"jti", hs256(t, claims("j-1", "u1", "s1", past), ""), func() error {
+			_, err := e.pub.RevokeJTI(ctx, "j-1", time.Now().Add(5*time.Minute))
+			return err
+		}},
+		{"subject", hs256(t, claims("j-2", "u2", "s2", past), ""), func() error {
+			_, err := e.pub.RevokeSubject(ctx, "u2", time.Time{})
+			return err
+		}},
+		{"session", hs256(t, claims("j-3", "u3", "s3", past), ""), func() error {
+			_, err := e.pub.RevokeSession(ctx, "s3", time.Time{})
+			return err
+		}},
+		{"key", hs256(t, claims("j-4", "u4", "s4", past), "old-key"), func() error {
+			_, err := e.pub.RevokeKey(ctx, "old-key")
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		if code, _, body := e.get(t, tt.tok); code != 200 {
+			t.Fatalf("%s: GET before revoke = %d %v, want 200", tt.name, code, body)
+		}
+		if err := tt.revoke(); err != nil {
+			t.Fatalf("%s: revoke error = %v", tt.name, err)
+		}
+		eventually(t, 5*time.Second, tt.name+" refused", func() bool { c, _, _ := e.get(t, tt.tok); return c == 401 })
+		code, h, body := e.get(t, tt.tok)
+		if code != 401 || body["reason"] != "revoked" || body["error"] != "invalid_token" {
+			t.Errorf("%s: GET after revoke = %d %v, want 401 reason revoked", tt.name, code, body)
+		}
+		if got := h.Get("WWW-Authenticate"); !strings.HasPrefix(got, `Bearer error="invalid_token", error_description=`) {
+			t.Errorf("%s: WWW-Authenticate = %q, want RFC 6750 invalid_token", tt.name, got)
+		}
+	}
+	// A token of the same subject issued after the cut-off still works.
+	later := hs256(t, jwt.MapClaims{"jti": "j-5", "sub": "u2", "iat": float64(time.Now().Add(2*time.Second).UnixMilli()) / 1000, "exp": time.Now().Add(5 * time.Minute).Unix()}, "")
+	// iat is slightly in the future: within the parser's leeway.
+	if code, _, body := e.get(t, later); code != 200 {
+		t.Errorf("GET with a token issued after the subject cut-off = %d %v, want 200", code, body)
+	}
+	// Everything issued before now.
+	other := hs256(t, claims("j-6", "u6", "s6", past), "")
+	if _, err := e.pub.RevokeAll(ctx, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "all refused", func() bool { c, _, _ := e.get(t, other); return c == 401 })
+}
+
+func TestMiddlewareRefusesBadTokens(t *testing.T) {
+	e := newMWEnv(t)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+	confused := jwt.NewWithClaims(jwt.SigningMethodHS256, claims("j-c", "u", "s", time.Now()))
+	confusedStr, _ := confused.SignedString(pubPEM)
+	none := jwt.NewWithClaims(jwt.SigningMethodNone, claims("j-n", "u", "s", time.Now()))
+	noneStr, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	es, _ := jwt.NewWithClaims(jwt.SigningMethodES256, claims("j-e", "u", "s", time.Now())).SignedString(ecKey)
+	tests := []struct {
+		name, tok, reason string
+	}{
+		{"missing", "", "missing"},
+		{"garbage", "not-a-jwt", "malformed"},
+		{"million dots", strings.Repeat(".", 1_000_000), "malformed"},
+		{"64 KiB header", strings.Repeat("a", 64<<10) + ".b.c", "malformed"},
+		{"alg none", noneStr, "invalid"},
+		{"HS256 with the RSA public key", confusedStr, "invalid"},
+		{"ES256 not allowed", es, "invalid"},
+		{"no exp", hs256(t, jwt.MapClaims{"jti": "x", "sub": "u", "iat": time.Now().Unix()}, ""), "invalid"},
+		{"expired", hs256(t, jwt.MapClaims{"jti": "x", "exp": time.Now().Add(-time.Hour).Unix()}, ""), "expired"},
+		{"future nbf", hs256(t, jwt.MapClaims{"jti": "x", "exp": time.Now().Add(time.Hour).Unix(), "nbf": time.Now().Add(time.Hour).Unix()}, ""), "expired"},
+		{"no jti", hs256(t, jwt.MapClaims{"sub": "u", "exp": time.Now().Add(time.Hour).Unix()}, ""), "no_jti"},
+		{"odd kid", hs256(t, jwt.MapClaims{"jti": "x", "exp": time.Now().Add(time.Hour).Unix()}, "../../etc/passwd\x00"), ""},
+	}
+	for i, tt := range tests {
+		code, h, body := e.get(t, tt.tok)
+		if tt.reason == "" {
+			// An odd kid is just a string; the HMAC keyfunc ignores it.
+			if code != 200 {
+				t.Errorf("step %d (%s): status %d %v, want 200", i, tt.name, code, body)
+			}
+			continue
+		}
+		if code != 401 || body["reason"] != tt.reason {
+			t.Errorf("step %d (%s): GET = %d %v, want 401 reason %s", i, tt.name, code, body, tt.reason)
+		}
+		if h.Get("WWW-Authenticate") == "" {
+			t.Errorf("step %d (%s): no WWW-Authenticate header", i, tt.name)
+		}
+	}
+}
+
+func TestMiddlewareOptions(t *testing.T) {
+	if _, err := agent.Middleware(nil, hmacKeyfunc, []string{"HS256"}); err == nil {
+		t.Error("Middleware(nil agent) = nil error, want error")
+	}
+	s := natsserver.Run(t, "")
+	newPublisher(t, connect(t, s.ClientURL()))
+	a := newAgent(t, connect(t, s.ClientURL()))
+	for _, algs := range [][]string{nil, {"none"}, {"HS256", "RS256"}, {"XX999"}} {
+		if _, err := agent.Middleware(a, hmacKeyfunc, algs); err == nil {
+			t.Errorf("Middleware(algs %v) = nil error, want error", algs)
+		}
+	}
+	var got *agent.AuthError
+	mw, err := agent.Middleware(a, hmacKeyfunc, []string{"HS256"},
+		agent.WithExtractor(agent.CookieToken("access")),
+		agent.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err *agent.AuthError) {
+			got = err
+			w.WriteHeader(http.StatusTeapot)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, ok := agent.FromContext(r.Context())
+		if !ok || v.Token.JTI != "cookie-jti" {
+			t.Errorf("FromContext() = %+v, %v, want jti cookie-jti", v, ok)
+		}
+		w.WriteHeader(204)
+	}))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.AddCookie(&http.Cookie{Name: "access", Value: hs256(t, claims("cookie-jti", "u", "s", time.Now()), "")})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 204 {
+		t.Errorf("cookie token: status %d, want 204", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusTeapot || got == nil || got.Reason != agent.ReasonMissing {
+		t.Errorf("no cookie: status %d, error %v, want 418 from the custom handler with reason missing", rec.Code, got)
+	}
+}
