@@ -53,8 +53,10 @@ var (
 const numKeyed = 4
 
 // exactEntryBytes is the measured heap cost of one exact entry in the LRU
-// (list element, map slot and value); see TestExactEntryBytes.
-const exactEntryBytes = 112
+// (list element, map slot and value), rounded up: Go maps grow in steps, so
+// the measured cost moves between about 100 and 120 bytes; see
+// TestExactEntryBytes.
+const exactEntryBytes = 128
 
 // minExact is the fewest exact entries the budget always leaves room for.
 const minExact = 1024
@@ -64,6 +66,32 @@ const minExact = 1024
 type view struct {
 	gens [numKeyed][]*generation // per keyed kind, sorted by end
 	all  []allEntry              // live "all before T" revocations
+	// probes flattens every segment of every generation, per kind, so a
+	// check walks one slice: no pointer chasing on the request path.
+	probes [numKeyed][]probeRef
+}
+
+// probeRef is one segment as a check sees it.
+type probeRef struct {
+	words  []uint64
+	blocks uint64
+	k      uint32
+	gi     int32 // index of its generation in view.gens
+	end    int64 // its generation's end, Unix ns
+}
+
+// publishLocked rebuilds the probe lists of nv and makes it the view.
+func (f *Filter) publishLocked(nv *view) {
+	for k := range nv.gens {
+		var refs []probeRef
+		for gi, g := range nv.gens[k] {
+			for _, s := range g.segments() {
+				refs = append(refs, probeRef{words: s.words, blocks: s.blocks, k: s.k, gi: int32(gi), end: g.end})
+			}
+		}
+		nv.probes[k] = refs
+	}
+	f.view.Store(nv)
 }
 
 type allEntry struct {
@@ -176,32 +204,26 @@ func (f *Filter) CheckKeyAt(k jwtrevoke.Kind, key string, iat, now time.Time) Ve
 }
 
 func (f *Filter) check(vw *view, k jwtrevoke.Kind, key string, iat, now int64) Verdict {
-	gens := vw.gens[k-1]
-	if len(gens) == 0 || key == "" {
+	refs := vw.probes[k-1]
+	if len(refs) == 0 || key == "" {
 		return NotRevoked
 	}
 	h := f.hash(k, key)
 	if h&sampleMask == 0 {
 		f.stats.sampled[k-1].Add(1)
 	}
-	var maybe uint64 // bit i: gens[i] may hold h (first 64 generations)
-	found := false
-	for i, g := range gens {
-		if g.end <= now || !g.test(h) {
-			continue
-		}
-		found = true
-		if i < 64 {
-			maybe |= 1 << i
-		} else {
-			maybe |= 1 << 63
+	var maybe uint64 // bit i: generation i may hold h (the 64th stands for the rest)
+	for i := range refs {
+		r := &refs[i]
+		if r.end > now && testBits(r.words, r.blocks, r.k, h) {
+			maybe |= 1 << min(r.gi, 63)
 		}
 	}
-	if !found {
+	if maybe == 0 {
 		return NotRevoked
 	}
 	f.stats.maybe[k-1].Add(1)
-	return f.lookup(gens, k, h, maybe, iat, now)
+	return f.lookup(vw.gens[k-1], k, h, maybe, iat, now)
 }
 
 // lookup settles a Bloom "maybe" from the exact entries.
@@ -224,8 +246,7 @@ func (f *Filter) lookup(gens []*generation, k jwtrevoke.Kind, h uint64, maybe ui
 	// before the LRU call, so read it first.
 	evicting := f.pending.Load() != 0
 	for i, g := range gens {
-		bit := uint64(1) << min(i, 63)
-		if maybe&bit != 0 && (evicting || g.evicted.Load() != 0) {
+		if maybe&(1<<min(i, 63)) != 0 && (evicting || g.evicted.Load() != 0) {
 			f.stats.unknown.Add(1)
 			return Unknown
 		}
@@ -321,7 +342,7 @@ func (f *Filter) add(r jwtrevoke.Revocation, now time.Time, flags uint8) error {
 	// finds the entry.
 	f.putExactLocked(h, e, n)
 	g := f.generationLocked(r.Kind, e.expiresNanos(), n)
-	f.segmentLocked(g, n).add(h)
+	f.segmentLocked(r.Kind, g).add(h)
 	g.count.Add(1)
 	f.stats.added[r.Kind-1].Add(1)
 	return nil
@@ -386,7 +407,7 @@ func (f *Filter) generationLocked(k jwtrevoke.Kind, exp, now int64) *generation 
 		return gens[i]
 	}
 	g := &generation{end: end}
-	seg := f.newSegmentLocked(f.predictLocked(gens), 0)
+	seg := f.newSegmentLocked(f.predictLocked(gens, end, now), 0)
 	g.segs.Store(&[]*segment{seg})
 	nv := *old
 	ng := make([]*generation, 0, len(gens)+1)
@@ -394,26 +415,32 @@ func (f *Filter) generationLocked(k jwtrevoke.Kind, exp, now int64) *generation 
 	ng = append(ng, g)
 	ng = append(ng, gens[i:]...)
 	nv.gens[k-1] = ng
-	f.view.Store(&nv)
+	f.publishLocked(&nv)
 	f.nextExpiry = min(f.nextExpiry, end)
 	return g
 }
 
-// predictLocked sizes a new generation from the largest live one of its
-// kind: in steady state each window sees about as many entries as the last.
-func (f *Filter) predictLocked(gens []*generation) int64 {
+// predictLocked sizes a new generation ending at end. Without a hint, from
+// the largest live generation of its kind: in steady state each window sees
+// about as many entries as the last. With a hint (Expect), by the share of
+// the hinted entries whose expiry falls in the window, taking expiries as
+// spread evenly over one token lifetime after now plus the grace, so a bulk
+// replay does not grow segment by segment.
+func (f *Filter) predictLocked(gens []*generation, end, now int64) int64 {
 	c := int64(1024)
 	for _, g := range gens {
 		c = max(c, g.count.Load())
 	}
-	// A hint (Expect) spreads the expected entries over the generations a
-	// token lifetime spans, so a bulk replay does not grow segment by
-	// segment.
+	c += c / 4 // slack: the next window is rarely much larger
 	if hint := f.expected.Load(); hint > 0 {
-		c = max(c, hint/max(int64(f.cfg.maxLifetime)/f.width, 1))
+		lo, hi := now+int64(f.cfg.grace), now+int64(f.cfg.grace)+int64(f.cfg.maxLifetime)
+		overlap := min(end, hi) - max(end-f.width, lo)
+		if overlap > 0 {
+			share := float64(hint) * float64(overlap) / float64(f.cfg.maxLifetime)
+			c = max(c, int64(share*1.05)+1024)
+		}
 	}
-	return c + c/4 // slack: the next window is rarely smaller
-
+	return c
 }
 
 // Expect tells the filter that about n revocations are coming (an agent
@@ -448,17 +475,62 @@ func (f *Filter) newSegmentLocked(capacity int64, j int) *segment {
 
 // segmentLocked returns the segment of g that takes the next entry, adding
 // a larger one when the current one is full.
-func (f *Filter) segmentLocked(g *generation, now int64) *segment {
+func (f *Filter) segmentLocked(k jwtrevoke.Kind, g *generation) *segment {
 	segs := g.segments()
 	last := segs[len(segs)-1]
 	if last.n < last.capacity {
 		return last
+	}
+	if len(segs) >= compactAt {
+		if s := f.compactLocked(k, g); s != nil {
+			return s
+		}
 	}
 	s := f.newSegmentLocked(last.capacity*2, len(segs))
 	ns := make([]*segment, len(segs), len(segs)+1)
 	copy(ns, segs)
 	ns = append(ns, s)
 	g.segs.Store(&ns)
+	nv := *f.view.Load()
+	f.publishLocked(&nv)
+	return s
+}
+
+// compactAt is the number of segments at which a generation that grew
+// past its prediction is rebuilt as one.
+const compactAt = 3
+
+// compactLocked rebuilds g's segments as one segment sized for twice its
+// entries, from the exact entries' hashes, so that a burst that outgrew the
+// prediction costs one probe per check again, not one per segment. It is
+// possible only while none of g's entries has been evicted; it returns nil
+// otherwise. Checks keep using the old segments until the new view is
+// published, so the old and new bits coexist only for the rebuild.
+func (f *Filter) compactLocked(k jwtrevoke.Kind, g *generation) *segment {
+	if g.evicted.Load() != 0 || f.pending.Load() != 0 {
+		return nil
+	}
+	var hs []uint64
+	for _, h := range f.exact.Keys() {
+		e, ok := f.exact.Peek(h)
+		if ok && e.kind == uint8(k) && e.flags&flagNegative == 0 && f.genEnd(e.expiresNanos()) == g.end {
+			hs = append(hs, h)
+		}
+	}
+	if g.evicted.Load() != 0 {
+		return nil
+	}
+	for _, s := range g.segments() {
+		f.bloomBytes -= s.bytes()
+	}
+	s := f.newSegmentLocked(max(2*int64(len(hs)), 1024), 0)
+	for _, h := range hs {
+		s.add(h)
+	}
+	g.segs.Store(&[]*segment{s})
+	nv := *f.view.Load()
+	f.publishLocked(&nv)
+	f.stats.compactions.Add(1)
 	return s
 }
 
@@ -485,7 +557,7 @@ func (f *Filter) addAllLocked(e allEntry, now int64) {
 	}
 	nv := *old
 	nv.all = kept
-	f.view.Store(&nv)
+	f.publishLocked(&nv)
 	for _, a := range kept {
 		f.nextExpiry = min(f.nextExpiry, a.expires)
 	}
@@ -526,7 +598,7 @@ func (f *Filter) expireLocked(now int64) {
 		}
 	}
 	nv.all = all
-	f.view.Store(&nv)
+	f.publishLocked(&nv)
 	f.nextExpiry = next
 	if !dropped {
 		return

@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"math"
 	"sync/atomic"
 
 	"github.com/jwtrevoke/jwtrevoke"
@@ -22,6 +21,7 @@ type counters struct {
 	evicted        atomic.Uint64
 	ignoredExpired atomic.Uint64
 	overBudget     atomic.Uint64
+	compactions    atomic.Uint64
 }
 
 // KindStats describes one kind's entries.
@@ -37,7 +37,8 @@ type KindStats struct {
 	// Fill is the fraction of Bloom bits set, over all segments.
 	Fill float64
 	// EstimatedFPRate is the chance that one lookup of a key that was
-	// never revoked gets a Bloom "maybe", from the fill of each segment.
+	// never revoked gets a Bloom "maybe", from the fill of each block of
+	// each segment.
 	EstimatedFPRate float64
 	// ObservedFPRate is Bloom "maybe" answers the exact entries showed to
 	// be false, per lookup (lookups are sampled 1 in 64).
@@ -68,6 +69,9 @@ type Stats struct {
 	// because the budget was exhausted: their false-positive rate is
 	// higher than configured, never their false-negative rate.
 	OverBudget uint64
+	// Compactions counts generations rebuilt as one segment after a burst
+	// outgrew their predicted size.
+	Compactions uint64
 }
 
 // Stats returns a snapshot. It reads every Bloom bit to compute the fill,
@@ -94,10 +98,10 @@ func (f *Filter) Stats() Stats {
 			for _, s := range g.segments() {
 				ks.Segments++
 				ks.BloomBytes += s.bytes()
-				fill := s.fill()
+				fill, fp := s.fill()
 				ones += fill * float64(s.m)
 				bitsTotal += float64(s.m)
-				miss *= 1 - math.Pow(fill, float64(s.k))
+				miss *= 1 - fp
 			}
 		}
 		if bitsTotal > 0 {
@@ -122,5 +126,6 @@ func (f *Filter) Stats() Stats {
 	st.Unknown = f.stats.unknown.Load()
 	st.IgnoredExpired = f.stats.ignoredExpired.Load()
 	st.OverBudget = f.stats.overBudget.Load()
+	st.Compactions = f.stats.compactions.Load()
 	return st
 }
