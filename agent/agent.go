@@ -230,6 +230,9 @@ func (a *Agent) handle(m jetstream.Msg) {
 	a.mu.Lock()
 	a.coverProbesLocked(seq)
 	a.mu.Unlock()
+	if err == nil && a.cfg.onApply != nil {
+		a.cfg.onApply(r, seq)
+	}
 }
 
 // fresh records that every event stored before t is applied.

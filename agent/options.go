@@ -49,6 +49,7 @@ type config struct {
 	filterOpts    []filter.Option
 	clock         func() time.Time
 	log           *slog.Logger
+	onApply       func(r jwtrevoke.Revocation, seq uint64)
 }
 
 func defaultConfig() config {
@@ -187,6 +188,17 @@ func WithLogger(l *slog.Logger) Option {
 			return fmt.Errorf("%w: nil logger", ErrBadOption)
 		}
 		c.log = l
+		return nil
+	}
+}
+
+// WithOnApply calls fn after each revocation is applied, with its stream
+// sequence, on the goroutine that applies events: fn must return quickly
+// (hand the work to a channel if it may block). For audit logs, live
+// dashboards and tests that wait for an event. The default is none.
+func WithOnApply(fn func(r jwtrevoke.Revocation, seq uint64)) Option {
+	return func(c *config) error {
+		c.onApply = fn
 		return nil
 	}
 }
