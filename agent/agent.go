@@ -102,7 +102,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 		a.freshAsOf.Store(now)
 		a.markReady()
 	}
-	if err := a.startConsumer(ctx, max(info.State.FirstSeq, 1)); err != nil {
+	if err := a.startConsumer(ctx, max(info.State.FirstSeq, 1), false); err != nil {
 		a.cancel()
 		return nil, err
 	}
@@ -148,7 +148,10 @@ func (a *Agent) markReady() {
 }
 
 // startConsumer (re)starts the ordered consumer at stream sequence from.
-func (a *Agent) startConsumer(ctx context.Context, from uint64) error {
+// With rewind, it also resets the last applied sequence to from-1 once the
+// old consumer has stopped, so that no event of the old stream is taken for
+// one of the new.
+func (a *Agent) startConsumer(ctx context.Context, from uint64, rewind bool) error {
 	a.mu.Lock()
 	old := a.cc
 	a.cc = nil
@@ -161,6 +164,12 @@ func (a *Agent) startConsumer(ctx context.Context, from uint64) error {
 	if closed {
 		return ErrClosed
 	}
+	if rewind {
+		a.applied.Store(from - 1)
+		a.mu.Lock()
+		a.probes = nil
+		a.mu.Unlock()
+	}
 	cons, err := a.js.OrderedConsumer(ctx, a.cfg.stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{jwtrevoke.SubjectFilter(a.cfg.prefix)},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
@@ -169,7 +178,9 @@ func (a *Agent) startConsumer(ctx context.Context, from uint64) error {
 	if err != nil {
 		return fmt.Errorf("jwtrevoke/agent: consumer on %q: %w", a.cfg.stream, err)
 	}
-	hb := min(max(a.cfg.staleAfter/5, 100*time.Millisecond), 5*time.Second)
+	// The consumer's own heartbeats only keep it healthy (nats.go accepts
+	// 500 ms to 30 s); freshness comes from the probes.
+	hb := min(max(a.cfg.staleAfter/5, 500*time.Millisecond), 5*time.Second)
 	cc, err := cons.Consume(a.handle,
 		jetstream.PullHeartbeat(hb),
 		jetstream.PullExpiry(max(3*hb, time.Second)),
@@ -299,11 +310,7 @@ func (a *Agent) probe(timeout time.Duration) {
 		a.stats.rewinds.Add(1)
 		a.cfg.log.Error("revocation stream rewound: it no longer holds events this agent applied; keeping them and replaying",
 			"stream", a.cfg.stream, "applied", appliedAtSend, "stream_last_seq", st.LastSeq, "recreated", recreated)
-		a.applied.Store(0)
-		a.mu.Lock()
-		a.probes = nil
-		a.mu.Unlock()
-		if err := a.startConsumer(a.ctx, max(st.FirstSeq, 1)); err != nil && !errors.Is(err, ErrClosed) {
+		if err := a.startConsumer(a.ctx, max(st.FirstSeq, 1), true); err != nil && !errors.Is(err, ErrClosed) {
 			a.cfg.log.Error("restarting the revocation consumer", "err", err)
 		}
 		return

@@ -118,8 +118,13 @@ func WithCreateStream(create bool) Option {
 func WithSigner(keyID string, key ed25519.PrivateKey) Option {
 	return func(c *config) error {
 		s := &jwtrevoke.Signer{KeyID: keyID, Key: key}
-		if _, err := s.Sign(make([]byte, 32)); err != nil {
-			return fmt.Errorf("%w: %v", ErrBadOption, err)
+		now := time.Now()
+		probe, err := jwtrevoke.Revocation{Kind: jwtrevoke.KindAll, Before: now, Expires: now, Issued: now}.MarshalBinary()
+		if err == nil {
+			_, err = s.Sign(probe)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: signer: %v", ErrBadOption, err)
 		}
 		c.signer = s
 		return nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
@@ -64,9 +65,18 @@ func Start(c Config) (*server.Server, error) {
 	return s, nil
 }
 
-// Port returns the client port a started server listens on.
+// Port returns the client port a started server listens on, or listened
+// on if it has been shut down since.
 func Port(s *server.Server) int {
-	_, p, _ := net.SplitHostPort(s.Addr().String())
+	addr := ""
+	if a := s.Addr(); a != nil {
+		addr = a.String()
+	} else if u, err := url.Parse(s.ClientURL()); err == nil {
+		// Shut down: the listener is gone, but the options keep the port
+		// it was given.
+		addr = u.Host
+	}
+	_, p, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(p)
 	return n
 }
@@ -86,9 +96,9 @@ func Run(t testing.TB, dir string) *server.Server {
 	return s
 }
 
-// Restart shuts s down and starts a new server on the same port and store,
-// as a process restart would. The new server is shut down when the test
-// ends.
+// Restart shuts s down (unless it already is) and starts a new server on
+// the same port and store, as a process restart would. The new server is
+// shut down when the test ends.
 func Restart(t testing.TB, s *server.Server, dir string) *server.Server {
 	t.Helper()
 	port := Port(s)

@@ -1,0 +1,145 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/filter"
+	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+)
+
+// clientGoroutines returns the stacks of every goroutine, other than the
+// caller's, that the in-process nats-server did not start: the NATS
+// client's, the agent's and the test framework's.
+func clientGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+	// The caller's own goroutine comes first.
+	for _, g := range bytes.Split(buf, []byte("\n\n"))[1:] {
+		if s := string(g); !strings.Contains(s, "nats-io/nats-server/") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// noNewGoroutines fails the test unless, within d, no more goroutines run
+// (outside the server) than in baseline.
+func noNewGoroutines(t *testing.T, baseline []string, d time.Duration) {
+	t.Helper()
+	var now []string
+	deadline := time.Now().Add(d)
+	for {
+		if now = clientGoroutines(); len(now) <= len(baseline) {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d goroutines after Close, want at most %d as before New; now running:\n\n%s",
+		len(now), len(baseline), strings.Join(now, "\n\n"))
+}
+
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	s := natsserver.Run(t, "")
+	nc := connect(t, s.ClientURL())
+	// The publisher's requests start the connection's own goroutines (the
+	// response mux), which live as long as the connection.
+	pub := newPublisher(t, nc)
+	last := revokeBatch(t, pub, jtiRevocations("leak", 2000))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	t.Run("ready, used, closed", func(t *testing.T) {
+		baseline := clientGoroutines()
+		for range 3 {
+			a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(time.Hour), agent.WithMemoryBudget(1<<20))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.WaitReady(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitApplied(t, a, last, 10*time.Second)
+			tok := jtiToken("leak-7")
+			if r := a.Check(&tok); r.Verdict != filter.Revoked {
+				t.Fatalf("Check(leak-7) = %+v, want Revoked", r)
+			}
+			rc, err := pub.RevokeJTI(ctx, "leak-extra", time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitApplied(t, a, rc.Seq, 5*time.Second)
+			last = rc.Seq
+			if err := a.Close(); err != nil {
+				t.Fatalf("Close() error = %v", err)
+			}
+			if err := a.Close(); err != nil {
+				t.Fatalf("second Close() error = %v, want nil", err)
+			}
+			// Checks after Close answer from memory, as stale.
+			if r := a.Check(&tok); r.Verdict != filter.Revoked || !r.Stale || r.Allowed {
+				t.Fatalf("Check() after Close = %+v, want Revoked, stale", r)
+			}
+		}
+		noNewGoroutines(t, baseline, 5*time.Second)
+	})
+
+	t.Run("closed while replaying", func(t *testing.T) {
+		baseline := clientGoroutines()
+		for range 3 {
+			a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Close(); err != nil {
+				t.Fatalf("Close() error = %v", err)
+			}
+		}
+		noNewGoroutines(t, baseline, 5*time.Second)
+	})
+
+	t.Run("closed after its consumer was deleted", func(t *testing.T) {
+		baseline := clientGoroutines()
+		a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.WaitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, err := jetStream(t, nc).Stream(ctx, "JWTREVOKE")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name := range st.ConsumerNames(ctx).Name() {
+			if err := st.DeleteConsumer(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rc, err := pub.RevokeJTI(ctx, "leak-after-delete", time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitApplied(t, a, rc.Seq, 10*time.Second)
+		if err := a.Close(); err != nil {
+			t.Fatalf("Close() error = %v", err)
+		}
+		noNewGoroutines(t, baseline, 15*time.Second)
+	})
+}
