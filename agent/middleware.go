@@ -117,14 +117,14 @@ func CookieToken(name string) TokenExtractor {
 type MiddlewareOption func(*mwConfig) error
 
 type mwConfig struct {
-	issuer     string
-	audience   []string
-	leeway     time.Duration
-	extractor  TokenExtractor
-	onError    ErrorHandler
-	newClaims  func() jwt.Claims
-	maxToken   int
-	requireIAT bool
+	issuer    string
+	audience  []string
+	leeway    time.Duration
+	extractor TokenExtractor
+	onError   ErrorHandler
+	newClaims func() jwt.Claims
+	maxToken  int
+	now       func() time.Time
 }
 
 // WithIssuer requires the iss claim to equal iss. The default does not
@@ -187,6 +187,18 @@ func WithClaims(new func() jwt.Claims) MiddlewareOption {
 	}
 }
 
+// WithTimeFunc sets the clock for exp, nbf and iat. The default is the
+// agent's clock for Middleware and time.Now for NewVerifier.
+func WithTimeFunc(now func() time.Time) MiddlewareOption {
+	return func(c *mwConfig) error {
+		if now == nil {
+			return fmt.Errorf("%w: nil time func", ErrBadOption)
+		}
+		c.now = now
+		return nil
+	}
+}
+
 // WithMaxTokenSize refuses tokens longer than n bytes before parsing them.
 // The default is 8 KiB.
 func WithMaxTokenSize(n int) MiddlewareOption {
@@ -208,8 +220,42 @@ func WithMaxTokenSize(n int) MiddlewareOption {
 // algs may not include "none", nor mix HMAC algorithms with public-key ones
 // (a key confusion waiting to happen).
 func Middleware(a *Agent, keyfunc jwt.Keyfunc, algs []string, opts ...MiddlewareOption) (func(http.Handler) http.Handler, error) {
-	if a == nil || keyfunc == nil {
-		return nil, fmt.Errorf("%w: Middleware needs an agent and a keyfunc", ErrBadOption)
+	if a == nil {
+		return nil, fmt.Errorf("%w: Middleware needs an agent", ErrBadOption)
+	}
+	v, err := NewVerifier(keyfunc, algs, append([]MiddlewareOption{WithTimeFunc(a.cfg.clock)}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ver, aerr := v.verifyRequest(a, r)
+			if aerr != nil {
+				v.cfg.onError(w, r, aerr)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ver)))
+		})
+	}, nil
+}
+
+// Verifier checks a JWT's signature and claims, not its revocation: the
+// first half of what Middleware does, for endpoints that need a verified
+// token without refusing revoked ones (RFC 7009 revocation, RFC 7662
+// introspection, logout). A Verifier is safe for use by multiple
+// goroutines.
+type Verifier struct {
+	cfg     mwConfig
+	parser  *jwt.Parser
+	keyfunc jwt.Keyfunc
+}
+
+// NewVerifier returns a Verifier; its arguments mean what Middleware's do.
+// Of the options, WithExtractor and WithErrorHandler only matter to
+// Middleware.
+func NewVerifier(keyfunc jwt.Keyfunc, algs []string, opts ...MiddlewareOption) (*Verifier, error) {
+	if keyfunc == nil {
+		return nil, fmt.Errorf("%w: a keyfunc is required", ErrBadOption)
 	}
 	if err := checkAlgs(algs); err != nil {
 		return nil, err
@@ -220,6 +266,7 @@ func Middleware(a *Agent, keyfunc jwt.Keyfunc, algs []string, opts ...Middleware
 		onError:   DefaultErrorHandler,
 		newClaims: func() jwt.Claims { return jwt.MapClaims{} },
 		maxToken:  8 << 10,
+		now:       time.Now,
 	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -231,7 +278,7 @@ func Middleware(a *Agent, keyfunc jwt.Keyfunc, algs []string, opts ...Middleware
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(cfg.leeway),
 		jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(a.cfg.clock),
+		jwt.WithTimeFunc(cfg.now),
 	}
 	if cfg.issuer != "" {
 		popts = append(popts, jwt.WithIssuer(cfg.issuer))
@@ -239,17 +286,60 @@ func Middleware(a *Agent, keyfunc jwt.Keyfunc, algs []string, opts ...Middleware
 	if len(cfg.audience) > 0 {
 		popts = append(popts, jwt.WithAudience(cfg.audience...))
 	}
-	parser := jwt.NewParser(popts...)
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			v, aerr := verify(a, parser, keyfunc, &cfg, r)
-			if aerr != nil {
-				cfg.onError(w, r, aerr)
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, v)))
-		})
-	}, nil
+	return &Verifier{cfg: cfg, parser: jwt.NewParser(popts...), keyfunc: keyfunc}, nil
+}
+
+// Verify parses and verifies a raw JWT. A token without jti is refused
+// (ReasonNoJTI): it could never be revoked.
+func (v *Verifier) Verify(raw string) (*jwt.Token, jwtrevoke.Token, *AuthError) {
+	if raw == "" {
+		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonMissing}
+	}
+	if len(raw) > v.cfg.maxToken {
+		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonMalformed, Err: fmt.Errorf("token of %d bytes exceeds %d", len(raw), v.cfg.maxToken)}
+	}
+	if strings.Count(raw, ".") != 2 {
+		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonMalformed, Err: errors.New("a JWT has three dot-separated parts")}
+	}
+	tok, err := v.parser.ParseWithClaims(raw, v.cfg.newClaims(), v.keyfunc)
+	if err != nil {
+		return nil, jwtrevoke.Token{}, &AuthError{Reason: parseReason(err), Err: err}
+	}
+	t := jwtrevoke.FromJWT(tok)
+	if t.JTI == "" {
+		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonNoJTI}
+	}
+	return tok, t, nil
+}
+
+// verifyRequest extracts, verifies and checks the request's token.
+func (v *Verifier) verifyRequest(a *Agent, r *http.Request) (*Verified, *AuthError) {
+	raw, err := v.cfg.extractor(r)
+	if err != nil {
+		return nil, &AuthError{Reason: ReasonMalformed, Err: err}
+	}
+	tok, t, aerr := v.Verify(raw)
+	if aerr != nil {
+		return nil, aerr
+	}
+	res := a.Check(&t)
+	if !res.Allowed {
+		return nil, &AuthError{Reason: resultReason(res)}
+	}
+	return &Verified{JWT: tok, Claims: tok.Claims, Token: t, Result: res}, nil
+}
+
+// resultReason maps a refused Result to the middleware's reason.
+func resultReason(res Result) string {
+	switch res.Reason() {
+	case "revoked":
+		return ReasonRevoked
+	case "unknown":
+		return ReasonUnknown
+	case "not_ready":
+		return ReasonNotReady
+	}
+	return ReasonStale
 }
 
 func checkAlgs(algs []string) error {
@@ -300,44 +390,6 @@ func ClaimsFromContext[T jwt.Claims](ctx context.Context) (T, bool) {
 	}
 	c, ok := v.Claims.(T)
 	return c, ok
-}
-
-func verify(a *Agent, parser *jwt.Parser, keyfunc jwt.Keyfunc, cfg *mwConfig, r *http.Request) (*Verified, *AuthError) {
-	raw, err := cfg.extractor(r)
-	if err != nil {
-		return nil, &AuthError{Reason: ReasonMalformed, Err: err}
-	}
-	if raw == "" {
-		return nil, &AuthError{Reason: ReasonMissing}
-	}
-	if len(raw) > cfg.maxToken {
-		return nil, &AuthError{Reason: ReasonMalformed, Err: fmt.Errorf("token of %d bytes exceeds %d", len(raw), cfg.maxToken)}
-	}
-	if strings.Count(raw, ".") != 2 {
-		return nil, &AuthError{Reason: ReasonMalformed, Err: errors.New("a JWT has three dot-separated parts")}
-	}
-	tok, err := parser.ParseWithClaims(raw, cfg.newClaims(), keyfunc)
-	if err != nil {
-		return nil, &AuthError{Reason: parseReason(err), Err: err}
-	}
-	t := jwtrevoke.FromJWT(tok)
-	if t.JTI == "" {
-		return nil, &AuthError{Reason: ReasonNoJTI}
-	}
-	res := a.Check(&t)
-	if !res.Allowed {
-		reason := ReasonStale
-		switch res.Reason() {
-		case "revoked":
-			reason = ReasonRevoked
-		case "unknown":
-			reason = ReasonUnknown
-		case "not_ready":
-			reason = ReasonNotReady
-		}
-		return nil, &AuthError{Reason: reason}
-	}
-	return &Verified{JWT: tok, Claims: tok.Claims, Token: t, Result: res}, nil
 }
 
 func parseReason(err error) string {
