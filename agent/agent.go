@@ -19,6 +19,9 @@ import (
 var (
 	ErrBadOption = errors.New("jwtrevoke/agent: bad option")
 	ErrClosed    = errors.New("jwtrevoke/agent: closed")
+	// ErrNoClientAuth is returned by NewIntrospectionHandler when neither
+	// WithClientCredentials nor WithPublicClient says who may call it.
+	ErrNoClientAuth = errors.New("jwtrevoke/agent: introspection handler needs client credentials or a public client")
 )
 
 // Agent replays and tails the revocation stream into a filter and answers

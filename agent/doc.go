@@ -26,6 +26,15 @@
 //   - Stale or not ready: the policy decides. FailClosed (the default)
 //     refuses, FailOpen answers from memory and counts it loudly.
 //
+// # HTTP and metrics
+//
+// Middleware verifies a request's JWT and refuses revoked tokens with an
+// RFC 6750 answer; Verifier is its verification half alone.
+// NewIntrospectionHandler is an OAuth 2.0 introspection endpoint (RFC 7662)
+// for services that cannot embed an agent. Collector returns the agent's
+// Prometheus metrics (checks by outcome, live entries, staleness,
+// propagation lag) for a registry of your own; it never labels by token.
+//
 // # Concurrency
 //
 // An Agent is safe for use by multiple goroutines. Check takes no lock

@@ -309,6 +309,12 @@ func (v *Verifier) Verify(raw string) (*jwt.Token, jwtrevoke.Token, *AuthError) 
 	if t.JTI == "" {
 		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonNoJTI}
 	}
+	// A key longer than the wire format carries could never be revoked.
+	for _, k := range [...]string{t.JTI, t.Subject, t.Session, t.KeyID} {
+		if len(k) > jwtrevoke.MaxKeyLen {
+			return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonMalformed, Err: fmt.Errorf("a jti, sub, sid or kid of %d bytes exceeds the %d a revocation can name", len(k), jwtrevoke.MaxKeyLen)}
+		}
+	}
 	return tok, t, nil
 }
 

@@ -169,6 +169,8 @@ func TestMiddlewareRefusesBadTokens(t *testing.T) {
 		{"expired", hs256(t, jwt.MapClaims{"jti": "x", "exp": time.Now().Add(-time.Hour).Unix()}, ""), "expired"},
 		{"future nbf", hs256(t, jwt.MapClaims{"jti": "x", "exp": time.Now().Add(time.Hour).Unix(), "nbf": time.Now().Add(time.Hour).Unix()}, ""), "expired"},
 		{"no jti", hs256(t, jwt.MapClaims{"sub": "u", "exp": time.Now().Add(time.Hour).Unix()}, ""), "no_jti"},
+		{"jti too long to revoke", hs256(t, jwt.MapClaims{"jti": strings.Repeat("j", 257), "exp": time.Now().Add(time.Hour).Unix()}, ""), "malformed"},
+		{"sub too long to revoke", hs256(t, jwt.MapClaims{"jti": "x", "sub": strings.Repeat("s", 300), "exp": time.Now().Add(time.Hour).Unix()}, ""), "malformed"},
 		{"odd kid", hs256(t, jwt.MapClaims{"jti": "x", "exp": time.Now().Add(time.Hour).Unix()}, "../../etc/passwd\x00"), ""},
 	}
 	for i, tt := range tests {

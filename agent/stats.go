@@ -71,6 +71,7 @@ type counters struct {
 	probeErrors, consumerErrors, rewinds atomic.Uint64
 	lagBuckets                           [len(LagBuckets) + 1]atomic.Uint64
 	lagSumNanos, lagCount, lagLast       atomic.Uint64
+	introspections                       [numIntrospectOutcomes]atomic.Uint64
 }
 
 const (

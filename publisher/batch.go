@@ -23,6 +23,7 @@ const batchWindow = 2048
 func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation) ([]Receipt, error) {
 	out := make([]Receipt, len(revs))
 	now := p.cfg.clock()
+	p.stats.observeBatch(len(revs))
 	type inflight struct {
 		i    int
 		subj string
@@ -38,7 +39,7 @@ func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation
 			if r.Issued.IsZero() {
 				r.Issued = now
 			}
-			if err := r.Validate(); err != nil {
+			if err := p.validate(r, now); err != nil {
 				errs = append(errs, fmt.Errorf("revocation %d: %w", i, err))
 				continue
 			}
@@ -62,6 +63,7 @@ func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation
 				select {
 				case ack := <-f.fut.Ok():
 					out[f.i] = Receipt{Revocation: f.r, Seq: ack.Sequence, Duplicate: ack.Duplicate, MsgID: f.fut.Msg().Header.Get(jetstream.MsgIDHeader)}
+					p.stats.acked(f.r.Kind, ack.Duplicate)
 					continue
 				case <-f.fut.Err():
 				case <-ctx.Done():

@@ -18,5 +18,13 @@
 // is always the one that matters. Agents rely on that when they settle an
 // "unknown" verdict by fetching a key's latest event.
 //
+// # HTTP and metrics
+//
+// NewRevocationHandler is an OAuth 2.0 token revocation endpoint (RFC 7009)
+// over a Publisher: clients post a token, a valid one is revoked by its
+// jti, and every other answer follows the RFC (200 for tokens that are not
+// valid, 503 only when the revocation could not be stored). Collector
+// returns the publisher's Prometheus metrics for a registry of your own.
+//
 // A Publisher is safe for use by multiple goroutines.
 package publisher

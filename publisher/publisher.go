@@ -19,6 +19,9 @@ var (
 	ErrBadOption = errors.New("jwtrevoke/publisher: bad option")
 	ErrNoTokenID = errors.New("jwtrevoke/publisher: token has no jti")
 	ErrConflict  = errors.New("jwtrevoke/publisher: concurrent writers kept conflicting")
+	// ErrNoClientAuth is returned by NewRevocationHandler when neither
+	// WithClientCredentials nor WithPublicClient says who may call it.
+	ErrNoClientAuth = errors.New("jwtrevoke/publisher: revocation handler needs client credentials or a public client")
 )
 
 // Publisher writes revocation events. It is safe for use by multiple
@@ -28,6 +31,7 @@ type Publisher struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	dec    jwtrevoke.Decoder
+	stats  counters // see metrics.go
 }
 
 // New returns a Publisher over nc. It creates the revocation stream if it
@@ -172,13 +176,43 @@ func (p *Publisher) revocation(k jwtrevoke.Kind, key string, before, expires tim
 // latest event (later cut-off and expiry win) under an
 // expected-last-subject-sequence guard; a conflicting concurrent writer
 // makes it read and merge again.
+//
+// An invalid r is refused with the error of r.Validate, and one whose
+// Expires is further ahead than now + max token lifetime + leeway +
+// RetentionMargin with jwtrevoke.ErrTooFarAhead: agents would refuse it.
 func (p *Publisher) Revoke(ctx context.Context, r jwtrevoke.Revocation) (Receipt, error) {
 	if r.Issued.IsZero() {
 		r.Issued = p.cfg.clock()
 	}
-	if err := r.Validate(); err != nil {
+	if err := p.validate(r, p.cfg.clock()); err != nil {
 		return Receipt{}, err
 	}
+	rc, err := p.revoke(ctx, r)
+	if err != nil {
+		p.stats.errors.Add(1)
+	}
+	return rc, err
+}
+
+// validate is r.Validate plus the bound the agents apply: an event that
+// must be remembered longer than the max token lifetime (plus leeway and
+// RetentionMargin) from now is refused with jwtrevoke.ErrTooFarAhead, since
+// every agent would refuse it too and the revocation would be acknowledged
+// yet never honoured. Such an event means a token whose exp is beyond the
+// configured lifetime, or a cut-off in the future.
+func (p *Publisher) validate(r jwtrevoke.Revocation, now time.Time) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if limit := now.Add(p.cfg.maxLifetime + p.cfg.leeway + RetentionMargin); r.Expires.After(limit) {
+		return fmt.Errorf("%w: %v %q must be kept until %s, past now + max token lifetime %v + leeway %v + %v: agents would refuse it",
+			jwtrevoke.ErrTooFarAhead, r.Kind, r.Key, r.Expires.UTC().Format(time.RFC3339), p.cfg.maxLifetime, p.cfg.leeway, RetentionMargin)
+	}
+	return nil
+}
+
+// revoke is Revoke for a valid r.
+func (p *Publisher) revoke(ctx context.Context, r jwtrevoke.Revocation) (Receipt, error) {
 	subj := jwtrevoke.Subject(p.cfg.prefix, r.Kind, r.Key)
 	for range 5 {
 		merged, lastSeq, err := p.mergeLatest(ctx, subj, r)
@@ -187,6 +221,7 @@ func (p *Publisher) Revoke(ctx context.Context, r jwtrevoke.Revocation) (Receipt
 		}
 		rc, err := p.publish(ctx, subj, merged, lastSeq, true)
 		if errors.Is(err, errWrongLast) {
+			p.stats.conflicts.Add(1)
 			continue // someone wrote this key meanwhile: merge again
 		}
 		return rc, err
@@ -254,6 +289,7 @@ func (p *Publisher) publish(ctx context.Context, subj string, r jwtrevoke.Revoca
 	if err != nil {
 		return Receipt{}, err
 	}
+	p.stats.acked(r.Kind, rc.Duplicate)
 	p.cfg.log.Debug("revoked", "kind", r.Kind, "key", r.Key, "seq", rc.Seq, "duplicate", rc.Duplicate)
 	return rc, nil
 }

@@ -33,6 +33,7 @@ func (p *Publisher) retry(ctx context.Context, fn func(context.Context) error) e
 		if !retryable(err) || attempt >= p.cfg.attempts || ctx.Err() != nil {
 			return err
 		}
+		p.stats.retries.Add(1)
 		p.cfg.log.Warn("revocation publish failed; retrying", "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():

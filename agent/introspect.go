@@ -1,0 +1,411 @@
+package agent
+
+// The OAuth 2.0 token introspection endpoint (RFC 7662).
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// MaxIntrospectionRequestSize is the largest request body the
+// introspection endpoint reads, in bytes. A larger one is refused with 413.
+const MaxIntrospectionRequestSize = 16 << 10
+
+// IntrospectOption configures NewIntrospectionHandler.
+type IntrospectOption func(*introspectConfig) error
+
+type introspectConfig struct {
+	clients []introspectClient
+	public  bool
+	origins map[string]bool // allowed CORS origins; "*" allows any
+}
+
+// introspectClient is one confidential client, as SHA-256 digests so that
+// comparisons take the same time whatever the lengths.
+type introspectClient struct {
+	id             string
+	idHash, secret [32]byte
+}
+
+// WithClientCredentials lets the client id (a resource server)
+// authenticate with secret, sent as HTTP Basic credentials (RFC 6749
+// §2.3.1: id and secret each application/x-www-form-urlencoded, then
+// base64) or as the client_id and client_secret form parameters. Give it
+// once per client. Secrets are compared in constant time.
+//
+// The default is no client: unless WithPublicClient is given,
+// NewIntrospectionHandler refuses to build a handler nobody may call.
+func WithClientCredentials(id, secret string) IntrospectOption {
+	return func(c *introspectConfig) error {
+		switch {
+		case id == "" || secret == "":
+			return fmt.Errorf("%w: client id and secret must not be empty", ErrBadOption)
+		case len(id) > 128:
+			return fmt.Errorf("%w: client id longer than 128 bytes", ErrBadOption)
+		}
+		for _, cl := range c.clients {
+			if cl.id == id {
+				return fmt.Errorf("%w: client %q given twice", ErrBadOption, id)
+			}
+		}
+		c.clients = append(c.clients, introspectClient{id: id, idHash: sha256.Sum256([]byte(id)), secret: sha256.Sum256([]byte(secret))})
+		return nil
+	}
+}
+
+// WithPublicClient accepts introspection requests without client
+// authentication. RFC 7662 §2.1 asks endpoints to require authorization to
+// stop token scanning; for signed JWTs scanning is futile and the holder of
+// a token can read its claims anyway, so a public endpoint reveals only
+// whether the token is revoked. A request that does present client
+// credentials must still present valid ones.
+//
+// allowedOrigins are the web origins ("https://app.example.com") whose
+// pages may call the endpoint from a browser: their requests get CORS
+// headers and their OPTIONS preflights an answer. "*" allows any origin.
+//
+// The default is no public client.
+func WithPublicClient(allowedOrigins ...string) IntrospectOption {
+	return func(c *introspectConfig) error {
+		c.public = true
+		for _, o := range allowedOrigins {
+			if o != "*" {
+				u, err := url.Parse(o)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+					u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+					return fmt.Errorf("%w: CORS origin %q is not scheme://host[:port]", ErrBadOption, o)
+				}
+			}
+			if c.origins == nil {
+				c.origins = map[string]bool{}
+			}
+			c.origins[o] = true
+		}
+		return nil
+	}
+}
+
+// Introspection is the body of an introspection answer (RFC 7662 §2.2).
+// An inactive token's answer is {"active":false} and nothing else.
+type Introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`      // "scope" claim, or "scp" joined with spaces
+	ClientID  string `json:"client_id,omitempty"`  // "client_id" claim, else "azp"
+	Username  string `json:"username,omitempty"`   // "username" claim, else "preferred_username"
+	TokenType string `json:"token_type,omitempty"` // "Bearer"
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	Nbf       int64  `json:"nbf,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+	// Aud is the audience: a string when the token names one, else a list.
+	Aud any    `json:"aud,omitempty"`
+	Iss string `json:"iss,omitempty"`
+	Jti string `json:"jti,omitempty"`
+	Sid string `json:"sid,omitempty"` // session ID (OpenID Connect), not in RFC 7662
+}
+
+// Outcomes of an introspection request, as counted by the
+// jwtrevoke_introspection_requests_total metric.
+const (
+	introspectActive = iota
+	introspectInactive
+	introspectInvalidRequest // 400 (and 405, 413, 415)
+	introspectInvalidClient  // 401
+	numIntrospectOutcomes
+)
+
+var introspectOutcomeNames = [numIntrospectOutcomes]string{"active", "inactive", "invalid_request", "invalid_client"}
+
+// NewIntrospectionHandler returns an OAuth 2.0 token introspection
+// endpoint (RFC 7662) for services that cannot embed an agent: it verifies
+// a presented token with v and asks a whether it may be used.
+//
+// A request is a POST of the application/x-www-form-urlencoded parameter
+// token (token_type_hint is accepted and ignored: only JWT access tokens
+// are known here), from a client authenticated as WithClientCredentials
+// configures, or from anyone if WithPublicClient is given. The answers:
+//
+//   - 200 {"active":true,…} with the verified claims RFC 7662 §2.2 names
+//     (scope, client_id, username, exp, iat, nbf, sub, aud, iss, jti),
+//     sid, and token_type "Bearer" — when the token verifies and a.Check
+//     allows it;
+//   - 200 {"active":false} when it does not: revoked, expired, malformed,
+//     badly signed, without jti (such a token could never be revoked), or
+//     when the agent cannot vouch for it — stale, not yet ready or an
+//     unsettled Unknown verdict — under FailClosed (the default). Under
+//     FailOpen such a token is answered from memory, as the middleware
+//     would.
+//   - 400 invalid_request (missing token, a parameter given twice, two
+//     ways of client authentication), 401 invalid_client with
+//     WWW-Authenticate: Basic realm="jwtrevoke", 405 for a method other
+//     than POST (or OPTIONS for a CORS preflight), 413 for a body over
+//     MaxIntrospectionRequestSize, 415 for another content type; bodies as
+//     in RFC 6749 §5.2.
+//
+// Every answer carries Cache-Control: no-store. Raw tokens are never
+// logged. Each answer counts in the agent's checks and introspection
+// metrics. The handler is safe for use by multiple goroutines.
+func NewIntrospectionHandler(a *Agent, v *Verifier, opts ...IntrospectOption) (http.Handler, error) {
+	if a == nil || v == nil {
+		return nil, fmt.Errorf("%w: NewIntrospectionHandler needs an agent and a verifier", ErrBadOption)
+	}
+	var cfg introspectConfig
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.clients) == 0 && !cfg.public {
+		return nil, ErrNoClientAuth
+	}
+	return &introspectionHandler{a: a, v: v, cfg: cfg}, nil
+}
+
+type introspectionHandler struct {
+	a   *Agent
+	v   *Verifier
+	cfg introspectConfig
+}
+
+func (h *introspectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Pragma", "no-cache")
+	corsOK := h.cfg.cors(w, r)
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodOptions:
+		if len(h.cfg.origins) > 0 {
+			if !corsOK || r.Header.Get("Access-Control-Request-Method") != http.MethodPost {
+				w.WriteHeader(http.StatusForbidden)
+				return
+			}
+			hdr.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+			hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			hdr.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		fallthrough
+	default:
+		if len(h.cfg.origins) > 0 {
+			hdr.Set("Allow", "POST, OPTIONS")
+		} else {
+			hdr.Set("Allow", "POST")
+		}
+		h.fail(w, introspectInvalidRequest, http.StatusMethodNotAllowed, "invalid_request", "the introspection endpoint takes POST")
+		return
+	}
+	if status, desc := readIntrospectForm(w, r); status != 0 {
+		h.fail(w, introspectInvalidRequest, status, "invalid_request", desc)
+		return
+	}
+	switch status, desc := h.cfg.authenticate(r); status {
+	case http.StatusUnauthorized:
+		hdr.Set("WWW-Authenticate", `Basic realm="jwtrevoke"`)
+		h.fail(w, introspectInvalidClient, status, "invalid_client", desc)
+		return
+	case http.StatusBadRequest:
+		h.fail(w, introspectInvalidRequest, status, "invalid_request", desc)
+		return
+	}
+	raw := r.PostForm.Get("token")
+	if raw == "" {
+		h.fail(w, introspectInvalidRequest, http.StatusBadRequest, "invalid_request", "the token parameter is required")
+		return
+	}
+	ans := h.introspect(raw)
+	if ans.Active {
+		h.a.stats.introspections[introspectActive].Add(1)
+	} else {
+		h.a.stats.introspections[introspectInactive].Add(1)
+	}
+	hdr.Set("Content-Type", "application/json;charset=UTF-8")
+	_ = json.NewEncoder(w).Encode(ans)
+}
+
+// introspect answers for one raw token.
+func (h *introspectionHandler) introspect(raw string) Introspection {
+	tok, t, aerr := h.v.Verify(raw)
+	if aerr != nil {
+		h.a.cfg.log.Debug("introspection: token not valid", "reason", aerr.Reason)
+		return Introspection{}
+	}
+	if res := h.a.Check(&t); !res.Allowed {
+		h.a.cfg.log.Debug("introspection: token refused", "reason", res.Reason(), "jti", t.JTI)
+		return Introspection{}
+	}
+	ans := Introspection{Active: true, TokenType: "Bearer", Sub: t.Subject, Jti: t.JTI, Sid: t.Session}
+	if !t.ExpiresAt.IsZero() {
+		ans.Exp = t.ExpiresAt.Unix()
+	}
+	if !t.IssuedAt.IsZero() {
+		ans.Iat = t.IssuedAt.Unix()
+	}
+	c := tok.Claims
+	if nbf, err := c.GetNotBefore(); err == nil && nbf != nil {
+		ans.Nbf = nbf.Unix()
+	}
+	ans.Iss, _ = c.GetIssuer()
+	if aud, err := c.GetAudience(); err == nil {
+		switch len(aud) {
+		case 0:
+		case 1:
+			ans.Aud = aud[0]
+		default:
+			ans.Aud = []string(aud)
+		}
+	}
+	m := claimsMap(c)
+	ans.Scope = stringClaim(m, "scope")
+	if ans.Scope == "" {
+		if scp, ok := m["scp"].([]any); ok {
+			parts := make([]string, 0, len(scp))
+			for _, s := range scp {
+				if s, ok := s.(string); ok {
+					parts = append(parts, s)
+				}
+			}
+			ans.Scope = strings.Join(parts, " ")
+		} else {
+			ans.Scope = stringClaim(m, "scp")
+		}
+	}
+	if ans.ClientID = stringClaim(m, "client_id"); ans.ClientID == "" {
+		ans.ClientID = stringClaim(m, "azp")
+	}
+	if ans.Username = stringClaim(m, "username"); ans.Username == "" {
+		ans.Username = stringClaim(m, "preferred_username")
+	}
+	return ans
+}
+
+// claimsMap returns the claims as a map: jwt.MapClaims as they are, other
+// claims types through their JSON encoding.
+func claimsMap(c jwt.Claims) map[string]any {
+	if m, ok := c.(jwt.MapClaims); ok {
+		return m
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+func stringClaim(m map[string]any, name string) string {
+	s, _ := m[name].(string)
+	return s
+}
+
+func (h *introspectionHandler) fail(w http.ResponseWriter, outcome, status int, code, desc string) {
+	h.a.stats.introspections[outcome].Add(1)
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{code, desc})
+}
+
+// cors adds the CORS headers of an allowed origin and reports whether the
+// request's origin is allowed.
+func (c *introspectConfig) cors(w http.ResponseWriter, r *http.Request) bool {
+	if len(c.origins) == 0 {
+		return false
+	}
+	hdr := w.Header()
+	hdr.Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	switch {
+	case origin == "":
+		return false
+	case c.origins["*"]:
+		hdr.Set("Access-Control-Allow-Origin", "*")
+	case c.origins[origin]:
+		hdr.Set("Access-Control-Allow-Origin", origin)
+	default:
+		return false
+	}
+	return true
+}
+
+// authenticate checks the client. It returns 0, or the status and
+// description of the failure: 401 for missing or bad credentials, 400 for
+// a request that uses two authentication methods at once.
+func (c *introspectConfig) authenticate(r *http.Request) (int, string) {
+	var id, secret string
+	presented := false
+	if h := r.Header.Get("Authorization"); len(h) > 6 && strings.EqualFold(h[:6], "basic ") {
+		u, p, ok := r.BasicAuth()
+		if !ok {
+			return http.StatusUnauthorized, "malformed Basic credentials"
+		}
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(u)
+		secret, err2 = url.QueryUnescape(p)
+		if err1 != nil || err2 != nil {
+			return http.StatusUnauthorized, "Basic credentials are not form-urlencoded"
+		}
+		presented = true
+	}
+	if _, ok := r.PostForm["client_secret"]; ok {
+		if presented {
+			return http.StatusBadRequest, "client credentials given in both the Authorization header and the body"
+		}
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+		presented = true
+	}
+	if !presented {
+		if c.public {
+			return 0, ""
+		}
+		return http.StatusUnauthorized, "client authentication required"
+	}
+	idHash, secHash := sha256.Sum256([]byte(id)), sha256.Sum256([]byte(secret))
+	match := 0
+	for _, cl := range c.clients { // no early exit
+		match |= subtle.ConstantTimeCompare(idHash[:], cl.idHash[:]) & subtle.ConstantTimeCompare(secHash[:], cl.secret[:])
+	}
+	if match != 1 {
+		return http.StatusUnauthorized, "client authentication failed"
+	}
+	return 0, ""
+}
+
+// readIntrospectForm checks the content type, reads at most
+// MaxIntrospectionRequestSize bytes of form into r.PostForm and refuses
+// repeated parameters. It returns 0, or the status and description of the
+// failure.
+func readIntrospectForm(w http.ResponseWriter, r *http.Request) (int, string) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return http.StatusUnsupportedMediaType, "the body must be application/x-www-form-urlencoded"
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxIntrospectionRequestSize)
+	if err := r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxIntrospectionRequestSize)
+		}
+		return http.StatusBadRequest, "the body is not a valid form"
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return http.StatusBadRequest, fmt.Sprintf("parameter %q given more than once", k)
+		}
+	}
+	return 0, ""
+}

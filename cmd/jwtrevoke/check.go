@@ -1,0 +1,313 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/agent"
+)
+
+// Exit codes of jwtrevoke check.
+const (
+	checkAllowed = 0 // the token would be accepted
+	checkRefused = 1 // revoked, unknown, stale, or it does not verify
+	checkError   = 2 // no verdict: bad flags, no server, not ready in time
+)
+
+type checkOptions struct {
+	g       *globalFlags
+	keys    cliTokenFlags
+	trust   []string
+	timeout time.Duration
+}
+
+func newCheckCmd(g *globalFlags) *cobra.Command {
+	o := &checkOptions{g: g}
+	c := &cobra.Command{
+		Use:   "check <jwt | ->",
+		Short: "Ask a local agent whether a token is revoked",
+		Long: `Check starts an agent in this process, as an API replica runs one, waits until
+it has replayed the revocation stream (--timeout), and asks it about the token:
+
+  allowed    no live revocation matches, and the agent is fresh
+  revoked    a revocation matches (its kind, cut-off and reason are shown)
+  unknown    could not be settled (only after the agent's memory budget overflowed)
+  stale      the agent has not heard from the server within its staleness bound
+
+The token is verified first as the middleware does (signature, algorithm, exp,
+a jti), with --hmac-secret-file, --hmac-secret or --pem; a token that does not
+verify is refused with the middleware's reason (invalid, expired, no_jti,
+malformed). --unverified only decodes it and says so.
+
+Exit status: 0 allowed, 1 refused, 2 error (no verdict).`,
+		Example: `  jwtrevoke check "$JWT" --hmac-secret-file secret.txt
+  echo "$JWT" | jwtrevoke check - --pem issuer.pub.pem --json
+  jwtrevoke check "$JWT" --unverified && echo "not revoked"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := o.run(cmd, args[0])
+			if err == nil {
+				err = o.print(cmd.OutOrStdout(), rep)
+			}
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "jwtrevoke check:", err)
+				os.Exit(checkError)
+			}
+			if !rep.Allowed {
+				os.Exit(checkRefused)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	o.keys.register(f)
+	f.StringArrayVar(&o.trust, "trust-key", nil, "key-id=file: apply only events signed by these ed25519 public keys (repeatable), as agents configured with trusted keys do")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for the agent to replay the stream")
+	return c
+}
+
+// checkReport is the verdict on one token, as check prints it.
+type checkReport struct {
+	// Verdict is allowed, revoked, unknown, stale or not_ready; or, for a
+	// token that does not verify, the middleware's reason: invalid,
+	// expired, no_jti, malformed.
+	Verdict string `json:"verdict"`
+	Allowed bool   `json:"allowed"`
+	// Kind and Reason are those of the revocation behind a revoked or
+	// unknown verdict.
+	Kind       string           `json:"kind,omitempty"`
+	Reason     string           `json:"reason,omitempty"`
+	Revocation *checkRevocation `json:"revocation,omitempty"`
+	// Error says why a token did not verify.
+	Error string `json:"error,omitempty"`
+	// Verified is true when the token's signature and claims verified;
+	// false with --unverified or when they did not.
+	Verified bool     `json:"verified"`
+	Token    cliToken `json:"token"`
+	Stream   string   `json:"stream"`
+	// The agent's state when it answered.
+	Ready       bool    `json:"ready"`
+	LastApplied uint64  `json:"last_applied_seq"`
+	StalenessMS float64 `json:"staleness_ms"`
+}
+
+// checkRevocation is the stream's latest event for the key behind a
+// revoked verdict.
+type checkRevocation struct {
+	cliRevocation
+	Seq     uint64 `json:"seq"`
+	Subject string `json:"subject"`
+	Signed  string `json:"signed_by,omitempty"`
+}
+
+// run verifies the token, starts an agent and checks the token. An error
+// means there is no verdict.
+func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) {
+	rep := checkReport{Stream: o.g.stream, Verified: !o.keys.unverified}
+	raw, err := cliReadToken(cmd, arg)
+	if err != nil {
+		return rep, err
+	}
+	keyfunc, algs, err := o.keys.keyfunc()
+	if err != nil {
+		return rep, err
+	}
+	trusted, err := cliParseTrustKeys(o.trust)
+	if err != nil {
+		return rep, err
+	}
+	var tok jwtrevoke.Token
+	if o.keys.unverified {
+		fmt.Fprintln(cmd.ErrOrStderr(), cliUnverifiedWarning)
+		if tok, err = cliParseUnverified(raw); err != nil {
+			return rep, err
+		}
+	} else {
+		v, err := agent.NewVerifier(keyfunc, algs)
+		if err != nil {
+			return rep, err
+		}
+		_, t, aerr := v.Verify(raw)
+		if aerr != nil {
+			// Refused before any revocation check, as the middleware
+			// refuses it; show what the token claims all the same.
+			rep.Verdict, rep.Error, rep.Verified = aerr.Reason, aerr.Error(), false
+			if t, err := cliParseUnverified(raw); err == nil {
+				rep.Token = newCLIToken(t)
+			}
+			return rep, nil
+		}
+		tok = t
+	}
+	rep.Token = newCLIToken(tok)
+
+	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+	defer cancel()
+	nc, err := o.g.connect(ctx, "jwtrevoke check")
+	if err != nil {
+		return rep, err
+	}
+	defer nc.Close()
+	aopts := []agent.Option{
+		agent.WithStream(o.g.stream),
+		agent.WithMaxTokenLifetime(o.g.maxLifetime),
+		agent.WithLogger(cliQuietLogger(o.g)),
+	}
+	if trusted != nil {
+		aopts = append(aopts, agent.WithTrustedKeys(trusted))
+	}
+	a, err := agent.New(ctx, nc, aopts...)
+	if err != nil {
+		return rep, err
+	}
+	defer a.Close()
+	if err := a.WaitReady(ctx); err != nil {
+		return rep, fmt.Errorf("%w (raise --timeout?)", err)
+	}
+	res := a.Check(&tok)
+	rep.Allowed = res.Allowed
+	rep.Verdict = res.Reason()
+	if rep.Verdict == "" {
+		rep.Verdict = "allowed"
+	}
+	rep.Ready, rep.LastApplied, rep.StalenessMS = a.Ready(), a.LastApplied(), cliMillis(a.Staleness())
+	if res.Kind.Valid() {
+		rep.Kind = res.Kind.String()
+		rep.Revocation = o.latestEvent(ctx, nc, res.Kind, tok, trusted)
+		if rep.Revocation != nil {
+			rep.Reason = rep.Revocation.Reason
+		}
+	}
+	return rep, nil
+}
+
+// latestEvent fetches the stream's latest event for the token's key of
+// kind k, to show what revoked it; nil if it cannot be read.
+func (o *checkOptions) latestEvent(ctx context.Context, nc *nats.Conn, k jwtrevoke.Kind, t jwtrevoke.Token, trusted jwtrevoke.KeySet) *checkRevocation {
+	key := ""
+	switch k {
+	case jwtrevoke.KindToken:
+		key = t.JTI
+	case jwtrevoke.KindSubject:
+		key = t.Subject
+	case jwtrevoke.KindSession:
+		key = t.Session
+	case jwtrevoke.KindKey:
+		key = t.KeyID
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil
+	}
+	st, err := js.Stream(ctx, o.g.stream)
+	if err != nil {
+		return nil
+	}
+	subj := jwtrevoke.Subject("", k, key)
+	m, err := st.GetLastMsgForSubject(ctx, subj)
+	if err != nil {
+		return nil
+	}
+	dec := cliEventDecoder(o.g.maxLifetime, trusted)
+	r, kid, err := dec.DecodeSigned(m.Data, time.Now())
+	if err != nil {
+		return nil
+	}
+	return &checkRevocation{cliRevocation: newCLIRevocation(r), Seq: m.Sequence, Subject: subj, Signed: kid}
+}
+
+// cliEventDecoder decodes events as an agent configured with
+// --max-lifetime does: it allows an hour beyond the lifetime for the
+// publisher's leeway.
+func cliEventDecoder(maxLifetime time.Duration, trusted jwtrevoke.KeySet) *jwtrevoke.Decoder {
+	return &jwtrevoke.Decoder{MaxLifetime: maxLifetime + time.Hour, Keys: trusted}
+}
+
+// cliQuietLogger logs warnings (or everything, with --verbose) to stderr:
+// an agent's progress lines are noise in a one-shot command.
+func cliQuietLogger(g *globalFlags) *slog.Logger {
+	if g.verbose {
+		return g.logger()
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func (o *checkOptions) print(w io.Writer, rep checkReport) error {
+	if o.g.jsonOut {
+		return cliPrintJSON(w, rep)
+	}
+	head := "Token ALLOWED"
+	if !rep.Allowed {
+		head = "Token REFUSED: " + rep.Verdict
+	}
+	fmt.Fprintf(w, "%s\n\n", head)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  Verdict:\t%s\n", rep.Verdict)
+	if rep.Error != "" {
+		fmt.Fprintf(tw, "  Error:\t%s\n", rep.Error)
+	}
+	if r := rep.Revocation; r != nil {
+		fmt.Fprintf(tw, "  Revoked by:\t%s (event %d)\n", cliDescribe(r.Kind, r.Key), r.Seq)
+		if r.Kind.HasCutoff() {
+			fmt.Fprintf(tw, "  Issued before:\t%s\n", cliStamp(r.Before))
+		}
+		if r.Reason != "" {
+			fmt.Fprintf(tw, "  Reason:\t%s\n", r.Reason)
+		}
+		if r.Actor != "" {
+			fmt.Fprintf(tw, "  Actor:\t%s\n", r.Actor)
+		}
+		fmt.Fprintf(tw, "  Revoked at:\t%s\n", cliStamp(r.Issued))
+	} else if rep.Kind != "" {
+		fmt.Fprintf(tw, "  Kind:\t%s\n", rep.Kind)
+	}
+	fmt.Fprintf(tw, "  Token:\t%s\n", cliTokenLine(rep.Token))
+	switch {
+	case rep.Verified:
+		fmt.Fprintf(tw, "  Verified:\tyes\n")
+	case rep.Error != "":
+		fmt.Fprintf(tw, "  Verified:\tno: it does not verify\n")
+	default:
+		fmt.Fprintf(tw, "  Verified:\tNO (--unverified)\n")
+	}
+	if rep.Ready || rep.LastApplied > 0 {
+		fmt.Fprintf(tw, "  Agent:\tapplied up to seq %d, fresh as of %s ago\n", rep.LastApplied, cliRound(time.Duration(rep.StalenessMS*float64(time.Millisecond))))
+	}
+	fmt.Fprintf(tw, "  Stream:\t%s\n", rep.Stream)
+	return tw.Flush()
+}
+
+// cliTokenLine summarizes a token's claims on one line.
+func cliTokenLine(t cliToken) string {
+	var parts []string
+	add := func(name, v string) {
+		if v != "" {
+			parts = append(parts, name+"="+v)
+		}
+	}
+	add("jti", t.JTI)
+	add("sub", t.Subject)
+	add("sid", t.Session)
+	add("kid", t.KeyID)
+	if t.IssuedAt != nil {
+		add("iat", cliStamp(*t.IssuedAt))
+	}
+	if t.ExpiresAt != nil {
+		add("exp", cliStamp(*t.ExpiresAt))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,152 @@
+package main
+
+// How the shell verbs print: JSON for scripts (--json), aligned text for
+// people. Times are UTC RFC 3339; cut-offs keep their nanoseconds, since
+// "issued before" is compared at that precision.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/jwtrevoke/jwtrevoke"
+)
+
+// cliRevocation is a revocation as the verbs print it.
+type cliRevocation struct {
+	Kind    jwtrevoke.Kind `json:"kind"`
+	Key     string         `json:"key"`
+	Before  time.Time      `json:"before"`
+	Expires time.Time      `json:"expires"`
+	Issued  time.Time      `json:"issued"`
+	Reason  string         `json:"reason,omitempty"`
+	Actor   string         `json:"actor,omitempty"`
+}
+
+func newCLIRevocation(r jwtrevoke.Revocation) cliRevocation {
+	return cliRevocation{
+		Kind:    r.Kind,
+		Key:     r.Key,
+		Before:  r.Before.UTC(),
+		Expires: r.Expires.UTC(),
+		Issued:  r.Issued.UTC(),
+		Reason:  r.Reason,
+		Actor:   r.Actor,
+	}
+}
+
+// cliToken is what a check or a revocation read from a JWT.
+type cliToken struct {
+	JTI       string     `json:"jti,omitempty"`
+	Subject   string     `json:"sub,omitempty"`
+	Session   string     `json:"sid,omitempty"`
+	KeyID     string     `json:"kid,omitempty"`
+	IssuedAt  *time.Time `json:"iat,omitempty"`
+	ExpiresAt *time.Time `json:"exp,omitempty"`
+}
+
+func newCLIToken(t jwtrevoke.Token) cliToken {
+	j := cliToken{JTI: t.JTI, Subject: t.Subject, Session: t.Session, KeyID: t.KeyID}
+	if !t.IssuedAt.IsZero() {
+		iat := t.IssuedAt.UTC()
+		j.IssuedAt = &iat
+	}
+	if !t.ExpiresAt.IsZero() {
+		exp := t.ExpiresAt.UTC()
+		j.ExpiresAt = &exp
+	}
+	return j
+}
+
+// cliKindName is the long name of a kind, for text output.
+func cliKindName(k jwtrevoke.Kind) string {
+	switch k {
+	case jwtrevoke.KindToken:
+		return "token"
+	case jwtrevoke.KindSubject:
+		return "subject"
+	case jwtrevoke.KindSession:
+		return "session"
+	case jwtrevoke.KindKey:
+		return "signing key"
+	case jwtrevoke.KindAll:
+		return "all"
+	}
+	return k.String()
+}
+
+// cliDescribe names what a revocation matches, for text output:
+// `subject "alice"`, `every token`.
+func cliDescribe(k jwtrevoke.Kind, key string) string {
+	if k == jwtrevoke.KindAll {
+		return "every token"
+	}
+	return cliKindName(k) + " " + strconv.Quote(key)
+}
+
+// cliPrintJSON prints v as indented JSON.
+func cliPrintJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // subjects end in ">"
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// cliStamp formats a time for text output at nanosecond precision.
+func cliStamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// cliStampMilli formats a time for text output at millisecond precision.
+func cliStampMilli(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// cliAgo says how long before now t was, rounded for people.
+func cliAgo(t, now time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "in " + cliRound(-d).String()
+	case d < time.Second:
+		return "just now"
+	}
+	return d.Round(time.Second).String() + " ago"
+}
+
+func cliRound(d time.Duration) time.Duration {
+	switch {
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond)
+	case d < time.Second:
+		return d.Round(10 * time.Microsecond)
+	case d < time.Minute:
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
+}
+
+// cliMillis is a duration in milliseconds, for JSON.
+func cliMillis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// cliBytes formats a byte count.
+func cliBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/publisher"
+)
+
+// cliWatch starts `jwtrevoke watch` in this process and returns once it
+// is consuming (it says so on stderr), with a function that waits for it to
+// end and returns its output.
+func cliWatch(t *testing.T, ctx context.Context, args ...string) (wait func() (string, error)) {
+	t.Helper()
+	root := newRoot()
+	var out strings.Builder
+	errR, errW := io.Pipe()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(errW)
+	root.SetIn(strings.NewReader(""))
+	done := make(chan error, 1)
+	go func() {
+		err := root.ExecuteContext(ctx)
+		errW.CloseWithError(io.EOF)
+		done <- err
+	}()
+	stderr := make(chan string, 64)
+	go func() {
+		defer close(stderr)
+		sc := bufio.NewScanner(errR)
+		for sc.Scan() {
+			stderr <- sc.Text()
+		}
+	}()
+	for line := range stderr {
+		if strings.HasPrefix(line, "Watching stream") {
+			go func() {
+				for range stderr { // keep the pipe drained
+				}
+			}()
+			return func() (string, error) {
+				select {
+				case err := <-done:
+					return out.String(), err
+				case <-time.After(30 * time.Second):
+					t.Fatalf("watch %v did not end within 30s; output so far:\n%s", args, out.String())
+					return "", nil
+				}
+			}
+		}
+		t.Logf("watch stderr: %s", line)
+	}
+	err := <-done
+	t.Fatalf("watch %v ended before consuming: %v", args, err)
+	return nil
+}
+
+// TestCLIWatchJSON: watch --json --count N prints the N events published
+// while it runs, malformed, expired and misfiled ones included, and keeps
+// going after them.
+func TestCLIWatchJSON(t *testing.T) {
+	ctx := cliContext(t, 60*time.Second)
+	url := cliServer(t)
+	nc := cliConnect(t, url)
+	pub := cliPublisher(t, ctx, nc)
+	// An event from before watch started: not shown by default.
+	if _, err := pub.RevokeSubject(ctx, "old", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+
+	wait := cliWatch(t, ctx, "--server", url, "watch", "--json", "--count", "6")
+
+	now := time.Now()
+	if _, err := pub.RevokeSubject(ctx, "alice", time.Time{}, publisher.Reason("password change"), publisher.Actor("admin:alice")); err != nil {
+		t.Fatal(err)
+	}
+	publishRaw := func(subject string, data []byte) {
+		t.Helper()
+		if err := nc.Publish(subject, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.FlushTimeout(5 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishRaw(jwtrevoke.Subject("", jwtrevoke.KindSubject, "mallory"), []byte("this is not an event"))
+	expired, err := jwtrevoke.Encode(jwtrevoke.Revocation{Kind: jwtrevoke.KindToken, Key: "gone", Before: now.Add(-2 * time.Hour), Expires: now.Add(-time.Hour), Issued: now.Add(-2 * time.Hour)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishRaw(jwtrevoke.Subject("", jwtrevoke.KindToken, "gone"), expired)
+	misfiled, err := jwtrevoke.Encode(jwtrevoke.Revocation{Kind: jwtrevoke.KindSession, Key: "s-9", Before: now, Expires: now.Add(time.Hour), Issued: now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishRaw(jwtrevoke.Subject("", jwtrevoke.KindSession, "another"), misfiled)
+	if _, err := pub.RevokeJTI(ctx, "j-7", now.Add(10*time.Minute), publisher.Reason("logout")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.RevokeAll(ctx, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	// One more than --count: watch must have stopped before it.
+	if _, err := pub.RevokeKey(ctx, "never-seen"); err != nil {
+		t.Fatal(err)
+	}
+
+	stdout, err := wait()
+	if err != nil {
+		t.Fatalf("watch = %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("watch --count 6 printed %d lines, want 6:\n%s", len(lines), stdout)
+	}
+	want := []struct {
+		status, kind, key, errPart, warnPart string
+	}{
+		{watchOK, "sub", "alice", "", ""},
+		{watchMalformed, "", "", "unknown wire format version", ""},
+		{watchExpired, "", "", "", ""},
+		{watchOK, "sid", "s-9", "", "subject does not match"},
+		{watchOK, "jti", "j-7", "", ""},
+		{watchOK, "all", "", "", ""},
+	}
+	for i, line := range lines {
+		var ev cliWatchLine
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("line %d %q: %v", i, line, err)
+		}
+		w := want[i]
+		if ev.Status != w.status || ev.Kind != w.kind || ev.Key != w.key || ev.Seq != uint64(i+2) ||
+			!strings.Contains(ev.Error, w.errPart) || !strings.Contains(ev.Warning, w.warnPart) || (w.warnPart == "" && ev.Warning != "") {
+			t.Errorf("line %d = %s\nwant status %s, kind %q, key %q, seq %d, error ~%q, warning ~%q", i, line, w.status, w.kind, w.key, i+2, w.errPart, w.warnPart)
+		}
+		if ev.Status == watchOK && (ev.LagMS == nil || *ev.LagMS < 0 || ev.Issued.IsZero() || ev.Time.IsZero()) {
+			t.Errorf("line %d: ok event without lag or times: %s", i, line)
+		}
+	}
+	var first cliWatchLine
+	_ = json.Unmarshal([]byte(lines[0]), &first)
+	if first.Reason != "password change" || first.Actor != "admin:alice" {
+		t.Errorf("first event reason %q actor %q, want password change, admin:alice", first.Reason, first.Actor)
+	}
+}
+
+// TestCLIWatchReplay: --all, --since seq and --since duration replay
+// stored events; text output prints one line each; Ctrl-C (the context)
+// ends watch cleanly.
+func TestCLIWatchReplay(t *testing.T) {
+	ctx := cliContext(t, 60*time.Second)
+	url := cliServer(t)
+	nc := cliConnect(t, url)
+	pub := cliPublisher(t, ctx, nc)
+	for i := range 4 {
+		if _, err := pub.RevokeSession(ctx, "s-"+strconv.Itoa(i), time.Time{}, publisher.Reason("r"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		args  []string
+		lines int
+		first string
+	}{
+		{[]string{"watch", "--all", "--count", "4"}, 4, `#1  sid  "s-0"`},
+		{[]string{"watch", "--since", "3", "--count", "2"}, 2, `#3  sid  "s-2"`},
+		{[]string{"watch", "--since", "1h", "--count", "1"}, 1, `#1  sid  "s-0"`},
+		{[]string{"watch", "--since", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "--count", "1"}, 1, `#1  sid  "s-0"`},
+	} {
+		stdout, stderr, err := cliRun(ctx, nil, append([]string{"-s", url}, tc.args...)...)
+		lines := strings.Split(strings.TrimSpace(stdout), "\n")
+		if err != nil || len(lines) != tc.lines || !strings.Contains(lines[0], tc.first) || !strings.Contains(lines[0], `reason="r`) {
+			t.Errorf("jwtrevoke %v = %v, %d lines, want %d starting %q:\n%s%s", tc.args, err, len(lines), tc.lines, tc.first, stdout, stderr)
+		}
+	}
+
+	// Ctrl-C: cancelling the context ends watch without an error.
+	cctx, cancel := context.WithCancel(ctx)
+	wait := cliWatch(t, cctx, "-s", url, "watch")
+	cancel()
+	if _, err := wait(); err != nil {
+		t.Errorf("watch after Ctrl-C = %v, want nil", err)
+	}
+
+	for _, args := range [][]string{
+		{"watch", "--all", "--since", "1"},
+		{"watch", "--since", "0"},
+		{"watch", "--since", "soon"},
+		{"watch", "--count", "-1"},
+		{"watch", "--trust-key", "nofile"},
+		{"--stream", "NOSUCH", "watch"},
+	} {
+		if _, _, err := cliRun(ctx, nil, append([]string{"-s", url}, args...)...); err == nil {
+			t.Errorf("jwtrevoke %v = nil, want an error", args)
+		}
+	}
+}

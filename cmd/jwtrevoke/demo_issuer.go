@@ -1,0 +1,553 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/publisher"
+)
+
+// The demo issuer's fixed parameters.
+const (
+	demoAccessLifetime  = 5 * time.Minute
+	demoRefreshLifetime = time.Hour
+	demoMaxBody         = 16 << 10
+	// demoIssueDelayHeader tells the page how long a login or refresh
+	// waited for a cut-off's second to end (see issuer.notBefore).
+	demoIssueDelayHeader = "X-Issue-Delay-Ms"
+)
+
+// demoUsers are the demo's accounts: the password is the user name.
+var demoUsers = []string{"alice", "bob", "carol"}
+
+// demoIssuer is the demo's token issuer: HS256 access tokens with jti, sub,
+// sid, kid, iat and exp, opaque rotating refresh tokens (one session per
+// login), and the logout handlers that publish revocations.
+//
+// # Whole-second iat
+//
+// Access tokens carry a whole-second iat, as most issuers write it, and the
+// agents' rule is iat < cut-off with iat taken as the start of its second.
+// A token minted in the same second as a subject (or all) cut-off T, after
+// T, would therefore be refused. The issuer remembers the latest subject
+// and all cut-offs (those it publishes itself, set before publishing, and
+// those its own agent sees from other writers) and, when it mints a token
+// for a subject before ceil(T), waits out the rest of that second — at most
+// one second, and only for a user who logs straight back in after "log out
+// everywhere". It never writes a fractional iat. Logout revokes a token and
+// its session; a new login gets a new session and jti, so it needs no wait.
+//
+// A demoIssuer is safe for use by multiple goroutines.
+type demoIssuer struct {
+	pub      *publisher.Publisher
+	verifier *agent.Verifier
+	agent    *agent.Agent // the issuer's own view, for logout-all and introspection
+	secret   []byte
+	kid      string
+	iss      string
+	log      *slog.Logger
+	now      func() time.Time
+
+	mu        sync.Mutex                  // guards the fields below
+	sessions  map[string]*demoSession     // by sid
+	refresh   map[string]*demoRefreshSlot // by refresh token
+	cutoffs   map[string]time.Time        // subject cut-offs whose second has not ended
+	allCutoff time.Time                   // the latest all cut-off
+	swept     time.Time                   // last sweep of expired entries
+}
+
+// demoSession is one login's refresh-token family.
+type demoSession struct {
+	sub     string
+	current string    // the refresh token that may be used next
+	dead    bool      // logged out, revoked, or reuse detected
+	expires time.Time // when its current refresh token expires
+}
+
+// demoRefreshSlot is one refresh token ever handed out, kept until it expires
+// so that a reused one is recognised.
+type demoRefreshSlot struct {
+	sid     string
+	used    bool
+	expires time.Time
+}
+
+func newDemoIssuer(pub *publisher.Publisher, iss string, log *slog.Logger) (*demoIssuer, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	is := &demoIssuer{
+		pub:      pub,
+		secret:   secret,
+		kid:      fmt.Sprintf("demo-%d", time.Now().Unix()),
+		iss:      iss,
+		log:      log,
+		now:      time.Now,
+		sessions: map[string]*demoSession{},
+		refresh:  map[string]*demoRefreshSlot{},
+		cutoffs:  map[string]time.Time{},
+	}
+	v, err := agent.NewVerifier(is.keyfunc, []string{"HS256"}, agent.WithIssuer(iss))
+	if err != nil {
+		return nil, err
+	}
+	is.verifier = v
+	return is, nil
+}
+
+// keyfunc gives the HMAC secret for the demo's one key ID.
+func (is *demoIssuer) keyfunc(t *jwt.Token) (any, error) {
+	if kid, _ := t.Header["kid"].(string); kid != is.kid {
+		return nil, fmt.Errorf("unknown key ID %q", kid)
+	}
+	return is.secret, nil
+}
+
+// verify is the RFC 7009 and RFC 7662 handlers' view of a raw token: its
+// signature and claims, not its revocation.
+func (is *demoIssuer) verify(raw string) (jwtrevoke.Token, error) {
+	_, t, aerr := is.verifier.Verify(raw)
+	if aerr != nil {
+		return jwtrevoke.Token{}, aerr
+	}
+	return t, nil
+}
+
+// observe is the issuer agent's OnApply hook: it records subject and all
+// cut-offs published by any writer, so tokens minted later in the same
+// second wait for it. It runs on the agent's apply goroutine and only takes
+// the issuer's lock.
+func (is *demoIssuer) observe(r jwtrevoke.Revocation, _ uint64) {
+	switch r.Kind {
+	case jwtrevoke.KindSubject:
+		is.noteCutoff(r.Key, r.Before)
+	case jwtrevoke.KindAll:
+		is.mu.Lock()
+		if r.Before.After(is.allCutoff) {
+			is.allCutoff = r.Before
+		}
+		is.mu.Unlock()
+	}
+}
+
+func (is *demoIssuer) noteCutoff(sub string, t time.Time) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	if t.After(is.cutoffs[sub]) {
+		is.cutoffs[sub] = t
+	}
+}
+
+// demoCeilSecond is the first whole second at or after t: the earliest time
+// whose whole-second iat is not before t.
+func demoCeilSecond(t time.Time) time.Time {
+	s := t.Truncate(time.Second)
+	if s.Equal(t) {
+		return s
+	}
+	return s.Add(time.Second)
+}
+
+// notBefore is the earliest time a token for sub may be minted so that its
+// whole-second iat is not before any cut-off that applies to sub.
+func (is *demoIssuer) notBefore(sub string) time.Time {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	t := is.cutoffs[sub]
+	if is.allCutoff.After(t) {
+		t = is.allCutoff
+	}
+	if t.IsZero() {
+		return t
+	}
+	return demoCeilSecond(t)
+}
+
+// demoTokenPair is the issuer's answer to a login or refresh.
+type demoTokenPair struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+}
+
+// mint signs an access token for sub in session sid, waiting first (at
+// most a second) if a cut-off for sub falls in the current second. It
+// returns the token, its claims and how long it waited. A session that
+// ended meanwhile (logout everywhere while this request waited) gets no
+// token.
+func (is *demoIssuer) mint(ctx context.Context, sub, sid string) (string, jwt.MapClaims, time.Duration, error) {
+	start := is.now()
+	if nb := is.notBefore(sub); start.Before(nb) {
+		t := time.NewTimer(nb.Sub(start))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return "", nil, 0, ctx.Err()
+		}
+	}
+	is.mu.Lock()
+	s := is.sessions[sid]
+	live := s != nil && !s.dead
+	is.mu.Unlock()
+	if !live {
+		return "", nil, 0, &demoGrantError{"the session has ended"}
+	}
+	now := is.now()
+	waited := now.Sub(start)
+	// A whole-second iat, as JWT issuers write it by default.
+	iat := now.Unix()
+	claims := jwt.MapClaims{
+		"iss": is.iss,
+		"sub": sub,
+		"sid": sid,
+		"jti": demoRandomID(16),
+		"iat": iat,
+		"exp": iat + int64(demoAccessLifetime/time.Second),
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	tok.Header["kid"] = is.kid
+	raw, err := tok.SignedString(is.secret)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	return raw, claims, waited, nil
+}
+
+// newSession starts a session for sub and returns its sid and first
+// refresh token.
+func (is *demoIssuer) newSession(sub string) (sid, refresh string) {
+	sid, refresh = demoRandomID(12), demoRandomID(32)
+	now := is.now()
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.sweepLocked(now)
+	exp := now.Add(demoRefreshLifetime)
+	is.sessions[sid] = &demoSession{sub: sub, current: refresh, expires: exp}
+	is.refresh[refresh] = &demoRefreshSlot{sid: sid, expires: exp}
+	return sid, refresh
+}
+
+// sweepLocked forgets expired refresh tokens and sessions, and subject
+// cut-offs whose second has ended, at most once a minute.
+func (is *demoIssuer) sweepLocked(now time.Time) {
+	if now.Sub(is.swept) < time.Minute {
+		return
+	}
+	is.swept = now
+	for tok, r := range is.refresh {
+		if now.After(r.expires) {
+			delete(is.refresh, tok)
+		}
+	}
+	for sid, s := range is.sessions {
+		if now.After(s.expires) {
+			delete(is.sessions, sid)
+		}
+	}
+	for sub, t := range is.cutoffs {
+		if !now.Before(demoCeilSecond(t)) {
+			delete(is.cutoffs, sub)
+		}
+	}
+}
+
+// demoGrantError is a refused grant: a refresh token or a session that is
+// unknown, expired or ended.
+type demoGrantError struct{ desc string }
+
+func (e *demoGrantError) Error() string { return e.desc }
+
+// rotate checks a refresh token and, if it is the current one of a live
+// session, replaces it. A token that was already used means the family
+// leaked: the session is killed and reuse is true.
+func (is *demoIssuer) rotate(refresh string) (sid, sub, next string, reuse bool, err error) {
+	now := is.now()
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	slot, ok := is.refresh[refresh]
+	if !ok || now.After(slot.expires) {
+		return "", "", "", false, &demoGrantError{"unknown or expired refresh token"}
+	}
+	s := is.sessions[slot.sid]
+	if s == nil || s.dead {
+		return "", "", "", false, &demoGrantError{"the session has ended"}
+	}
+	if slot.used || s.current != refresh {
+		s.dead = true
+		return slot.sid, s.sub, "", true, &demoGrantError{"refresh token reuse detected: the session has been revoked"}
+	}
+	slot.used = true
+	next = demoRandomID(32)
+	exp := now.Add(demoRefreshLifetime)
+	s.current, s.expires = next, exp
+	is.refresh[next] = &demoRefreshSlot{sid: slot.sid, expires: exp}
+	return slot.sid, s.sub, next, false, nil
+}
+
+// endSession marks a session dead so that its refresh tokens stop working.
+// It reports whether the session existed and was live.
+func (is *demoIssuer) endSession(sid string) bool {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	s := is.sessions[sid]
+	if s == nil || s.dead {
+		return false
+	}
+	s.dead = true
+	return true
+}
+
+// endSubject marks every session of sub dead.
+func (is *demoIssuer) endSubject(sub string) int {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	n := 0
+	for _, s := range is.sessions {
+		if s.sub == sub && !s.dead {
+			s.dead = true
+			n++
+		}
+	}
+	return n
+}
+
+// revokeRefresh is the RFC 7009 handler's hook for refresh tokens: revoking
+// one ends its session and revokes the session's access tokens.
+func (is *demoIssuer) revokeRefresh(ctx context.Context, token string) (bool, error) {
+	is.mu.Lock()
+	slot, ok := is.refresh[token]
+	var sid string
+	if ok {
+		sid = slot.sid
+		if s := is.sessions[sid]; s != nil {
+			s.dead = true
+		}
+	}
+	is.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	if _, err := is.pub.RevokeSession(ctx, sid, time.Time{}, publisher.Reason("refresh token revoked (RFC 7009)")); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+func (is *demoIssuer) routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /login", is.handleLogin)
+	mux.HandleFunc("POST /refresh", is.handleRefresh)
+	mux.HandleFunc("POST /logout", is.handleLogout)
+	mux.HandleFunc("POST /logout-all", is.handleLogoutAll)
+}
+
+func (is *demoIssuer) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if !demoReadJSON(w, r, &req) {
+		return
+	}
+	if !demoUserOK(req.Username, req.Password) {
+		demoOAuthError(w, http.StatusUnauthorized, "invalid_grant", "unknown user or wrong password")
+		return
+	}
+	sid, refresh := is.newSession(req.Username)
+	is.issue(w, r, req.Username, sid, refresh, "login")
+}
+
+// issue mints an access token and writes the pair.
+func (is *demoIssuer) issue(w http.ResponseWriter, r *http.Request, sub, sid, refresh, why string) {
+	raw, _, waited, err := is.mint(r.Context(), sub, sid)
+	var ge *demoGrantError
+	if errors.As(err, &ge) {
+		demoOAuthError(w, http.StatusUnauthorized, "invalid_grant", ge.desc)
+		return
+	}
+	if err != nil {
+		demoOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not issue a token")
+		return
+	}
+	if waited > 0 {
+		is.log.Info("waited for a cut-off's second to end before issuing", "sub", sub, "waited", waited.Round(time.Millisecond))
+	}
+	is.log.Debug("issued", "sub", sub, "sid", sid, "why", why)
+	w.Header().Set(demoIssueDelayHeader, strconv.FormatInt(waited.Milliseconds(), 10))
+	demoJSON(w, http.StatusOK, demoTokenPair{AccessToken: raw, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(demoAccessLifetime / time.Second)})
+}
+
+func (is *demoIssuer) handleRefresh(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if !demoReadJSON(w, r, &req) {
+		return
+	}
+	if req.RefreshToken == "" {
+		demoOAuthError(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
+		return
+	}
+	sid, sub, next, reuse, err := is.rotate(req.RefreshToken)
+	if reuse {
+		// The whole family is compromised: every token of the session
+		// issued so far is refused from now on.
+		rc, rerr := is.pub.RevokeSession(r.Context(), sid, time.Time{}, publisher.Reason("refresh token reuse"))
+		if rerr != nil {
+			is.log.Error("revoking a session after refresh token reuse", "sid", sid, "err", rerr)
+			demoOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the session")
+			return
+		}
+		is.log.Warn("refresh token reuse: session revoked", "sub", sub, "sid", sid, "seq", rc.Seq)
+	}
+	var ge *demoGrantError
+	if errors.As(err, &ge) {
+		demoOAuthError(w, http.StatusUnauthorized, "invalid_grant", ge.desc)
+		return
+	}
+	is.issue(w, r, sub, sid, next, "refresh")
+}
+
+// bearer verifies the request's bearer token (signature and claims, not
+// revocation) or writes the middleware's refusal.
+func (is *demoIssuer) bearer(w http.ResponseWriter, r *http.Request) (jwtrevoke.Token, bool) {
+	raw, err := agent.BearerToken(r)
+	if err != nil {
+		agent.DefaultErrorHandler(w, r, &agent.AuthError{Reason: agent.ReasonMalformed, Err: err})
+		return jwtrevoke.Token{}, false
+	}
+	_, t, aerr := is.verifier.Verify(raw)
+	if aerr != nil {
+		agent.DefaultErrorHandler(w, r, aerr)
+		return jwtrevoke.Token{}, false
+	}
+	return t, true
+}
+
+// demoRevokeResult is the answer of /logout and /logout-all: what was revoked
+// and the stream sequence to wait for on the replicas.
+type demoRevokeResult struct {
+	Subject string `json:"sub"`
+	Session string `json:"sid,omitempty"`
+	JTI     string `json:"jti,omitempty"`
+	Cutoff  string `json:"cutoff"`
+	Seq     uint64 `json:"seq"`
+}
+
+// handleLogout revokes the bearer token and its session, and ends the
+// session's refresh tokens. Logging out twice is not an error.
+func (is *demoIssuer) handleLogout(w http.ResponseWriter, r *http.Request) {
+	t, ok := is.bearer(w, r)
+	if !ok {
+		return
+	}
+	is.endSession(t.Session)
+	rc, err := is.pub.RevokeToken(r.Context(), t, publisher.Reason("logout"))
+	if err != nil {
+		is.log.Error("revoking a token at logout", "err", err)
+		demoOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the token")
+		return
+	}
+	res := demoRevokeResult{Subject: t.Subject, JTI: t.JTI, Seq: rc.Seq, Cutoff: rc.Revocation.Before.UTC().Format(time.RFC3339Nano)}
+	if t.Session != "" {
+		rs, err := is.pub.RevokeSession(r.Context(), t.Session, time.Time{}, publisher.Reason("logout"))
+		if err != nil {
+			is.log.Error("revoking a session at logout", "err", err)
+			demoOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the session")
+			return
+		}
+		res.Session, res.Seq = t.Session, max(res.Seq, rs.Seq)
+		res.Cutoff = rs.Revocation.Before.UTC().Format(time.RFC3339Nano)
+	}
+	is.log.Info("logout", "sub", t.Subject, "sid", t.Session, "seq", res.Seq)
+	demoJSON(w, http.StatusOK, res)
+}
+
+// handleLogoutAll revokes every token of the bearer's subject issued so
+// far and ends all its sessions. The token must still be good: a revoked
+// token cannot log its user out everywhere.
+func (is *demoIssuer) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
+	t, ok := is.bearer(w, r)
+	if !ok {
+		return
+	}
+	if res := is.agent.Check(&t); !res.Allowed {
+		reason := agent.ReasonRevoked
+		if res.Reason() != "revoked" {
+			reason = agent.ReasonStale
+		}
+		agent.DefaultErrorHandler(w, r, &agent.AuthError{Reason: reason})
+		return
+	}
+	// Record the cut-off before publishing it, so that a login racing
+	// with this request already waits for its second to end.
+	cutoff := is.now()
+	is.noteCutoff(t.Subject, cutoff)
+	n := is.endSubject(t.Subject)
+	rc, err := is.pub.RevokeSubject(r.Context(), t.Subject, cutoff, publisher.Reason("logout everywhere"))
+	if err != nil {
+		is.log.Error("revoking a subject", "err", err)
+		demoOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the subject")
+		return
+	}
+	// The stored event keeps the later of this and any earlier cut-off.
+	is.noteCutoff(t.Subject, rc.Revocation.Before)
+	is.log.Info("logout everywhere", "sub", t.Subject, "sessions", n, "cutoff", rc.Revocation.Before.Format(time.RFC3339Nano), "seq", rc.Seq)
+	demoJSON(w, http.StatusOK, demoRevokeResult{Subject: t.Subject, Cutoff: rc.Revocation.Before.UTC().Format(time.RFC3339Nano), Seq: rc.Seq})
+}
+
+func demoUserOK(user, password string) bool {
+	for _, u := range demoUsers {
+		if subtle.ConstantTimeCompare([]byte(u), []byte(user)) == 1 {
+			return subtle.ConstantTimeCompare([]byte(u), []byte(password)) == 1
+		}
+	}
+	return false
+}
+
+// demoRandomID returns n random bytes, base64url without padding.
+func demoRandomID(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// demoReadJSON decodes a small JSON request body or writes a 400.
+func demoReadJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, demoMaxBody))
+	if err := dec.Decode(v); err != nil {
+		demoOAuthError(w, http.StatusBadRequest, "invalid_request", "the body must be a JSON object")
+		return false
+	}
+	return true
+}
+
+func demoJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// demoOAuthError writes an RFC 6749 error body.
+func demoOAuthError(w http.ResponseWriter, status int, code, desc string) {
+	demoJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}

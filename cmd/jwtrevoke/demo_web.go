@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/publisher"
+)
+
+// demoWebFS is the demo page: plain HTML, CSS and JavaScript, no external
+// assets.
+//
+//go:embed web
+var demoWebFS embed.FS
+
+// issuerHandler routes the issuer's port: the page, the token endpoints,
+// RFC 7009 revocation, RFC 7662 introspection and the page's status feed.
+func (d *demo) issuerHandler() (http.Handler, error) {
+	origins := d.pageOrigins()
+	revoke, err := publisher.NewRevocationHandler(d.pub, d.is.verify,
+		publisher.WithClientCredentials(d.clientID, d.clientSecret),
+		publisher.WithPublicClient(origins...),
+		publisher.WithRefreshTokens(d.is.revokeRefresh))
+	if err != nil {
+		return nil, err
+	}
+	introspect, err := agent.NewIntrospectionHandler(d.ia, d.is.verifier,
+		agent.WithClientCredentials(d.clientID, d.clientSecret),
+		agent.WithPublicClient(origins...))
+	if err != nil {
+		return nil, err
+	}
+	web, err := fs.Sub(demoWebFS, "web")
+	if err != nil {
+		return nil, err
+	}
+	static := http.FileServerFS(web)
+
+	mux := http.NewServeMux()
+	d.is.routes(mux)
+	mux.Handle("/revoke", revoke)
+	mux.Handle("/introspect", introspect)
+	mux.HandleFunc("GET /api/status", d.handleStatus)
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
+		demoJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		st := http.StatusOK
+		if !d.ia.Ready() || d.ia.Staleness() > demoStaleAfter {
+			st = http.StatusServiceUnavailable
+		}
+		demoJSON(w, st, map[string]any{"ready": d.ia.Ready(), "staleness_ms": demoMillis(d.ia.Staleness())})
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		d.pageHeaders(w, r)
+		static.ServeHTTP(w, r)
+	})
+	mux.HandleFunc("GET /assets/", func(w http.ResponseWriter, r *http.Request) {
+		d.pageHeaders(w, r)
+		static.ServeHTTP(w, r)
+	})
+	return mux, nil
+}
+
+// pageOrigins are the origins the page may be loaded from, for the RFC
+// 7009 and RFC 7662 handlers' CORS: the issuer's host, every loopback name
+// when it listens on loopback, any origin when it listens on all
+// interfaces.
+func (d *demo) pageOrigins() []string {
+	host, port, _ := net.SplitHostPort(d.cfg.listen)
+	switch {
+	case host == "" || host == "0.0.0.0" || host == "::":
+		return []string{"*"}
+	case demoLoopbackHost(host):
+		return []string{"http://127.0.0.1:" + port, "http://localhost:" + port, "http://[::1]:" + port}
+	}
+	return []string{"http://" + net.JoinHostPort(host, port)}
+}
+
+// pageHeaders sets the page's security headers. Its scripts may talk to
+// the issuer and to the replicas, on the host the browser used.
+func (d *demo) pageHeaders(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		host = h
+	}
+	connect := []string{"'self'"}
+	for _, rep := range d.reps {
+		_, port, _ := net.SplitHostPort(rep.addr)
+		connect = append(connect, "http://"+net.JoinHostPort(host, port))
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src "+strings.Join(connect, " ")+"; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-cache")
+}
+
+// demoReplicaStatus is one replica as the page shows it.
+type demoReplicaStatus struct {
+	Replica       int     `json:"replica"`
+	URL           string  `json:"url"`
+	Port          int     `json:"port"`
+	Ready         bool    `json:"ready"`
+	Stale         bool    `json:"stale"`
+	StalenessMS   float64 `json:"staleness_ms"`
+	LastApplied   uint64  `json:"last_applied"`
+	EventsApplied uint64  `json:"events_applied"`
+	LagLastMS     float64 `json:"lag_last_ms"`
+	LagP50MS      float64 `json:"lag_p50_ms"`
+	LagP99MS      float64 `json:"lag_p99_ms"`
+	LagSamples    int     `json:"lag_samples"`
+}
+
+// demoStatus is the page's live feed, GET /api/status.
+type demoStatus struct {
+	Stream      string              `json:"stream"`
+	LastSeq     uint64              `json:"last_seq"`
+	StreamError string              `json:"stream_error,omitempty"`
+	NATSURL     string              `json:"nats_url"`
+	Issuer      string              `json:"issuer"`
+	KeyID       string              `json:"kid"`
+	Users       []string            `json:"users"`
+	Replicas    []demoReplicaStatus `json:"replicas"`
+	Time        time.Time           `json:"time"`
+}
+
+func (d *demo) status(ctx context.Context) demoStatus {
+	st := demoStatus{
+		Stream:  d.g.stream,
+		NATSURL: d.natsURL,
+		Issuer:  d.issuerURL,
+		KeyID:   d.is.kid,
+		Users:   demoUsers,
+		Time:    time.Now().UTC(),
+	}
+	ictx, cancel := context.WithTimeout(ctx, time.Second)
+	info, err := d.stream.Info(ictx)
+	cancel()
+	if err != nil {
+		st.StreamError = err.Error()
+	} else {
+		st.LastSeq = info.State.LastSeq
+	}
+	for _, r := range d.reps {
+		ready, fresh, staleness := r.fresh()
+		applied, last, p50, p99, n := r.lag.snapshot()
+		_, port, _ := net.SplitHostPort(r.addr)
+		p, _ := strconv.Atoi(port)
+		st.Replicas = append(st.Replicas, demoReplicaStatus{
+			Replica:       r.n,
+			URL:           d.replicaURL(r),
+			Port:          p,
+			Ready:         ready,
+			Stale:         !fresh,
+			StalenessMS:   demoMillis(staleness),
+			LastApplied:   r.a.LastApplied(),
+			EventsApplied: applied,
+			LagLastMS:     demoMillis(last),
+			LagP50MS:      demoMillis(p50),
+			LagP99MS:      demoMillis(p99),
+			LagSamples:    n,
+		})
+	}
+	return st
+}
+
+func (d *demo) handleStatus(w http.ResponseWriter, r *http.Request) {
+	demoJSON(w, http.StatusOK, d.status(r.Context()))
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtrevoke/jwtrevoke/agent"
+)
+
+// serveWritePEM writes a PEM block to dir/name and returns the path.
+func serveWritePEM(t *testing.T, dir, name, typ string, der []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func servePKIX(t *testing.T, pub crypto.PublicKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func serveSign(t *testing.T, m jwt.SigningMethod, key any, kid string) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(m, jwt.MapClaims{"jti": "j-" + kid, "sub": "alice", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix()})
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestServeKeyringPEM(t *testing.T) {
+	dir := t.TempDir()
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	edPub, edPriv, _ := ed25519.GenerateKey(rand.Reader)
+	rsaPath := serveWritePEM(t, dir, "rsa-2026.pem", "PUBLIC KEY", servePKIX(t, &rsaKey.PublicKey))
+	pkcs1Path := serveWritePEM(t, dir, "pkcs1.pem", "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey))
+	ecPath := serveWritePEM(t, dir, "ec.pem", "PUBLIC KEY", servePKIX(t, &ecKey.PublicKey))
+	edPath := serveWritePEM(t, dir, "ed.key", "PUBLIC KEY", servePKIX(t, edPub))
+	privDER, _ := x509.MarshalPKCS8PrivateKey(edPriv)
+	privPath := serveWritePEM(t, dir, "private.pem", "PRIVATE KEY", privDER)
+	log := slog.New(slog.DiscardHandler)
+
+	for _, tt := range []struct {
+		name     string
+		flags    serveKeyFlags
+		wantAlgs []string
+		wantErr  string
+	}{
+		{"rsa", serveKeyFlags{pemFiles: []string{rsaPath}}, []string{"RS256"}, ""},
+		{"pkcs1 with a kid", serveKeyFlags{pemFiles: []string{"main=" + pkcs1Path}}, []string{"RS256"}, ""},
+		{"three types", serveKeyFlags{pemFiles: []string{rsaPath, ecPath, edPath}}, []string{"ES384", "EdDSA", "RS256"}, ""},
+		{"explicit algs", serveKeyFlags{pemFiles: []string{rsaPath}, algs: []string{"RS256", "PS256"}}, []string{"RS256", "PS256"}, ""},
+		{"private key", serveKeyFlags{pemFiles: []string{privPath}}, nil, "private key"},
+		{"same kid twice", serveKeyFlags{pemFiles: []string{rsaPath, "rsa-2026=" + ecPath}}, nil, "given twice"},
+		{"HMAC alg with PEM keys", serveKeyFlags{pemFiles: []string{rsaPath}, algs: []string{"HS256"}}, nil, "needs an HMAC secret"},
+		{"not PEM", serveKeyFlags{pemFiles: []string{filepath.Join(dir, "missing.pem")}}, nil, "--pem"},
+	} {
+		k, err := tt.flags.keyring(context.Background(), log)
+		switch {
+		case tt.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s: keyring() error = %v, want one mentioning %q", tt.name, err, tt.wantErr)
+			}
+		case err != nil:
+			t.Errorf("%s: keyring() error = %v", tt.name, err)
+		case !slices.Equal(k.algs, tt.wantAlgs):
+			t.Errorf("%s: algs = %v, want %v", tt.name, k.algs, tt.wantAlgs)
+		}
+	}
+
+	// Verification: by kid, by trying every key, and refusing others.
+	k, err := (&serveKeyFlags{pemFiles: []string{rsaPath, ecPath, "ed=" + edPath}}).keyring(context.Background(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := agent.NewVerifier(k.keyfunc, k.algs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRSA, _ := rsa.GenerateKey(rand.Reader, 2048)
+	for _, tt := range []struct {
+		name string
+		raw  string
+		ok   bool
+	}{
+		{"RSA by kid", serveSign(t, jwt.SigningMethodRS256, rsaKey, "rsa-2026"), true},
+		{"RSA without kid", serveSign(t, jwt.SigningMethodRS256, rsaKey, ""), true},
+		{"EC with an unknown kid", serveSign(t, jwt.SigningMethodES384, ecKey, "somewhere-else"), true},
+		{"Ed25519 by explicit kid", serveSign(t, jwt.SigningMethodEdDSA, edPriv, "ed"), true},
+		{"an untrusted RSA key", serveSign(t, jwt.SigningMethodRS256, otherRSA, "rsa-2026"), false},
+		{"an untrusted key, no kid", serveSign(t, jwt.SigningMethodRS256, otherRSA, ""), false},
+		{"HMAC with the public key as secret", serveSign(t, jwt.SigningMethodHS256, servePKIX(t, &rsaKey.PublicKey), "rsa-2026"), false},
+	} {
+		_, _, aerr := v.Verify(tt.raw)
+		if (aerr == nil) != tt.ok {
+			t.Errorf("%s: Verify() error = %v, want ok %v", tt.name, aerr, tt.ok)
+		}
+	}
+}
+
+func TestServeKeyringHMAC(t *testing.T) {
+	dir := t.TempDir()
+	secret := strings.Repeat("s", serveMinHMACBytes)
+	file := filepath.Join(dir, "hmac.key")
+	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	k, err := (&serveKeyFlags{hmacSecretFile: file}).keyring(context.Background(), log)
+	if err != nil {
+		t.Fatalf("keyring(--hmac-secret-file) error = %v", err)
+	}
+	if string(k.hmac) != secret || !slices.Equal(k.algs, []string{"HS256"}) {
+		t.Errorf("keyring(--hmac-secret-file) = %q %v, want the secret without its newline and HS256", k.hmac, k.algs)
+	}
+	for _, f := range []serveKeyFlags{
+		{hmacSecret: secret, hmacSecretFile: file},
+		{hmacSecret: secret[:31]},
+		{hmacSecret: secret, jwksURLs: []string{"https://id.example/jwks"}},
+		{},
+	} {
+		if _, err := f.keyring(context.Background(), log); err == nil {
+			t.Errorf("keyring(%+v) error = nil, want an error", f)
+		}
+	}
+}
+
+// jwksJSON is a JWK set of Ed25519 public keys by kid.
+func jwksJSON(keys map[string]ed25519.PublicKey) string {
+	var parts []string
+	for kid, k := range keys {
+		parts = append(parts, fmt.Sprintf(`{"kty":"OKP","crv":"Ed25519","use":"sig","alg":"EdDSA","kid":%q,"x":%q}`, kid, base64.RawURLEncoding.EncodeToString(k)))
+	}
+	slices.Sort(parts)
+	return `{"keys":[` + strings.Join(parts, ",") + `]}`
+}
+
+func TestServeKeyringJWKSRotation(t *testing.T) {
+	pub1, priv1, _ := ed25519.GenerateKey(rand.Reader)
+	pub2, priv2, _ := ed25519.GenerateKey(rand.Reader)
+	var body atomic.Value
+	body.Store(jwksJSON(map[string]ed25519.PublicKey{"k1": pub1}))
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, body.Load().(string))
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // stops the refresh goroutine
+	k, err := (&serveKeyFlags{jwksURLs: []string{srv.URL}, jwksRefresh: time.Hour}).keyring(ctx, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("keyring(--jwks-url) error = %v", err)
+	}
+	if !slices.Equal(k.algs, []string{"ES256", "EdDSA", "RS256"}) {
+		t.Errorf("JWKS default algs = %v", k.algs)
+	}
+	v, err := agent.NewVerifier(k.keyfunc, k.algs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, aerr := v.Verify(serveSign(t, jwt.SigningMethodEdDSA, priv1, "k1")); aerr != nil {
+		t.Fatalf("Verify(token of k1) error = %v", aerr)
+	}
+	// The issuer rotates to k2: a token with the new kid triggers a refetch.
+	body.Store(jwksJSON(map[string]ed25519.PublicKey{"k1": pub1, "k2": pub2}))
+	before := fetches.Load()
+	if _, _, aerr := v.Verify(serveSign(t, jwt.SigningMethodEdDSA, priv2, "k2")); aerr != nil {
+		t.Fatalf("Verify(token of the new k2) error = %v", aerr)
+	}
+	if fetches.Load() == before {
+		t.Errorf("no JWKS fetch for the unknown kid k2")
+	}
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	if _, _, aerr := v.Verify(serveSign(t, jwt.SigningMethodEdDSA, other, "k2")); aerr == nil {
+		t.Errorf("Verify(token signed by an untrusted key claiming k2) succeeded")
+	}
+	if _, err := (&serveKeyFlags{jwksURLs: []string{"ftp://x"}}).keyring(ctx, slog.New(slog.DiscardHandler)); err == nil {
+		t.Errorf("keyring(--jwks-url ftp://x) error = nil")
+	}
+}

@@ -1,0 +1,413 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+const (
+	serveTestSecret = "serve-test-hmac-secret-0123456789abcdef"
+	serveTestClient = "gateway"
+	serveTestPass   = "gateway-secret-0123456789"
+	serveTestAdmin  = "admin-token-0123456789abcdef"
+)
+
+// serveSyncBuffer collects a child's output for failure messages.
+type serveSyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *serveSyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *serveSyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// serveProc is a running `jwtrevoke serve`.
+type serveProc struct {
+	cmd  *exec.Cmd
+	base string
+	out  *serveSyncBuffer
+	done chan struct{} // closed when the process has exited
+	err  error         // its exit error, once done is closed
+}
+
+// startServe starts `jwtrevoke serve` on free loopback ports with an
+// embedded NATS server and waits until /readyz answers 200.
+func startServe(t *testing.T, extra ...string) *serveProc {
+	t.Helper()
+	bin := buildBinary(t)
+	httpPort, natsPort := freePort(t), freePort(t)
+	args := append([]string{"serve",
+		"--listen", "127.0.0.1:" + strconv.Itoa(httpPort),
+		"--nats-listen", "127.0.0.1:" + strconv.Itoa(natsPort),
+		"--data", t.TempDir(),
+		"--hmac-secret", serveTestSecret,
+		"--client-id", serveTestClient, "--client-secret", serveTestPass,
+		"--admin-token", serveTestAdmin,
+		"--max-lifetime", "1h",
+		"--verbose",
+	}, extra...)
+	p := &serveProc{cmd: exec.Command(bin, args...), base: "http://127.0.0.1:" + strconv.Itoa(httpPort), out: &serveSyncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = append(p.cmd.Environ(), "NATS_URL=") // always the embedded server
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("jwtrevoke serve output:\n%s", p.out.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case <-p.done:
+			t.Fatalf("jwtrevoke serve exited before ready: %v\n%s", p.err, p.out.String())
+		default:
+		}
+		if status, _ := p.get(t, "/readyz", ""); status == http.StatusOK {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jwtrevoke serve not ready after 20s:\n%s", p.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var serveHTTP = &http.Client{Timeout: 10 * time.Second}
+
+func (p *serveProc) do(t *testing.T, req *http.Request) (int, []byte) {
+	t.Helper()
+	resp, err := serveHTTP.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b
+}
+
+func (p *serveProc) get(t *testing.T, path, bearer string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, p.base+path, nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	return p.do(t, req)
+}
+
+// form posts an OAuth form with Basic client credentials.
+func (p *serveProc) form(t *testing.T, path, id, secret string, v url.Values) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, p.base+path, strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	return p.do(t, req)
+}
+
+func (p *serveProc) admin(t *testing.T, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, p.base+"/admin/revoke", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+serveTestAdmin)
+	return p.do(t, req)
+}
+
+// active asks /introspect whether raw is active.
+func (p *serveProc) active(t *testing.T, raw string) bool {
+	t.Helper()
+	status, body := p.form(t, "/introspect", serveTestClient, serveTestPass, url.Values{"token": {raw}})
+	if status != http.StatusOK {
+		t.Fatalf("POST /introspect: status %d, want 200 (body %s)", status, body)
+	}
+	var ans struct {
+		Active bool `json:"active"`
+	}
+	if err := json.Unmarshal(body, &ans); err != nil {
+		t.Fatalf("POST /introspect: body %s: %v", body, err)
+	}
+	return ans.Active
+}
+
+// eventuallyInactive waits until /introspect says raw is inactive.
+func (p *serveProc) eventuallyInactive(t *testing.T, what, raw string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.active(t, raw) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still active after 5s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func serveToken(t *testing.T, key, jti, sub string, iat time.Time) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"jti": jti, "sub": sub, "sid": "sess-" + jti, "iat": iat.Unix(), "exp": time.Now().Add(10 * time.Minute).Unix(),
+	}).SignedString([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestServeProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	p := startServe(t)
+	earlier := time.Now().Add(-time.Minute)
+	good := serveToken(t, serveTestSecret, "tok-good", "alice", earlier)
+	other := serveToken(t, serveTestSecret, "tok-other", "alice", earlier)
+	bobs := serveToken(t, serveTestSecret, "tok-bob", "bob", earlier)
+	carols := serveToken(t, serveTestSecret, "tok-carol", "carol", earlier)
+	unknown := serveToken(t, "some-other-issuers-secret-0123456789", "tok-unknown", "alice", earlier)
+
+	// Health.
+	if status, body := p.get(t, "/livez", ""); status != http.StatusOK {
+		t.Errorf("GET /livez: %d %s, want 200", status, body)
+	}
+
+	// Introspection before any revocation.
+	for _, raw := range []string{good, other, bobs, carols} {
+		if !p.active(t, raw) {
+			t.Fatalf("a fresh token is inactive before any revocation")
+		}
+	}
+	if p.active(t, unknown) || p.active(t, "not-a-jwt") {
+		t.Errorf("a token signed by another key, or malformed, is active")
+	}
+
+	// RFC 7009 answers.
+	for _, tt := range []struct {
+		name       string
+		token      string
+		secret     string
+		wantStatus int
+		wantError  string
+	}{
+		{"good", good, serveTestPass, 200, ""},
+		{"malformed", "not-a-jwt", serveTestPass, 200, ""},
+		{"unknown issuer", unknown, serveTestPass, 200, ""},
+		{"bad client secret", other, "not-the-secret-0123456789", 401, "invalid_client"},
+	} {
+		status, body := p.form(t, "/revoke", serveTestClient, tt.secret, url.Values{"token": {tt.token}})
+		if status != tt.wantStatus {
+			t.Errorf("POST /revoke (%s): status %d, want %d (body %s)", tt.name, status, tt.wantStatus, body)
+			continue
+		}
+		if tt.wantError == "" && len(body) != 0 {
+			t.Errorf("POST /revoke (%s): body %q, want empty", tt.name, body)
+		}
+		if tt.wantError != "" && !bytes.Contains(body, []byte(`"error":"`+tt.wantError+`"`)) {
+			t.Errorf("POST /revoke (%s): body %s, want error %s", tt.name, body, tt.wantError)
+		}
+	}
+	p.eventuallyInactive(t, "revoked token", good)
+	if !p.active(t, other) {
+		t.Errorf("a token of the same subject is inactive after revoking one token (or after a refused /revoke)")
+	}
+	if status, _ := p.form(t, "/introspect", serveTestClient, "wrong-secret-0123456789", url.Values{"token": {good}}); status != http.StatusUnauthorized {
+		t.Errorf("POST /introspect with a bad client secret: status %d, want 401", status)
+	}
+
+	// The admin API: log alice out everywhere.
+	if status, _ := p.get(t, "/admin/live", ""); status != http.StatusUnauthorized {
+		t.Errorf("GET /admin/live without the admin token: status %d, want 401", status)
+	}
+	if status, _ := p.get(t, "/admin/live", "not-the-admin-token"); status != http.StatusUnauthorized {
+		t.Errorf("GET /admin/live with a wrong admin token: status %d, want 401", status)
+	}
+	status, body := p.admin(t, `{"kind":"sub","key":"alice","reason":"password change","actor":"test"}`)
+	if status != http.StatusOK {
+		t.Fatalf("POST /admin/revoke sub: %d %s, want 200", status, body)
+	}
+	var rc struct {
+		Kind, Key, MsgID string
+		Seq              uint64
+		Before, Expires  time.Time
+		Duplicate        bool
+	}
+	if err := json.Unmarshal(body, &rc); err != nil || rc.Kind != "sub" || rc.Key != "alice" || rc.Seq == 0 || rc.Before.IsZero() || !rc.Expires.After(rc.Before) {
+		t.Errorf("POST /admin/revoke sub: receipt %s (%v), want kind sub, key alice, a sequence and times", body, err)
+	}
+	p.eventuallyInactive(t, "alice's other token after revoking sub alice", other)
+	if !p.active(t, bobs) {
+		t.Errorf("bob's token is inactive after revoking alice")
+	}
+	if status, body := p.admin(t, `{"kind":"sid","key":"sess-tok-carol"}`); status != http.StatusOK {
+		t.Errorf("POST /admin/revoke sid: %d %s, want 200", status, body)
+	}
+	p.eventuallyInactive(t, "carol's token after revoking her session", carols)
+	for _, tt := range []struct{ body, why string }{
+		{`{"kind":"nope","key":"x"}`, "unknown kind"},
+		{`{"kind":"sub"}`, "no key"},
+		{`{"kind":"all","key":"x"}`, "a key on all"},
+		{`{"kind":"kid","key":"k","before":"2026-01-01T00:00:00Z"}`, "before on kid"},
+		{`{"kind":"sub","key":"a","before":"yesterday"}`, "bad time"},
+		{`{"kind":"sub","key":"a","extra":1}`, "unknown field"},
+		{`{"kind":"jti","key":"j","exp":"2099-01-01T00:00:00Z"}`, "exp beyond the max lifetime"},
+	} {
+		if status, body := p.admin(t, tt.body); status != http.StatusBadRequest {
+			t.Errorf("POST /admin/revoke (%s): %d %s, want 400", tt.why, status, body)
+		}
+	}
+
+	// What is live.
+	status, body = p.get(t, "/admin/live", serveTestAdmin)
+	var live struct {
+		Live   map[string]int64
+		Total  int64
+		Stream struct{ Messages, LastSeq uint64 } `json:"stream"`
+	}
+	if err := json.Unmarshal(body, &live); status != http.StatusOK || err != nil {
+		t.Fatalf("GET /admin/live: %d %s (%v)", status, body, err)
+	}
+	if live.Live["jti"] != 1 || live.Live["sub"] != 1 || live.Live["sid"] != 1 || live.Total != 3 || live.Stream.Messages != 3 {
+		t.Errorf("GET /admin/live = %s, want one jti, one sub, one sid live and 3 messages", body)
+	}
+	status, body = p.get(t, "/admin/events?limit=2", serveTestAdmin)
+	var events struct {
+		Events []struct {
+			Kind, Key, Reason, Actor string
+			Live                     bool
+		}
+	}
+	if err := json.Unmarshal(body, &events); status != http.StatusOK || err != nil || len(events.Events) != 2 {
+		t.Fatalf("GET /admin/events?limit=2: %d %s (%v), want 2 events", status, body, err)
+	}
+	if e := events.Events[1]; e.Kind != "sub" || e.Key != "alice" || e.Reason != "password change" || e.Actor != "test" || !e.Live {
+		t.Errorf("GET /admin/events: second newest = %+v, want the live sub alice revocation by test", e)
+	}
+
+	// Metrics.
+	status, body = p.get(t, "/metrics", "")
+	if status != http.StatusOK {
+		t.Fatalf("GET /metrics: status %d", status)
+	}
+	for _, want := range []string{"jwtrevoke_checks_total{outcome=\"revoked\"}", "jwtrevoke_revocation_requests_total{outcome=\"revoked\"} 1",
+		"jwtrevoke_revocations_published_total{kind=\"sub\"} 1", "jwtrevoke_live_entries{kind=\"sub\"} 1", "jwtrevoke_ready 1",
+		"jwtrevoke_propagation_lag_seconds_bucket", "go_goroutines", "process_"} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("GET /metrics lacks %s", want)
+		}
+	}
+	if bytes.Contains(body, []byte(good)) || strings.Contains(p.out.String(), good) {
+		t.Errorf("a raw token appears in the metrics or the log")
+	}
+
+	// SIGTERM: a clean exit, promptly.
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+		if p.err != nil {
+			t.Errorf("jwtrevoke serve exited with %v after SIGTERM, want 0", p.err)
+		}
+		t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatalf("jwtrevoke serve still running 10s after SIGTERM")
+	}
+	for _, want := range []string{"shutting down", "embedded NATS server stopped"} {
+		if !strings.Contains(p.out.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
+// A restarted service replays the stream: what was revoked stays revoked.
+func TestServeRestartKeepsRevocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	p := startServe(t, "--data", dir)
+	tok := serveToken(t, serveTestSecret, "tok-restart", "dave", time.Now().Add(-time.Minute))
+	if status, body := p.form(t, "/revoke", serveTestClient, serveTestPass, url.Values{"token": {tok}}); status != http.StatusOK {
+		t.Fatalf("POST /revoke: %d %s", status, body)
+	}
+	p.eventuallyInactive(t, "revoked token", tok)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+		if p.err != nil {
+			t.Fatalf("exit after SIGTERM: %v", p.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("jwtrevoke serve still running 10s after SIGTERM")
+	}
+	q := startServe(t, "--data", dir) // later flags win
+	if q.active(t, tok) {
+		t.Errorf("a token revoked before the restart is active after it")
+	}
+}
+
+// Bad configurations are refused at once, with a message naming the flag.
+func TestServeRefusesBadConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	port, natsPort := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no keys", []string{"--client", "a:0123456789abcdef"}, "no keys"},
+		{"short HMAC secret", []string{"--hmac-secret", "short", "--client", "a:0123456789abcdef"}, "RFC 7518"},
+		{"no clients", []string{"--hmac-secret", serveTestSecret}, "no OAuth clients"},
+		{"short client secret", []string{"--hmac-secret", serveTestSecret, "--client", "a:short"}, "at least 16"},
+		{"unpaired client id", []string{"--hmac-secret", serveTestSecret, "--client-id", "a"}, "in pairs"},
+		{"short admin token", []string{"--hmac-secret", serveTestSecret, "--client", "a:0123456789abcdef", "--admin-token", "x"}, "admin token"},
+		{"HMAC with a public alg", []string{"--hmac-secret", serveTestSecret, "--client", "a:0123456789abcdef", "--alg", "RS256"}, "--alg RS256"},
+		{"HMAC and PEM", []string{"--hmac-secret", serveTestSecret, "--client", "a:0123456789abcdef", "--pem", "x.pem"}, "excludes"},
+		{"missing PEM file", []string{"--client", "a:0123456789abcdef", "--pem", "/nonexistent/k.pem"}, "--pem"},
+		{"bad CORS origin", []string{"--hmac-secret", serveTestSecret, "--cors-origin", "app.example.com"}, "origin"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--listen", "127.0.0.1:" + port, "--nats-listen", "127.0.0.1:" + natsPort, "--data", t.TempDir()}, tt.args...)...)
+		cmd.Env = append(cmd.Environ(), "NATS_URL=", "JWTREVOKE_HMAC_SECRET=", "JWTREVOKE_ADMIN_TOKEN=", "JWTREVOKE_CLIENTS=")
+		out, err := cmd.CombinedOutput()
+		cancel()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), tt.want) {
+			t.Errorf("serve %s (%s): err %v, output %q; want exit 1 mentioning %q", strings.Join(tt.args, " "), tt.name, err, out, tt.want)
+		}
+	}
+}

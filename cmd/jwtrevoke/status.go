@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/publisher"
+)
+
+type statusOptions struct {
+	g       *globalFlags
+	timeout time.Duration
+}
+
+func newStatusCmd(g *globalFlags) *cobra.Command {
+	o := &statusOptions{g: g}
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the revocation stream: configuration, state, events per kind, safety",
+		Long: `Status shows the revocation stream as the server reports it: subjects, storage,
+replicas, max age, messages, bytes, first and last sequence, consumers and the
+cluster leader; the number of events of each kind (the stream keeps one event
+per key, and drops each when it expires, so this is the number of live
+revocations); and whether the configuration is safe for revocations kept
+--max-lifetime (the publisher's check: file storage, limits retention, no size
+limits that discard, deletes and purges denied, direct get allowed, …).`,
+		Example: `  jwtrevoke status
+  jwtrevoke status --json | jq .kinds
+  jwtrevoke status --stream JWTREVOKE --max-lifetime 1h`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := o.run(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return o.print(cmd.OutOrStdout(), rep)
+		},
+	}
+	c.Flags().DurationVar(&o.timeout, "timeout", 15*time.Second, "give up when the server has not answered within this time")
+	return c
+}
+
+// statusReport is what status prints.
+type statusReport struct {
+	Stream            string            `json:"stream"`
+	Description       string            `json:"description,omitempty"`
+	Created           time.Time         `json:"created"`
+	Subjects          []string          `json:"subjects"`
+	Storage           string            `json:"storage"`
+	Replicas          int               `json:"replicas"`
+	MaxAgeSeconds     float64           `json:"max_age_seconds"`
+	MaxMsgsPerSubject int64             `json:"max_msgs_per_subject"`
+	Messages          uint64            `json:"messages"`
+	Bytes             uint64            `json:"bytes"`
+	FirstSeq          uint64            `json:"first_seq"`
+	FirstTime         time.Time         `json:"first_time"`
+	LastSeq           uint64            `json:"last_seq"`
+	LastTime          time.Time         `json:"last_time"`
+	Consumers         int               `json:"consumers"`
+	Cluster           *statusCluster    `json:"cluster,omitempty"`
+	Kinds             map[string]uint64 `json:"kinds"`
+	// Other counts messages on subjects that are not revocation subjects
+	// under the prefix (should be zero).
+	Other   uint64 `json:"other"`
+	Safe    bool   `json:"safe"`
+	Problem string `json:"problem,omitempty"`
+}
+
+type statusCluster struct {
+	Name     string          `json:"name,omitempty"`
+	Leader   string          `json:"leader,omitempty"`
+	Replicas []statusReplica `json:"replicas,omitempty"`
+}
+
+type statusReplica struct {
+	Name    string  `json:"name"`
+	Current bool    `json:"current"`
+	Offline bool    `json:"offline,omitempty"`
+	Lag     uint64  `json:"lag"`
+	Active  float64 `json:"active_seconds"`
+}
+
+func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	nc, err := o.g.connect(ctx, "jwtrevoke status")
+	if err != nil {
+		return statusReport{}, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return statusReport{}, err
+	}
+	st, err := js.Stream(ctx, o.g.stream)
+	if err != nil {
+		return statusReport{}, fmt.Errorf("stream %q on %s: %w", o.g.stream, o.g.server, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return statusReport{}, fmt.Errorf("stream %q: %w", o.g.stream, err)
+	}
+	cfg, state := info.Config, info.State
+	rep := statusReport{
+		Stream:            cfg.Name,
+		Description:       cfg.Description,
+		Created:           info.Created.UTC(),
+		Subjects:          cfg.Subjects,
+		Storage:           cfg.Storage.String(),
+		Replicas:          cfg.Replicas,
+		MaxAgeSeconds:     cfg.MaxAge.Seconds(),
+		MaxMsgsPerSubject: cfg.MaxMsgsPerSubject,
+		Messages:          state.Msgs,
+		Bytes:             state.Bytes,
+		FirstSeq:          state.FirstSeq,
+		FirstTime:         state.FirstTime.UTC(),
+		LastSeq:           state.LastSeq,
+		LastTime:          state.LastTime.UTC(),
+		Consumers:         state.Consumers,
+		Kinds:             map[string]uint64{},
+		Safe:              true,
+	}
+	if c := info.Cluster; c != nil {
+		sc := &statusCluster{Name: c.Name, Leader: c.Leader}
+		for _, p := range c.Replicas {
+			sc.Replicas = append(sc.Replicas, statusReplica{Name: p.Name, Current: p.Current, Offline: p.Offline, Lag: p.Lag, Active: p.Active.Seconds()})
+		}
+		rep.Cluster = sc
+	}
+	// The publisher's default leeway: the check asks for MaxAge of at
+	// least the lifetime plus it.
+	if err := publisher.CheckStream(cfg, jwtrevoke.DefaultSubjectPrefix, o.g.maxLifetime, time.Minute); err != nil {
+		rep.Safe, rep.Problem = false, err.Error()
+	}
+	// Events per kind: the stream's per-subject counts under each kind's
+	// subjects (one subject per key).
+	var sum uint64
+	for _, k := range jwtrevoke.Kinds {
+		filter := jwtrevoke.DefaultSubjectPrefix + "." + k.String() + ".>"
+		ki, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
+		if err != nil {
+			return statusReport{}, fmt.Errorf("counting %s events: %w", k, err)
+		}
+		var n uint64
+		for _, c := range ki.State.Subjects {
+			n += c
+		}
+		rep.Kinds[k.String()] = n
+		sum += n
+	}
+	if state.Msgs > sum {
+		rep.Other = state.Msgs - sum
+	}
+	return rep, nil
+}
+
+func (o *statusOptions) print(w io.Writer, rep statusReport) error {
+	if o.g.jsonOut {
+		return cliPrintJSON(w, rep)
+	}
+	now := time.Now()
+	fmt.Fprintf(w, "Stream %s", rep.Stream)
+	if rep.Description != "" {
+		fmt.Fprintf(w, " (%s)", rep.Description)
+	}
+	fmt.Fprintf(w, ", created %s\n\n", cliStampMilli(rep.Created))
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Configuration:")
+	fmt.Fprintf(tw, "  Subjects:\t%s\n", strings.Join(rep.Subjects, ", "))
+	fmt.Fprintf(tw, "  Storage:\t%s\n", rep.Storage)
+	fmt.Fprintf(tw, "  Replicas:\t%d\n", rep.Replicas)
+	fmt.Fprintf(tw, "  Max age:\t%s\n", time.Duration(rep.MaxAgeSeconds*float64(time.Second)))
+	fmt.Fprintf(tw, "  Max per subject:\t%d\n", rep.MaxMsgsPerSubject)
+	if rep.Safe {
+		fmt.Fprintf(tw, "  Safe:\tyes, for tokens living up to %v\n", o.g.maxLifetime)
+	} else {
+		fmt.Fprintf(tw, "  Safe:\tNO (see below)\n")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(tw, "\nState:")
+	fmt.Fprintf(tw, "  Messages:\t%d\n", rep.Messages)
+	fmt.Fprintf(tw, "  Bytes:\t%s\n", cliBytes(rep.Bytes))
+	if rep.Messages > 0 {
+		fmt.Fprintf(tw, "  First sequence:\t%d @ %s (%s)\n", rep.FirstSeq, cliStampMilli(rep.FirstTime), cliAgo(rep.FirstTime, now))
+		fmt.Fprintf(tw, "  Last sequence:\t%d @ %s (%s)\n", rep.LastSeq, cliStampMilli(rep.LastTime), cliAgo(rep.LastTime, now))
+	} else {
+		fmt.Fprintf(tw, "  Last sequence:\t%d\n", rep.LastSeq)
+	}
+	fmt.Fprintf(tw, "  Consumers:\t%d\n", rep.Consumers)
+	switch c := rep.Cluster; {
+	case c != nil && c.Name != "":
+		fmt.Fprintf(tw, "  Cluster:\t%s, leader %s\n", c.Name, c.Leader)
+		for _, p := range c.Replicas {
+			state := "current"
+			switch {
+			case p.Offline:
+				state = "OFFLINE"
+			case !p.Current:
+				state = fmt.Sprintf("behind by %d", p.Lag)
+			}
+			fmt.Fprintf(tw, "  Replica %s:\t%s\n", p.Name, state)
+		}
+	case c != nil && c.Leader != "":
+		fmt.Fprintf(tw, "  Cluster:\tnone, single server %s\n", c.Leader)
+	default:
+		fmt.Fprintf(tw, "  Cluster:\tnone\n")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(tw, "\nLive revocations by kind:")
+	for _, k := range jwtrevoke.Kinds {
+		name := cliKindName(k) + " (" + k.String() + ")"
+		if k == jwtrevoke.KindAll {
+			name = "all"
+		}
+		fmt.Fprintf(tw, "  %s:\t%d\n", name, rep.Kinds[k.String()])
+	}
+	if rep.Other > 0 {
+		fmt.Fprintf(tw, "  other subjects:\t%d\n", rep.Other)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !rep.Safe {
+		fmt.Fprintf(w, "\nUnsafe configuration:\n  %s\n", strings.ReplaceAll(rep.Problem, "; ", "\n  "))
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/jwtrevoke/jwtrevoke"
+)
+
+type watchOptions struct {
+	g     *globalFlags
+	since string
+	all   bool
+	count int
+	trust []string
+}
+
+func newWatchCmd(g *globalFlags) *cobra.Command {
+	o := &watchOptions{g: g}
+	c := &cobra.Command{
+		Use:   "watch",
+		Short: "Tail revocation events as they arrive",
+		Long: `Watch follows the revocation stream with an ordered consumer and prints one
+line per event: when the server stored it, its sequence, kind, key, cut-off,
+expiry, reason, actor and lag (from the event's issued time to now). With --json
+it prints one JSON object per line.
+
+Every event is decoded as an agent decodes it (--max-lifetime; --trust-key to
+require signatures), and its status says what an agent would do with it:
+
+  ok         applied
+  expired    its entry has lapsed (normal when replaying old events)
+  malformed  refused: not a valid v1 event, or times out of bounds
+  untrusted  refused: unsigned, unknown key ID or bad signature (with --trust-key)
+
+A refused event is printed with its error; watch never stops on one. By default
+only new events are shown; --since or --all replay older ones first. It runs
+until Ctrl-C, or until --count events have been printed.`,
+		Example: `  jwtrevoke watch
+  jwtrevoke watch --json | jq 'select(.status != "ok")'
+  jwtrevoke watch --all --count 10
+  jwtrevoke watch --since 1h
+  jwtrevoke watch --since 1042 --trust-key ops-2026-01=ops.pub`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
+	}
+	f := c.Flags()
+	f.StringVar(&o.since, "since", "", "start at a stream sequence (42), a duration back from now (10m) or an RFC 3339 time (default: only new events)")
+	f.BoolVar(&o.all, "all", false, "start from the first event the stream holds")
+	f.IntVar(&o.count, "count", 0, "stop after this many events (default: run until Ctrl-C)")
+	f.StringArrayVar(&o.trust, "trust-key", nil, "key-id=file: require events signed by these ed25519 public keys (repeatable)")
+	return c
+}
+
+func (o *watchOptions) run(cmd *cobra.Command) error {
+	if o.all && o.since != "" {
+		return errors.New("--all and --since exclude each other")
+	}
+	if o.count < 0 {
+		return fmt.Errorf("--count %d: must not be negative", o.count)
+	}
+	trusted, err := cliParseTrustKeys(o.trust)
+	if err != nil {
+		return err
+	}
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy}
+	from := "new events only"
+	switch {
+	case o.all:
+		cfg.DeliverPolicy, from = jetstream.DeliverAllPolicy, "the first event"
+	case o.since != "":
+		s, err := cliParseSince(o.since, time.Now())
+		if err != nil {
+			return err
+		}
+		if s.seq > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, s.seq
+			from = "sequence " + strconv.FormatUint(s.seq, 10)
+		} else {
+			cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &s.time
+			from = cliStamp(s.time)
+		}
+	}
+
+	ctx := cmd.Context()
+	setup, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	nc, err := o.g.connect(setup, "jwtrevoke watch")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if _, err := js.Stream(setup, o.g.stream); err != nil {
+		return fmt.Errorf("stream %q on %s: %w", o.g.stream, o.g.server, err)
+	}
+	cons, err := js.OrderedConsumer(setup, o.g.stream, cfg)
+	if err != nil {
+		return fmt.Errorf("consumer on %q: %w", o.g.stream, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("consumer on %q: %w", o.g.stream, err)
+	}
+	defer it.Stop()
+	fmt.Fprintf(cmd.ErrOrStderr(), "Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.stream, o.g.server, from)
+
+	dec := cliEventDecoder(o.g.maxLifetime, trusted)
+	out := cmd.OutOrStdout()
+	enc := json.NewEncoder(out)
+	enc.SetEscapeHTML(false)
+	for n := 0; o.count == 0 || n < o.count; n++ {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // Ctrl-C
+			}
+			return fmt.Errorf("reading stream %q: %w", o.g.stream, err)
+		}
+		ev := newWatchEvent(m, dec, time.Now())
+		if o.g.jsonOut {
+			err = enc.Encode(ev)
+		} else {
+			err = ev.writeText(out)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Statuses of a watched event.
+const (
+	watchOK        = "ok"
+	watchExpired   = "expired"
+	watchMalformed = "malformed"
+	watchUntrusted = "untrusted"
+)
+
+// watchEvent is one line of watch output.
+type watchEvent struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"` // when the server stored it
+	Subject string    `json:"subject"`
+	Size    int       `json:"size"`
+	Status  string    `json:"status"`
+	Error   string    `json:"error,omitempty"`
+	*cliRevocation
+	Signed  string   `json:"signed_by,omitempty"`
+	LagMS   *float64 `json:"lag_ms,omitempty"`
+	Warning string   `json:"warning,omitempty"`
+}
+
+// newWatchEvent decodes one message as an agent would at now.
+func newWatchEvent(m jetstream.Msg, dec *jwtrevoke.Decoder, now time.Time) watchEvent {
+	ev := watchEvent{Subject: m.Subject(), Size: len(m.Data())}
+	if meta, err := m.Metadata(); err == nil {
+		ev.Seq, ev.Time = meta.Sequence.Stream, meta.Timestamp.UTC()
+	}
+	r, kid, err := dec.DecodeSigned(m.Data(), now)
+	switch {
+	case err == nil:
+		ev.Status = watchOK
+		lag := cliMillis(now.Sub(r.Issued))
+		ev.LagMS = &lag
+	case errors.Is(err, jwtrevoke.ErrExpired):
+		ev.Status = watchExpired
+		// Show what it was: decode it as of the time it was stored.
+		if !ev.Time.IsZero() {
+			r, kid, err = dec.DecodeSigned(m.Data(), ev.Time)
+		}
+		if err != nil {
+			err = nil
+			r = jwtrevoke.Revocation{}
+		}
+	case errors.Is(err, jwtrevoke.ErrUnsigned), errors.Is(err, jwtrevoke.ErrUnknownKeyID), errors.Is(err, jwtrevoke.ErrBadSignature):
+		ev.Status, ev.Error = watchUntrusted, err.Error()
+	default:
+		ev.Status, ev.Error = watchMalformed, err.Error()
+	}
+	if err == nil && r.Kind.Valid() {
+		rj := newCLIRevocation(r)
+		ev.cliRevocation, ev.Signed = &rj, kid
+		// Agents apply an event whatever its subject, but settle "unknown"
+		// verdicts by the subject: a hand-made event on the wrong one
+		// would not be found.
+		if want := "." + r.Kind.String() + "." + jwtrevoke.KeyToken(r.Key); !strings.HasSuffix(ev.Subject, want) {
+			ev.Warning = "the subject does not match the event's kind and key: want …" + want
+		}
+	}
+	return ev
+}
+
+// writeText prints the event as one line.
+func (ev watchEvent) writeText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  #%d  ", cliStampMilli(ev.Time), ev.Seq)
+	if ev.Status != watchOK {
+		b.WriteString(strings.ToUpper(ev.Status) + "  ")
+	}
+	if r := ev.cliRevocation; r != nil {
+		key := strconv.Quote(r.Key)
+		if r.Kind == jwtrevoke.KindAll {
+			key = "-"
+		}
+		fmt.Fprintf(&b, "%s  %s  before=%s  expires=%s", r.Kind, key, cliStamp(r.Before), cliStamp(r.Expires))
+		if r.Reason != "" {
+			fmt.Fprintf(&b, "  reason=%q", r.Reason)
+		}
+		if r.Actor != "" {
+			fmt.Fprintf(&b, "  actor=%q", r.Actor)
+		}
+		if ev.Signed != "" {
+			fmt.Fprintf(&b, "  signed_by=%q", ev.Signed)
+		}
+	} else {
+		fmt.Fprintf(&b, "subject=%s  size=%d", ev.Subject, ev.Size)
+	}
+	if ev.LagMS != nil {
+		fmt.Fprintf(&b, "  lag=%s", cliRound(time.Duration(*ev.LagMS*float64(time.Millisecond))))
+	}
+	if ev.Error != "" {
+		fmt.Fprintf(&b, "  error=%q", ev.Error)
+	}
+	if ev.Warning != "" {
+		fmt.Fprintf(&b, "  warning=%q", ev.Warning)
+	}
+	b.WriteByte('\n')
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,527 @@
+package publisher_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/filter"
+	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/publisher"
+)
+
+var (
+	rfcKey   = []byte("rfc7009-test-key-0123456789abcdef")
+	otherKey = []byte("some-other-issuer-key-0123456789a")
+)
+
+// signHS256 signs claims with key.
+func signHS256(t testing.TB, key []byte, claims jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// liveClaims are the claims of a token issued a minute ago, valid for ten
+// more minutes.
+func liveClaims(jti, sub string) jwt.MapClaims {
+	now := time.Now()
+	return jwt.MapClaims{"jti": jti, "sub": sub, "sid": "sess-" + jti, "iat": now.Add(-time.Minute).Unix(), "exp": now.Add(10 * time.Minute).Unix()}
+}
+
+// verifyFunc adapts an agent.Verifier to NewRevocationHandler.
+func verifyFunc(t testing.TB) func(string) (jwtrevoke.Token, error) {
+	t.Helper()
+	v, err := agent.NewVerifier(func(*jwt.Token) (any, error) { return rfcKey, nil }, []string{"HS256"})
+	if err != nil {
+		t.Fatalf("NewVerifier() error = %v", err)
+	}
+	return func(raw string) (jwtrevoke.Token, error) {
+		if _, tok, aerr := v.Verify(raw); aerr != nil {
+			return jwtrevoke.Token{}, aerr
+		} else {
+			return tok, nil
+		}
+	}
+}
+
+type rfcEnv struct {
+	nc  *nats.Conn
+	pub *publisher.Publisher
+	a   *agent.Agent
+	srv *httptest.Server
+	url string
+}
+
+func newRFCEnv(t *testing.T, opts ...publisher.HandlerOption) *rfcEnv {
+	t.Helper()
+	s := natsserver.Run(t, "")
+	e := &rfcEnv{nc: dial(t, s.ClientURL())}
+	e.pub = newPub(t, e.nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := agent.New(ctx, dial(t, s.ClientURL()), agent.WithMaxTokenLifetime(lifetime))
+	if err != nil {
+		t.Fatalf("agent.New() error = %v", err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if err := a.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.a = a
+	h, err := publisher.NewRevocationHandler(e.pub, verifyFunc(t), opts...)
+	if err != nil {
+		t.Fatalf("NewRevocationHandler() error = %v", err)
+	}
+	e.srv = httptest.NewServer(h)
+	t.Cleanup(e.srv.Close)
+	e.url = e.srv.URL + "/revoke"
+	return e
+}
+
+// request is one call of the endpoint.
+type request struct {
+	method      string // default POST
+	contentType string // default form
+	body        string // raw body; default form.Encode()
+	form        url.Values
+	basic       []string // client id and secret, form-urlencoded into Basic
+	header      map[string]string
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+	json   map[string]any
+}
+
+func do(t testing.TB, target string, rq request) response {
+	t.Helper()
+	method := rq.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	body := rq.body
+	if body == "" && rq.form != nil {
+		body = rq.form.Encode()
+	}
+	req, err := http.NewRequest(method, target, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := rq.contentType
+	if ct == "" {
+		ct = "application/x-www-form-urlencoded"
+	}
+	req.Header.Set("Content-Type", ct)
+	if rq.basic != nil {
+		cred := url.QueryEscape(rq.basic[0]) + ":" + url.QueryEscape(rq.basic[1])
+		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred)))
+	}
+	for k, v := range rq.header {
+		req.Header.Set(k, v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	if len(b) > 0 {
+		_ = json.Unmarshal(b, &r.json)
+	}
+	return r
+}
+
+func form(kv ...string) url.Values {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Add(kv[i], kv[i+1])
+	}
+	return v
+}
+
+// streamMsgs returns how many events the revocation stream holds.
+func (e *rfcEnv) streamMsgs(t testing.TB) uint64 {
+	t.Helper()
+	return streamInfo(t, e.nc, publisher.DefaultStream).State.Msgs
+}
+
+func TestRevocationEndpointAnswers(t *testing.T) {
+	const id, secret = "my app", "s3cr:t/+=&%"
+	e := newRFCEnv(t, publisher.WithClientCredentials(id, secret), publisher.WithClientCredentials("other", "other-secret"))
+	good := []string{id, secret}
+	now := time.Now()
+	expired := jwt.MapClaims{"jti": "expired-1", "sub": "alice", "iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-10 * time.Minute).Unix()}
+
+	tests := []struct {
+		name       string
+		rq         request
+		wantStatus int
+		wantError  string // RFC 6749 error code; "" for an empty 200
+		revokes    string // jti that must be revoked afterwards
+	}{
+		{"good token", request{form: form("token", signHS256(t, rfcKey, liveClaims("good-1", "alice"))), basic: good}, 200, "", "good-1"},
+		{"good token, access hint", request{form: form("token", signHS256(t, rfcKey, liveClaims("good-2", "alice")), "token_type_hint", "access_token"), basic: good}, 200, "", "good-2"},
+		{"good token, refresh hint", request{form: form("token", signHS256(t, rfcKey, liveClaims("good-3", "alice")), "token_type_hint", "refresh_token"), basic: good}, 200, "", "good-3"},
+		{"credentials in the body", request{form: form("token", signHS256(t, rfcKey, liveClaims("good-4", "bob")), "client_id", "other", "client_secret", "other-secret")}, 200, "", "good-4"},
+		{"malformed token", request{form: form("token", "not-a-jwt"), basic: good}, 200, "", ""},
+		{"three parts, not a JWT", request{form: form("token", "a.b.c"), basic: good}, 200, "", ""},
+		{"signed by an unknown key", request{form: form("token", signHS256(t, otherKey, liveClaims("unknown-1", "alice"))), basic: good}, 200, "", ""},
+		{"expired token", request{form: form("token", signHS256(t, rfcKey, expired)), basic: good}, 200, "", ""},
+		{"bad client secret", request{form: form("token", signHS256(t, rfcKey, liveClaims("bad-1", "alice"))), basic: []string{id, "wrong"}}, 401, "invalid_client", ""},
+		{"unknown client", request{form: form("token", "x"), basic: []string{"nobody", secret}}, 401, "invalid_client", ""},
+		{"no client authentication", request{form: form("token", signHS256(t, rfcKey, liveClaims("bad-2", "alice")))}, 401, "invalid_client", ""},
+		{"bearer is not client authentication", request{form: form("token", "x"), header: map[string]string{"Authorization": "Bearer x"}}, 401, "invalid_client", ""},
+		{"bad body secret", request{form: form("token", "x", "client_id", "other", "client_secret", "nope")}, 401, "invalid_client", ""},
+		{"two authentication methods", request{form: form("token", "x", "client_id", "other", "client_secret", "other-secret"), basic: good}, 400, "invalid_request", ""},
+		{"missing token", request{form: form("token_type_hint", "access_token"), basic: good}, 400, "invalid_request", ""},
+		{"empty token", request{form: form("token", ""), basic: good}, 400, "invalid_request", ""},
+		{"token given twice", request{form: form("token", "a", "token", "b"), basic: good}, 400, "invalid_request", ""},
+		{"bad hint", request{form: form("token", "x", "token_type_hint", "id_token"), basic: good}, 400, "unsupported_token_type", ""},
+		{"GET", request{method: http.MethodGet, basic: good}, 405, "invalid_request", ""},
+		{"OPTIONS without CORS", request{method: http.MethodOptions, basic: good}, 405, "invalid_request", ""},
+		{"JSON body", request{contentType: "application/json", body: `{"token":"x"}`, basic: good}, 415, "invalid_request", ""},
+		{"oversized body", request{body: "token=" + strings.Repeat("a", publisher.MaxRevocationRequestSize), basic: good}, 413, "invalid_request", ""},
+		{"bad form encoding", request{body: "token=%zz", basic: good}, 400, "invalid_request", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.streamMsgs(t)
+			got := do(t, e.url, tt.rq)
+			if got.status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d (body %q)", got.status, tt.wantStatus, got.body)
+			}
+			if cc := got.header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control = %q, want no-store", cc)
+			}
+			if tt.wantError == "" {
+				if got.body != "" {
+					t.Errorf("body = %q, want empty", got.body)
+				}
+			} else {
+				if got.json["error"] != tt.wantError {
+					t.Errorf("error = %v, want %q (body %q)", got.json["error"], tt.wantError, got.body)
+				}
+				if ct := got.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+					t.Errorf("Content-Type = %q, want application/json", ct)
+				}
+			}
+			if tt.wantStatus == 401 {
+				if wa := got.header.Get("WWW-Authenticate"); wa != `Basic realm="jwtrevoke"` {
+					t.Errorf("WWW-Authenticate = %q, want Basic realm", wa)
+				}
+			}
+			if tt.wantStatus == 405 {
+				if allow := got.header.Get("Allow"); allow != "POST" {
+					t.Errorf("Allow = %q, want POST", allow)
+				}
+			}
+			after := e.streamMsgs(t)
+			if tt.revokes == "" {
+				if after != before {
+					t.Errorf("stream holds %d events after, %d before: want nothing revoked", after, before)
+				}
+				return
+			}
+			tok := jwtrevoke.Token{JTI: tt.revokes, IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(10 * time.Minute)}
+			waitFor(t, 5*time.Second, "agent refuses "+tt.revokes, func() bool { return e.a.Check(&tok).Verdict == filter.Revoked })
+			// Only the token: its session and subject are untouched.
+			sibling := jwtrevoke.Token{JTI: tt.revokes + "-sibling", Subject: "alice", Session: "sess-" + tt.revokes, IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(10 * time.Minute)}
+			if r := e.a.Check(&sibling); !r.Allowed {
+				t.Errorf("Check(token of the same session) = %+v, want allowed", r)
+			}
+		})
+	}
+}
+
+func TestRevocationEndpointRecordsActor(t *testing.T) {
+	s := natsserver.Run(t, "")
+	nc := dial(t, s.ClientURL())
+	p := newPub(t, nc)
+	h, err := publisher.NewRevocationHandler(p, verifyFunc(t), publisher.WithClientCredentials("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	got := do(t, srv.URL, request{form: form("token", signHS256(t, rfcKey, liveClaims("actor-1", "alice"))), basic: []string{"app", "app-secret"}})
+	if got.status != 200 {
+		t.Fatalf("status = %d, want 200 (body %q)", got.status, got.body)
+	}
+	m, err := stream(t, nc, publisher.DefaultStream).GetLastMsgForSubject(context.Background(), jwtrevoke.Subject("", jwtrevoke.KindToken, "actor-1"))
+	if err != nil {
+		t.Fatalf("GetLastMsgForSubject() error = %v", err)
+	}
+	r, err := (&jwtrevoke.Decoder{MaxLifetime: 2 * lifetime}).Decode(m.Data, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Reason != "rfc7009" || r.Actor != "client:app" {
+		t.Errorf("event reason, actor = %q, %q, want rfc7009, client:app", r.Reason, r.Actor)
+	}
+}
+
+func TestRevocationEndpointCORS(t *testing.T) {
+	const origin = "https://app.example.com"
+	e := newRFCEnv(t, publisher.WithPublicClient(origin), publisher.WithClientCredentials("backend", "backend-secret"))
+	tests := []struct {
+		name       string
+		rq         request
+		wantStatus int
+		wantACAO   string
+	}{
+		{"preflight, allowed origin", request{method: http.MethodOptions, header: map[string]string{"Origin": origin, "Access-Control-Request-Method": "POST"}}, 204, origin},
+		{"preflight, other origin", request{method: http.MethodOptions, header: map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}}, 403, ""},
+		{"preflight, other method", request{method: http.MethodOptions, header: map[string]string{"Origin": origin, "Access-Control-Request-Method": "DELETE"}}, 403, origin},
+		{"public POST from the app", request{form: form("token", signHS256(t, rfcKey, liveClaims("cors-1", "alice")), "client_id", "spa"), header: map[string]string{"Origin": origin}}, 200, origin},
+		{"public POST from another origin", request{form: form("token", "x"), header: map[string]string{"Origin": "https://evil.example"}}, 200, ""},
+		{"public client with a bad secret", request{form: form("token", "x"), basic: []string{"backend", "wrong"}, header: map[string]string{"Origin": origin}}, 401, origin},
+		{"confidential client", request{form: form("token", "x"), basic: []string{"backend", "backend-secret"}}, 200, ""},
+		{"GET", request{method: http.MethodGet, header: map[string]string{"Origin": origin}}, 405, origin},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := do(t, e.url, tt.rq)
+			if got.status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d (body %q)", got.status, tt.wantStatus, got.body)
+			}
+			if acao := got.header.Get("Access-Control-Allow-Origin"); acao != tt.wantACAO {
+				t.Errorf("Access-Control-Allow-Origin = %q, want %q", acao, tt.wantACAO)
+			}
+			if vary := got.header.Values("Vary"); len(vary) == 0 || vary[0] != "Origin" {
+				t.Errorf("Vary = %q, want Origin", vary)
+			}
+			if tt.wantStatus == 204 {
+				if m := got.header.Get("Access-Control-Allow-Methods"); !strings.Contains(m, "POST") {
+					t.Errorf("Access-Control-Allow-Methods = %q, want POST", m)
+				}
+			}
+			if tt.wantStatus == 405 {
+				if allow := got.header.Get("Allow"); allow != "POST, OPTIONS" {
+					t.Errorf("Allow = %q, want POST, OPTIONS", allow)
+				}
+			}
+		})
+	}
+	tok := jwtrevoke.Token{JTI: "cors-1", ExpiresAt: time.Now().Add(10 * time.Minute)}
+	waitFor(t, 5*time.Second, "agent refuses cors-1", func() bool { return e.a.Check(&tok).Verdict == filter.Revoked })
+}
+
+// refreshStore is an issuer's refresh token store.
+type refreshStore struct {
+	mu      sync.Mutex
+	live    map[string]bool
+	revoked []string
+	err     error
+}
+
+func (s *refreshStore) revoke(_ context.Context, tok string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return false, s.err
+	}
+	if !s.live[tok] {
+		return false, nil
+	}
+	delete(s.live, tok)
+	s.revoked = append(s.revoked, tok)
+	return true, nil
+}
+
+func TestRevocationEndpointRefreshTokens(t *testing.T) {
+	store := &refreshStore{live: map[string]bool{"rt-1": true, "rt-2": true}}
+	e := newRFCEnv(t, publisher.WithClientCredentials("app", "pw"), publisher.WithRefreshTokens(store.revoke))
+	auth := []string{"app", "pw"}
+	for step, tt := range []struct {
+		form        url.Values
+		wantStatus  int
+		wantRevoked int
+	}{
+		{form("token", "rt-1", "token_type_hint", "refresh_token"), 200, 1},
+		{form("token", "rt-2"), 200, 2}, // no hint: not a JWT, so tried as a refresh token
+		{form("token", "rt-2"), 200, 2}, // already revoked: still 200
+		{form("token", "rt-unknown", "token_type_hint", "refresh_token"), 200, 2},
+		{form("token", signHS256(t, rfcKey, liveClaims("at-1", "alice")), "token_type_hint", "refresh_token"), 200, 2}, // a wrong hint is only a hint
+	} {
+		got := do(t, e.url, request{form: tt.form, basic: auth})
+		store.mu.Lock()
+		n := len(store.revoked)
+		store.mu.Unlock()
+		if got.status != tt.wantStatus || n != tt.wantRevoked {
+			t.Errorf("step %d: status, refresh tokens revoked = %d, %d, want %d, %d (body %q)", step, got.status, n, tt.wantStatus, tt.wantRevoked, got.body)
+		}
+	}
+	tok := jwtrevoke.Token{JTI: "at-1", ExpiresAt: time.Now().Add(10 * time.Minute)}
+	waitFor(t, 5*time.Second, "agent refuses at-1", func() bool { return e.a.Check(&tok).Verdict == filter.Revoked })
+
+	store.mu.Lock()
+	store.err = errors.New("database down")
+	store.mu.Unlock()
+	got := do(t, e.url, request{form: form("token", "rt-3", "token_type_hint", "refresh_token"), basic: auth})
+	if got.status != 503 || got.header.Get("Retry-After") == "" {
+		t.Errorf("store error: status %d, Retry-After %q, want 503 and a Retry-After", got.status, got.header.Get("Retry-After"))
+	}
+}
+
+func TestRevocationEndpointUnavailable(t *testing.T) {
+	s := natsserver.Run(t, "")
+	nc := dial(t, s.ClientURL())
+	p := newPub(t, nc, publisher.WithRetry(2, 100*time.Millisecond))
+	h, err := publisher.NewRevocationHandler(p, verifyFunc(t), publisher.WithClientCredentials("app", "pw"), publisher.WithRequestTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	s.Shutdown()
+	s.WaitForShutdown()
+
+	start := time.Now()
+	good := do(t, srv.URL, request{form: form("token", signHS256(t, rfcKey, liveClaims("down-1", "alice"))), basic: []string{"app", "pw"}})
+	if good.status != 503 || good.json["error"] != "temporarily_unavailable" || good.header.Get("Retry-After") == "" {
+		t.Errorf("publish failure: status %d, body %q, Retry-After %q; want 503 temporarily_unavailable with Retry-After", good.status, good.body, good.header.Get("Retry-After"))
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("publish failure answered after %v, want within the request timeout", d)
+	}
+	// Nothing to store for an invalid token: still 200.
+	if bad := do(t, srv.URL, request{form: form("token", "garbage"), basic: []string{"app", "pw"}}); bad.status != 200 {
+		t.Errorf("invalid token with the server down: status %d, want 200", bad.status)
+	}
+}
+
+func TestNewRevocationHandlerRefusesBadOptions(t *testing.T) {
+	p := newPub(t, serverConn(t))
+	verify := verifyFunc(t)
+	tests := []struct {
+		name string
+		p    *publisher.Publisher
+		v    func(string) (jwtrevoke.Token, error)
+		opts []publisher.HandlerOption
+		want error
+	}{
+		{"no publisher", nil, verify, []publisher.HandlerOption{publisher.WithPublicClient()}, publisher.ErrBadOption},
+		{"no verify", p, nil, []publisher.HandlerOption{publisher.WithPublicClient()}, publisher.ErrBadOption},
+		{"nobody may call it", p, verify, nil, publisher.ErrNoClientAuth},
+		{"empty secret", p, verify, []publisher.HandlerOption{publisher.WithClientCredentials("app", "")}, publisher.ErrBadOption},
+		{"empty id", p, verify, []publisher.HandlerOption{publisher.WithClientCredentials("", "pw")}, publisher.ErrBadOption},
+		{"client twice", p, verify, []publisher.HandlerOption{publisher.WithClientCredentials("app", "a"), publisher.WithClientCredentials("app", "b")}, publisher.ErrBadOption},
+		{"origin with a path", p, verify, []publisher.HandlerOption{publisher.WithPublicClient("https://app.example/login")}, publisher.ErrBadOption},
+		{"origin without scheme", p, verify, []publisher.HandlerOption{publisher.WithPublicClient("app.example")}, publisher.ErrBadOption},
+		{"nil refresh revoker", p, verify, []publisher.HandlerOption{publisher.WithPublicClient(), publisher.WithRefreshTokens(nil)}, publisher.ErrBadOption},
+		{"zero timeout", p, verify, []publisher.HandlerOption{publisher.WithPublicClient(), publisher.WithRequestTimeout(0)}, publisher.ErrBadOption},
+	}
+	for _, tt := range tests {
+		if _, err := publisher.NewRevocationHandler(tt.p, tt.v, tt.opts...); !errors.Is(err, tt.want) {
+			t.Errorf("%s: NewRevocationHandler() error = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
+
+// metricValue returns the value of the metric name with the given label
+// pairs in the gathered families, and whether it was found.
+func metricValue(mfs []*dto.MetricFamily, name string, labels ...string) (float64, bool) {
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue(), true
+			case m.Gauge != nil:
+				return m.Gauge.GetValue(), true
+			case m.Histogram != nil:
+				return float64(m.Histogram.GetSampleCount()), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func TestPublisherCollector(t *testing.T) {
+	e := newRFCEnv(t, publisher.WithClientCredentials("app", "pw"))
+	ctx := context.Background()
+	c := e.pub.Collector()
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Fatalf("CollectAndLint() = %v, %v; want no problems", problems, err)
+	}
+	if _, err := e.pub.RevokeSubject(ctx, "alice", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pub.RevokeBatch(ctx, []jwtrevoke.Revocation{
+		{Kind: jwtrevoke.KindToken, Key: "b-1", Before: time.Now(), Expires: time.Now().Add(time.Minute)},
+		{Kind: jwtrevoke.KindToken, Key: "b-2", Before: time.Now(), Expires: time.Now().Add(time.Minute)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, e.url, request{form: form("token", signHS256(t, rfcKey, liveClaims("m-1", "alice"))), basic: []string{"app", "pw"}})
+	do(t, e.url, request{form: form("token", "x"), basic: []string{"app", "no"}})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gather() error = %v", err)
+	}
+	for _, tt := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"jwtrevoke_revocations_published_total", []string{"kind", "sub"}, 1},
+		{"jwtrevoke_revocations_published_total", []string{"kind", "jti"}, 3},
+		{"jwtrevoke_revocations_published_total", []string{"kind", "all"}, 0},
+		{"jwtrevoke_publish_errors_total", nil, 0},
+		{"jwtrevoke_publish_batch_size", nil, 1},
+		{"jwtrevoke_revocation_requests_total", []string{"outcome", "revoked"}, 1},
+		{"jwtrevoke_revocation_requests_total", []string{"outcome", "invalid_client"}, 1},
+		{"jwtrevoke_revocation_requests_total", []string{"outcome", "unavailable"}, 0},
+	} {
+		if got, ok := metricValue(mfs, tt.name, tt.labels...); !ok || got != tt.want {
+			t.Errorf("%s%v = %v (found %v), want %v", tt.name, tt.labels, got, ok, tt.want)
+		}
+	}
+	// 5 kinds + duplicates, errors, retries, conflicts, batch size + 7 outcomes.
+	if n := testutil.CollectAndCount(c); n != 5+4+1+7 {
+		t.Errorf("CollectAndCount() = %d, want %d", n, 5+4+1+7)
+	}
+}
