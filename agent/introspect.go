@@ -3,17 +3,14 @@ package agent
 // The OAuth 2.0 token introspection endpoint (RFC 7662).
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/oauthhttp"
 )
 
 // MaxIntrospectionRequestSize is the largest request body the
@@ -24,16 +21,7 @@ const MaxIntrospectionRequestSize = 16 << 10
 type IntrospectOption func(*introspectConfig) error
 
 type introspectConfig struct {
-	clients []introspectClient
-	public  bool
-	origins map[string]bool // allowed CORS origins; "*" allows any
-}
-
-// introspectClient is one confidential client, as SHA-256 digests so that
-// comparisons take the same time whatever the lengths.
-type introspectClient struct {
-	id             string
-	idHash, secret [32]byte
+	auth oauthhttp.Endpoint
 }
 
 // WithClientCredentials lets the client id (a resource server)
@@ -46,18 +34,9 @@ type introspectClient struct {
 // NewIntrospectionHandler refuses to build a handler nobody may call.
 func WithClientCredentials(id, secret string) IntrospectOption {
 	return func(c *introspectConfig) error {
-		switch {
-		case id == "" || secret == "":
-			return fmt.Errorf("%w: client id and secret must not be empty", ErrBadOption)
-		case len(id) > 128:
-			return fmt.Errorf("%w: client id longer than 128 bytes", ErrBadOption)
+		if err := c.auth.AddClient(id, secret); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadOption, err)
 		}
-		for _, cl := range c.clients {
-			if cl.id == id {
-				return fmt.Errorf("%w: client %q given twice", ErrBadOption, id)
-			}
-		}
-		c.clients = append(c.clients, introspectClient{id: id, idHash: sha256.Sum256([]byte(id)), secret: sha256.Sum256([]byte(secret))})
 		return nil
 	}
 }
@@ -76,19 +55,8 @@ func WithClientCredentials(id, secret string) IntrospectOption {
 // The default is no public client.
 func WithPublicClient(allowedOrigins ...string) IntrospectOption {
 	return func(c *introspectConfig) error {
-		c.public = true
-		for _, o := range allowedOrigins {
-			if o != "*" {
-				u, err := url.Parse(o)
-				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-					u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-					return fmt.Errorf("%w: CORS origin %q is not scheme://host[:port]", ErrBadOption, o)
-				}
-			}
-			if c.origins == nil {
-				c.origins = map[string]bool{}
-			}
-			c.origins[o] = true
+		if err := c.auth.AllowPublic(allowedOrigins...); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadOption, err)
 		}
 		return nil
 	}
@@ -158,13 +126,13 @@ func NewIntrospectionHandler(a *Agent, v *Verifier, opts ...IntrospectOption) (h
 	if a == nil || v == nil {
 		return nil, fmt.Errorf("%w: NewIntrospectionHandler needs an agent and a verifier", ErrBadOption)
 	}
-	var cfg introspectConfig
+	cfg := introspectConfig{auth: oauthhttp.Endpoint{Name: "introspection", MaxBody: MaxIntrospectionRequestSize}}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
 	}
-	if len(cfg.clients) == 0 && !cfg.public {
+	if !cfg.auth.HasClients() {
 		return nil, ErrNoClientAuth
 	}
 	return &introspectionHandler{a: a, v: v, cfg: cfg}, nil
@@ -177,45 +145,15 @@ type introspectionHandler struct {
 }
 
 func (h *introspectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	hdr := w.Header()
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("Pragma", "no-cache")
-	corsOK := h.cfg.cors(w, r)
-	switch r.Method {
-	case http.MethodPost:
-	case http.MethodOptions:
-		if len(h.cfg.origins) > 0 {
-			if !corsOK || r.Header.Get("Access-Control-Request-Method") != http.MethodPost {
-				w.WriteHeader(http.StatusForbidden)
-				return
-			}
-			hdr.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
-			hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-			hdr.Set("Access-Control-Max-Age", "600")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		fallthrough
-	default:
-		if len(h.cfg.origins) > 0 {
-			hdr.Set("Allow", "POST, OPTIONS")
-		} else {
-			hdr.Set("Allow", "POST")
-		}
-		h.fail(w, introspectInvalidRequest, http.StatusMethodNotAllowed, "invalid_request", "the introspection endpoint takes POST")
-		return
+	if h.cfg.auth.Begin(w, r) {
+		return // a CORS preflight
 	}
-	if status, desc := readIntrospectForm(w, r); status != 0 {
-		h.fail(w, introspectInvalidRequest, status, "invalid_request", desc)
-		return
-	}
-	switch status, desc := h.cfg.authenticate(r); status {
-	case http.StatusUnauthorized:
-		hdr.Set("WWW-Authenticate", `Basic realm="jwtrevoke"`)
-		h.fail(w, introspectInvalidClient, status, "invalid_client", desc)
-		return
-	case http.StatusBadRequest:
-		h.fail(w, introspectInvalidRequest, status, "invalid_request", desc)
+	if _, refused := h.cfg.auth.Accept(w, r); refused != nil {
+		outcome := introspectInvalidRequest
+		if refused.Status == http.StatusUnauthorized {
+			outcome = introspectInvalidClient
+		}
+		h.fail(w, outcome, refused.Status, refused.Code, refused.Description)
 		return
 	}
 	raw := r.PostForm.Get("token")
@@ -229,8 +167,7 @@ func (h *introspectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request)
 	} else {
 		h.a.stats.introspections[introspectInactive].Add(1)
 	}
-	hdr.Set("Content-Type", "application/json;charset=UTF-8")
-	_ = json.NewEncoder(w).Encode(ans)
+	oauthhttp.WriteJSON(w, http.StatusOK, ans)
 }
 
 // introspect answers for one raw token.
@@ -313,99 +250,5 @@ func stringClaim(m map[string]any, name string) string {
 
 func (h *introspectionHandler) fail(w http.ResponseWriter, outcome, status int, code, desc string) {
 	h.a.stats.introspections[outcome].Add(1)
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description,omitempty"`
-	}{code, desc})
-}
-
-// cors adds the CORS headers of an allowed origin and reports whether the
-// request's origin is allowed.
-func (c *introspectConfig) cors(w http.ResponseWriter, r *http.Request) bool {
-	if len(c.origins) == 0 {
-		return false
-	}
-	hdr := w.Header()
-	hdr.Add("Vary", "Origin")
-	origin := r.Header.Get("Origin")
-	switch {
-	case origin == "":
-		return false
-	case c.origins["*"]:
-		hdr.Set("Access-Control-Allow-Origin", "*")
-	case c.origins[origin]:
-		hdr.Set("Access-Control-Allow-Origin", origin)
-	default:
-		return false
-	}
-	return true
-}
-
-// authenticate checks the client. It returns 0, or the status and
-// description of the failure: 401 for missing or bad credentials, 400 for
-// a request that uses two authentication methods at once.
-func (c *introspectConfig) authenticate(r *http.Request) (int, string) {
-	var id, secret string
-	presented := false
-	if h := r.Header.Get("Authorization"); len(h) > 6 && strings.EqualFold(h[:6], "basic ") {
-		u, p, ok := r.BasicAuth()
-		if !ok {
-			return http.StatusUnauthorized, "malformed Basic credentials"
-		}
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(u)
-		secret, err2 = url.QueryUnescape(p)
-		if err1 != nil || err2 != nil {
-			return http.StatusUnauthorized, "Basic credentials are not form-urlencoded"
-		}
-		presented = true
-	}
-	if _, ok := r.PostForm["client_secret"]; ok {
-		if presented {
-			return http.StatusBadRequest, "client credentials given in both the Authorization header and the body"
-		}
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-		presented = true
-	}
-	if !presented {
-		if c.public {
-			return 0, ""
-		}
-		return http.StatusUnauthorized, "client authentication required"
-	}
-	idHash, secHash := sha256.Sum256([]byte(id)), sha256.Sum256([]byte(secret))
-	match := 0
-	for _, cl := range c.clients { // no early exit
-		match |= subtle.ConstantTimeCompare(idHash[:], cl.idHash[:]) & subtle.ConstantTimeCompare(secHash[:], cl.secret[:])
-	}
-	if match != 1 {
-		return http.StatusUnauthorized, "client authentication failed"
-	}
-	return 0, ""
-}
-
-// readIntrospectForm checks the content type, reads at most
-// MaxIntrospectionRequestSize bytes of form into r.PostForm and refuses
-// repeated parameters. It returns 0, or the status and description of the
-// failure.
-func readIntrospectForm(w http.ResponseWriter, r *http.Request) (int, string) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return http.StatusUnsupportedMediaType, "the body must be application/x-www-form-urlencoded"
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxIntrospectionRequestSize)
-	if err := r.ParseForm(); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxIntrospectionRequestSize)
-		}
-		return http.StatusBadRequest, "the body is not a valid form"
-	}
-	for k, v := range r.PostForm {
-		if len(v) > 1 {
-			return http.StatusBadRequest, fmt.Sprintf("parameter %q given more than once", k)
-		}
-	}
-	return 0, ""
+	oauthhttp.WriteError(w, status, code, desc)
 }

@@ -1,10 +1,7 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,48 +9,6 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/filter"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
 )
-
-// clientGoroutines returns the stacks of every goroutine, other than the
-// caller's, that the in-process nats-server did not start: the NATS
-// client's, the agent's and the test framework's.
-func clientGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	// The caller's own goroutine comes first.
-	for _, g := range bytes.Split(buf, []byte("\n\n"))[1:] {
-		if s := string(g); !strings.Contains(s, "nats-io/nats-server/") {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// noNewGoroutines fails the test unless, within d, no more goroutines run
-// (outside the server) than in baseline.
-func noNewGoroutines(t *testing.T, baseline []string, d time.Duration) {
-	t.Helper()
-	var now []string
-	deadline := time.Now().Add(d)
-	for {
-		if now = clientGoroutines(); len(now) <= len(baseline) {
-			return
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Errorf("%d goroutines after Close, want at most %d as before New; now running:\n\n%s",
-		len(now), len(baseline), strings.Join(now, "\n\n"))
-}
 
 func TestCloseLeavesNoGoroutines(t *testing.T) {
 	s := natsserver.Run(t, "")
@@ -66,7 +21,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	defer cancel()
 
 	t.Run("ready, used, closed", func(t *testing.T) {
-		baseline := clientGoroutines()
+		baseline := natsserver.Goroutines()
 		for range 3 {
 			a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(time.Hour), agent.WithMemoryBudget(1<<20))
 			if err != nil {
@@ -97,11 +52,11 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 				t.Fatalf("Check() after Close = %+v, want Revoked, stale", r)
 			}
 		}
-		noNewGoroutines(t, baseline, 5*time.Second)
+		natsserver.NoNewGoroutines(t, baseline, 5*time.Second)
 	})
 
 	t.Run("closed while replaying", func(t *testing.T) {
-		baseline := clientGoroutines()
+		baseline := natsserver.Goroutines()
 		for range 3 {
 			a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(time.Hour))
 			if err != nil {
@@ -111,11 +66,11 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 				t.Fatalf("Close() error = %v", err)
 			}
 		}
-		noNewGoroutines(t, baseline, 5*time.Second)
+		natsserver.NoNewGoroutines(t, baseline, 5*time.Second)
 	})
 
 	t.Run("closed after its consumer was deleted", func(t *testing.T) {
-		baseline := clientGoroutines()
+		baseline := natsserver.Goroutines()
 		a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(time.Hour))
 		if err != nil {
 			t.Fatal(err)
@@ -140,6 +95,6 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		if err := a.Close(); err != nil {
 			t.Fatalf("Close() error = %v", err)
 		}
-		noNewGoroutines(t, baseline, 15*time.Second)
+		natsserver.NoNewGoroutines(t, baseline, 15*time.Second)
 	})
 }

@@ -4,18 +4,13 @@ package publisher
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/oauthhttp"
 )
 
 // MaxRevocationRequestSize is the largest request body the revocation
@@ -26,20 +21,9 @@ const MaxRevocationRequestSize = 16 << 10
 type HandlerOption func(*handlerConfig) error
 
 type handlerConfig struct {
-	clients []clientSecret
-	public  bool
-	origins map[string]bool // allowed CORS origins; "*" allows any
+	auth    oauthhttp.Endpoint
 	refresh func(ctx context.Context, token string) (bool, error)
 	timeout time.Duration
-}
-
-// clientSecret is one confidential client. Both fields are SHA-256
-// digests, so that comparing them takes the same time whatever their
-// lengths.
-type clientSecret struct {
-	id     string
-	idHash [32]byte
-	secret [32]byte
 }
 
 // WithClientCredentials lets the confidential client id authenticate with
@@ -52,18 +36,9 @@ type clientSecret struct {
 // NewRevocationHandler refuses to build a handler nobody may call.
 func WithClientCredentials(id, secret string) HandlerOption {
 	return func(c *handlerConfig) error {
-		switch {
-		case id == "" || secret == "":
-			return fmt.Errorf("%w: client id and secret must not be empty", ErrBadOption)
-		case len(id) > 128:
-			return fmt.Errorf("%w: client id longer than 128 bytes", ErrBadOption)
+		if err := c.auth.AddClient(id, secret); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadOption, err)
 		}
-		for _, cl := range c.clients {
-			if cl.id == id {
-				return fmt.Errorf("%w: client %q given twice", ErrBadOption, id)
-			}
-		}
-		c.clients = append(c.clients, clientSecret{id: id, idHash: sha256.Sum256([]byte(id)), secret: sha256.Sum256([]byte(secret))})
 		return nil
 	}
 }
@@ -82,31 +57,11 @@ func WithClientCredentials(id, secret string) HandlerOption {
 // The default is no public client.
 func WithPublicClient(allowedOrigins ...string) HandlerOption {
 	return func(c *handlerConfig) error {
-		c.public = true
-		for _, o := range allowedOrigins {
-			if err := checkOrigin(o); err != nil {
-				return err
-			}
-			if c.origins == nil {
-				c.origins = map[string]bool{}
-			}
-			c.origins[o] = true
+		if err := c.auth.AllowPublic(allowedOrigins...); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadOption, err)
 		}
 		return nil
 	}
-}
-
-// checkOrigin accepts "*" and scheme://host[:port].
-func checkOrigin(o string) error {
-	if o == "*" {
-		return nil
-	}
-	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("%w: CORS origin %q is not scheme://host[:port]", ErrBadOption, o)
-	}
-	return nil
 }
 
 // WithRefreshTokens lets the issuer revoke its own refresh tokens through
@@ -195,13 +150,16 @@ func NewRevocationHandler(p *Publisher, verify func(raw string) (jwtrevoke.Token
 	if verify == nil {
 		return nil, fmt.Errorf("%w: NewRevocationHandler needs a verify function", ErrBadOption)
 	}
-	cfg := handlerConfig{timeout: 5 * time.Second}
+	cfg := handlerConfig{
+		auth:    oauthhttp.Endpoint{Name: "revocation", MaxBody: MaxRevocationRequestSize},
+		timeout: 5 * time.Second,
+	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
 	}
-	if len(cfg.clients) == 0 && !cfg.public {
+	if !cfg.auth.HasClients() {
 		return nil, ErrNoClientAuth
 	}
 	return &revocationHandler{p: p, verify: verify, cfg: cfg}, nil
@@ -220,36 +178,16 @@ const (
 )
 
 func (h *revocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	hdr := w.Header()
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("Pragma", "no-cache")
-	corsOK := h.cfg.cors(w, r)
-	switch r.Method {
-	case http.MethodPost:
-	case http.MethodOptions:
-		if len(h.cfg.origins) > 0 {
-			h.preflight(w, r, corsOK)
-			return
+	if h.cfg.auth.Begin(w, r) {
+		return // a CORS preflight
+	}
+	clientID, refused := h.cfg.auth.Accept(w, r)
+	if refused != nil {
+		outcome := outcomeInvalidRequest
+		if refused.Status == http.StatusUnauthorized {
+			outcome = outcomeInvalidClient
 		}
-		fallthrough
-	default:
-		hdr.Set("Allow", h.cfg.allow())
-		h.fail(w, outcomeInvalidRequest, http.StatusMethodNotAllowed, "invalid_request", "the revocation endpoint takes POST")
-		return
-	}
-
-	if status, desc := readForm(w, r); status != 0 {
-		h.fail(w, outcomeInvalidRequest, status, "invalid_request", desc)
-		return
-	}
-	clientID, status, desc := h.cfg.authenticate(r)
-	switch status {
-	case http.StatusUnauthorized:
-		hdr.Set("WWW-Authenticate", `Basic realm="jwtrevoke"`)
-		h.fail(w, outcomeInvalidClient, status, "invalid_client", desc)
-		return
-	case http.StatusBadRequest:
-		h.fail(w, outcomeInvalidRequest, status, "invalid_request", desc)
+		h.fail(w, outcome, refused.Status, refused.Code, refused.Description)
 		return
 	}
 	token := r.PostForm.Get("token")
@@ -270,11 +208,11 @@ func (h *revocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case outcome == outcomeUnavailable:
 		h.p.cfg.log.Error("RFC 7009 revocation failed", "client", clientID, "err", err)
-		hdr.Set("Retry-After", "2")
-		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation could not be stored; retry")
+		w.Header().Set("Retry-After", "2")
+		oauthhttp.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation could not be stored; retry")
 	case outcome == outcomeInvalidRequest:
 		h.p.cfg.log.Warn("RFC 7009 revocation refused", "client", clientID, "err", err)
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		oauthhttp.WriteError(w, http.StatusBadRequest, "invalid_request", err.Error())
 	default:
 		w.WriteHeader(http.StatusOK)
 	}
@@ -337,128 +275,5 @@ func isInvalidRevocation(err error) bool {
 
 func (h *revocationHandler) fail(w http.ResponseWriter, outcome, status int, code, desc string) {
 	h.p.stats.requests[outcome].Add(1)
-	writeOAuthError(w, status, code, desc)
-}
-
-// preflight answers a CORS preflight request.
-func (h *revocationHandler) preflight(w http.ResponseWriter, r *http.Request, originOK bool) {
-	hdr := w.Header()
-	if !originOK || r.Header.Get("Access-Control-Request-Method") != http.MethodPost {
-		// No CORS headers: the browser refuses the request.
-		w.WriteHeader(http.StatusForbidden)
-		return
-	}
-	hdr.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
-	hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-	hdr.Set("Access-Control-Max-Age", "600")
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// cors adds the CORS headers of an allowed origin and reports whether the
-// request's origin is allowed.
-func (c *handlerConfig) cors(w http.ResponseWriter, r *http.Request) bool {
-	if len(c.origins) == 0 {
-		return false
-	}
-	hdr := w.Header()
-	hdr.Add("Vary", "Origin")
-	origin := r.Header.Get("Origin")
-	switch {
-	case origin == "":
-		return false
-	case c.origins["*"]:
-		hdr.Set("Access-Control-Allow-Origin", "*")
-	case c.origins[origin]:
-		hdr.Set("Access-Control-Allow-Origin", origin)
-	default:
-		return false
-	}
-	return true
-}
-
-func (c *handlerConfig) allow() string {
-	if len(c.origins) > 0 {
-		return "POST, OPTIONS"
-	}
-	return "POST"
-}
-
-// authenticate identifies the client. It returns its ID ("public" for an
-// unauthenticated public client) and 0, or the status and description of
-// the failure: 401 for missing or bad credentials, 400 for a request that
-// uses two authentication methods at once.
-func (c *handlerConfig) authenticate(r *http.Request) (string, int, string) {
-	var id, secret string
-	basic := false
-	if h := r.Header.Get("Authorization"); len(h) > 6 && strings.EqualFold(h[:6], "basic ") {
-		u, p, ok := r.BasicAuth()
-		if !ok {
-			return "", http.StatusUnauthorized, "malformed Basic credentials"
-		}
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(u)
-		secret, err2 = url.QueryUnescape(p)
-		if err1 != nil || err2 != nil {
-			return "", http.StatusUnauthorized, "Basic credentials are not form-urlencoded"
-		}
-		basic = true
-	}
-	if _, ok := r.PostForm["client_secret"]; ok {
-		if basic {
-			return "", http.StatusBadRequest, "client credentials given in both the Authorization header and the body"
-		}
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-		basic = true // credentials presented
-	}
-	if !basic {
-		if c.public {
-			return "public", 0, ""
-		}
-		return "", http.StatusUnauthorized, "client authentication required"
-	}
-	idHash, secHash := sha256.Sum256([]byte(id)), sha256.Sum256([]byte(secret))
-	match := ""
-	for _, cl := range c.clients { // no early exit: the time does not depend on which client matched
-		ok := subtle.ConstantTimeCompare(idHash[:], cl.idHash[:]) & subtle.ConstantTimeCompare(secHash[:], cl.secret[:])
-		if ok == 1 {
-			match = cl.id
-		}
-	}
-	if match == "" {
-		return "", http.StatusUnauthorized, "client authentication failed"
-	}
-	return match, 0, ""
-}
-
-// readForm checks the content type, reads at most MaxRevocationRequestSize
-// bytes of form into r.PostForm, and refuses repeated parameters (RFC 6749
-// §3.2). It returns 0, or the status and description of the failure.
-func readForm(w http.ResponseWriter, r *http.Request) (int, string) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return http.StatusUnsupportedMediaType, "the body must be application/x-www-form-urlencoded"
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxRevocationRequestSize)
-	if err := r.ParseForm(); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxRevocationRequestSize)
-		}
-		return http.StatusBadRequest, "the body is not a valid form"
-	}
-	for k, v := range r.PostForm {
-		if len(v) > 1 {
-			return http.StatusBadRequest, fmt.Sprintf("parameter %q given more than once", k)
-		}
-	}
-	return 0, ""
-}
-
-// writeOAuthError writes an RFC 6749 §5.2 error body.
-func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description,omitempty"`
-	}{code, desc})
+	oauthhttp.WriteError(w, status, code, desc)
 }

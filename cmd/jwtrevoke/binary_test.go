@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"os"
@@ -52,6 +53,25 @@ func buildBinary(t *testing.T) string {
 		t.Fatalf("building jwtrevoke: %v\n%s", binaryErr, binaryOut)
 	}
 	return binaryPath
+}
+
+// syncBuffer collects a child process's output, written from its stdout
+// and stderr at once, for the test's log.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago: it

@@ -27,7 +27,7 @@ const (
 
 type checkOptions struct {
 	g       *globalFlags
-	keys    cliTokenFlags
+	keys    keyFlags
 	trust   []string
 	timeout time.Duration
 }
@@ -62,16 +62,16 @@ Exit status: 0 allowed, 1 refused, 2 error (no verdict).`,
 			}
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), "jwtrevoke check:", err)
-				os.Exit(checkError)
+				return &exitError{code: checkError}
 			}
 			if !rep.Allowed {
-				os.Exit(checkRefused)
+				return &exitError{code: checkRefused}
 			}
 			return nil
 		},
 	}
 	f := c.Flags()
-	o.keys.register(f)
+	o.keys.registerCLI(f)
 	f.StringArrayVar(&o.trust, "trust-key", nil, "key-id=file: apply only events signed by these ed25519 public keys (repeatable), as agents configured with trusted keys do")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for the agent to replay the stream")
 	return c
@@ -119,7 +119,7 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 	if err != nil {
 		return rep, err
 	}
-	keyfunc, algs, err := o.keys.keyfunc()
+	keys, err := o.keys.cliKeyring()
 	if err != nil {
 		return rep, err
 	}
@@ -134,7 +134,7 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 			return rep, err
 		}
 	} else {
-		v, err := agent.NewVerifier(keyfunc, algs)
+		v, err := agent.NewVerifier(keys.keyfunc, keys.algs)
 		if err != nil {
 			return rep, err
 		}

@@ -102,7 +102,7 @@ func TestCLICheckRun(t *testing.T) {
 	tok := cliSignToken(t, "j-run", "frank", "sess-f", time.Now().Add(-time.Minute))
 	o := &checkOptions{
 		g:       &globalFlags{server: url, stream: publisher.DefaultStream, maxLifetime: 24 * time.Hour},
-		keys:    cliTokenFlags{hmacSecret: cliTestSecret},
+		keys:    keyFlags{hmacSecret: cliTestSecret},
 		timeout: 20 * time.Second,
 	}
 	cmd := &cobra.Command{}

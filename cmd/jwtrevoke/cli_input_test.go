@@ -210,31 +210,31 @@ func TestCLITokenFlags(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		flags  cliTokenFlags
+		flags  keyFlags
 		token  string
 		algs   []string
 		verify bool
 	}{
-		{"rsa public key", cliTokenFlags{pemFiles: []string{rsaPub}}, rs256, []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}, true},
-		{"rsa private key file", cliTokenFlags{pemFiles: []string{rsaPriv}}, ps384, nil, true},
-		{"rsa, only RS256 allowed", cliTokenFlags{pemFiles: []string{rsaPub}, algs: []string{"RS256"}}, ps384, []string{"RS256"}, false},
-		{"ecdsa P-384", cliTokenFlags{pemFiles: []string{ecPub}}, es384, []string{"ES384"}, true},
-		{"ed25519", cliTokenFlags{pemFiles: []string{edPubFile}}, eddsa, []string{"EdDSA"}, true},
-		{"two keys in one file", cliTokenFlags{pemFiles: []string{both}}, eddsa, []string{"ES384", "EdDSA"}, true},
-		{"two files", cliTokenFlags{pemFiles: []string{ecPub, edPubFile}}, es384, nil, true},
-		{"wrong public key", cliTokenFlags{pemFiles: []string{ecPub}}, rs256, nil, false},
-		{"hmac", cliTokenFlags{hmacSecret: "secret"}, hs512, []string{"HS256", "HS384", "HS512"}, true},
-		{"hmac, wrong secret", cliTokenFlags{hmacSecret: "other"}, hs512, nil, false},
-		{"hmac secret for an RSA token", cliTokenFlags{hmacSecret: "secret"}, rs256, nil, false},
+		{"rsa public key", keyFlags{pemFiles: []string{rsaPub}}, rs256, []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}, true},
+		{"rsa private key file", keyFlags{pemFiles: []string{rsaPriv}}, ps384, nil, true},
+		{"rsa, only RS256 allowed", keyFlags{pemFiles: []string{rsaPub}, algs: []string{"RS256"}}, ps384, []string{"RS256"}, false},
+		{"ecdsa P-384", keyFlags{pemFiles: []string{ecPub}}, es384, []string{"ES384"}, true},
+		{"ed25519", keyFlags{pemFiles: []string{edPubFile}}, eddsa, []string{"EdDSA"}, true},
+		{"two keys in one file", keyFlags{pemFiles: []string{both}}, eddsa, []string{"ES384", "EdDSA"}, true},
+		{"two files", keyFlags{pemFiles: []string{ecPub, edPubFile}}, es384, nil, true},
+		{"wrong public key", keyFlags{pemFiles: []string{ecPub}}, rs256, nil, false},
+		{"hmac", keyFlags{hmacSecret: "secret"}, hs512, []string{"HS256", "HS384", "HS512"}, true},
+		{"hmac, wrong secret", keyFlags{hmacSecret: "other"}, hs512, nil, false},
+		{"hmac secret for an RSA token", keyFlags{hmacSecret: "secret"}, rs256, nil, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, algs, err := tc.flags.keyfunc()
+			k, err := tc.flags.cliKeyring()
 			if err != nil {
-				t.Fatalf("keyfunc() = %v", err)
+				t.Fatalf("cliKeyring() = %v", err)
 			}
-			if tc.algs != nil && !slices.Equal(algs, tc.algs) {
-				t.Errorf("algorithms = %v, want %v", algs, tc.algs)
+			if tc.algs != nil && !slices.Equal(k.algs, tc.algs) {
+				t.Errorf("algorithms = %v, want %v", k.algs, tc.algs)
 			}
 			tok, err := revokeTokenClaims(&tc.flags, tc.token)
 			if (err == nil) != tc.verify || (err == nil && tok.JTI != "j") {

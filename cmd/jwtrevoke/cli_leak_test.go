@@ -1,37 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"runtime"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
-
-	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
 )
-
-// cliGoroutines returns the stacks of every goroutine, other than the
-// caller's, that the in-process nats-server did not start.
-func cliGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for _, g := range bytes.Split(buf, []byte("\n\n"))[1:] { // the caller's comes first
-		if s := string(g); !strings.Contains(s, "nats-io/nats-server/") {
-			out = append(out, s)
-		}
-	}
-	return out
-}
 
 // TestCLIVerbsLeaveNoGoroutines: each verb closes its agent, consumer and
 // connection before it returns.
@@ -42,7 +18,7 @@ func TestCLIVerbsLeaveNoGoroutines(t *testing.T) {
 	if _, _, err := cliRun(ctx, nil, "-s", url, "revoke", "subject", "warm-up", "--create-stream"); err != nil {
 		t.Fatal(err)
 	}
-	baseline := cliGoroutines()
+	baseline := natsserver.Goroutines()
 
 	for _, args := range [][]string{
 		{"-s", url, "revoke", "subject", "leak"},
@@ -54,27 +30,11 @@ func TestCLIVerbsLeaveNoGoroutines(t *testing.T) {
 			t.Fatalf("jwtrevoke %v = %v\n%s", args, err, stderr)
 		}
 	}
-	o := &checkOptions{
-		g:       &globalFlags{server: url, stream: publisher.DefaultStream, maxLifetime: 24 * time.Hour},
-		keys:    cliTokenFlags{hmacSecret: cliTestSecret},
-		timeout: 20 * time.Second,
+	// check refuses the token, whose subject is revoked above: exit status 1.
+	var coded interface{ ExitCode() int }
+	stdout, stderr, err := cliRun(ctx, nil, "-s", url, "--json", "check", tok, "--hmac-secret", cliTestSecret)
+	if !errors.As(err, &coded) || coded.ExitCode() != checkRefused || !strings.Contains(stdout, `"verdict": "revoked"`) {
+		t.Fatalf("jwtrevoke check = %v, %s; want exit status %d, revoked\n%s", err, stdout, checkRefused, stderr)
 	}
-	cmd := &cobra.Command{}
-	cmd.SetContext(ctx)
-	cmd.SetErr(&strings.Builder{})
-	if rep, err := o.run(cmd, tok); err != nil || rep.Verdict != "revoked" {
-		t.Fatalf("check = %+v, %v; want revoked", rep, err)
-	}
-
-	var now []string
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if now = cliGoroutines(); len(now) <= len(baseline) {
-			return
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-	}
-	t.Errorf("%d goroutines after the verbs returned, want at most %d as before; now running:\n\n%s",
-		len(now), len(baseline), strings.Join(now, "\n\n"))
+	natsserver.NoNewGoroutines(t, baseline, 5*time.Second)
 }

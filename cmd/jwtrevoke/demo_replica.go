@@ -167,14 +167,6 @@ func newDemoCORS(issuerListen string) (*demoCORS, error) {
 	return &demoCORS{host: host, port: port}, nil
 }
 
-func demoLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
 func (c *demoCORS) allowed(origin string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Scheme != "http" || u.Port() != c.port || u.Path != "" {
@@ -184,7 +176,7 @@ func (c *demoCORS) allowed(origin string) bool {
 	switch {
 	case strings.EqualFold(h, c.host):
 		return true
-	case demoLoopbackHost(c.host) && demoLoopbackHost(h):
+	case isLoopback(c.host) && isLoopback(h):
 		return true
 	case c.host == "" || c.host == "0.0.0.0" || c.host == "::":
 		return true

@@ -78,7 +78,7 @@ func (d *demo) pageOrigins() []string {
 	switch {
 	case host == "" || host == "0.0.0.0" || host == "::":
 		return []string{"*"}
-	case demoLoopbackHost(host):
+	case isLoopback(host):
 		return []string{"http://127.0.0.1:" + port, "http://localhost:" + port, "http://[::1]:" + port}
 	}
 	return []string{"http://" + net.JoinHostPort(host, port)}

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -23,13 +24,48 @@ import (
 var version = "dev"
 
 func main() {
+	os.Exit(run())
+}
+
+// run runs the verb and returns the exit status: 0, or for an error 1,
+// or the status the error carries (see exitError).
+func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "jwtrevoke:", err)
-		os.Exit(1)
+	err := newRoot().ExecuteContext(ctx)
+	if err == nil {
+		return 0
 	}
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintln(os.Stderr, "jwtrevoke:", msg)
+	}
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		return coded.ExitCode()
+	}
+	return 1
 }
+
+// exitError is an error that carries the exit status jwtrevoke ends with,
+// for a verb whose statuses mean more than "failed" (check: 1 refused, 2
+// no verdict). main prints err like any error; it is nil when the verb has
+// already said what there was to say.
+type exitError struct {
+	code int
+	err  error // nil: nothing to print
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// ExitCode is the process's exit status.
+func (e *exitError) ExitCode() int { return e.code }
 
 func newRoot() *cobra.Command {
 	g := &globalFlags{}

@@ -83,6 +83,16 @@ func (g *globalFlags) dial(ctx context.Context, url, name string) (*nats.Conn, e
 	return nc, nil
 }
 
+// isLoopback reports whether host (a name or an IP address, without a
+// port) is localhost or a loopback address.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // embedded starts the development default: a nats-server with JetStream
 // in this process, storing under dir and listening for other clients on
 // listen (host:port).

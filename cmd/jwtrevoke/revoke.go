@@ -65,7 +65,7 @@ create it); --create-stream creates it with the safe configuration.`,
 
 // tokenCmd is `revoke token <jwt>`.
 func (o *revokeOptions) tokenCmd() *cobra.Command {
-	var keys cliTokenFlags
+	var keys keyFlags
 	c := &cobra.Command{
 		Use:   "token <jwt | ->",
 		Short: "Revoke one token by its jti, until its exp (both read from the token)",
@@ -103,26 +103,26 @@ list and the shell history.`,
 			})
 		},
 	}
-	keys.register(c.Flags())
+	keys.registerCLI(c.Flags())
 	return c
 }
 
 // revokeTokenClaims verifies raw's signature with the configured keys (not
 // its times) and returns its claims; with --unverified it only decodes.
-func revokeTokenClaims(keys *cliTokenFlags, raw string) (jwtrevoke.Token, error) {
-	keyfunc, algs, err := keys.keyfunc()
+func revokeTokenClaims(flags *keyFlags, raw string) (jwtrevoke.Token, error) {
+	keys, err := flags.cliKeyring()
 	if err != nil {
 		return jwtrevoke.Token{}, err
 	}
-	if keys.unverified {
+	if flags.unverified {
 		return cliParseUnverified(raw)
 	}
 	// The agent's Verifier checks times too; here only the signature
 	// matters, so the parser runs without claims validation.
-	if _, err := agent.NewVerifier(keyfunc, algs); err != nil {
+	if _, err := agent.NewVerifier(keys.keyfunc, keys.algs); err != nil {
 		return jwtrevoke.Token{}, err // refuses "none" and mixed HMAC/public-key algorithms
 	}
-	tok, err := cliRevokeParser(algs).Parse(raw, keyfunc)
+	tok, err := cliRevokeParser(keys.algs).Parse(raw, keys.keyfunc)
 	if err != nil {
 		return jwtrevoke.Token{}, fmt.Errorf("the token does not verify: %w", err)
 	}

@@ -42,7 +42,7 @@ type serveFlags struct {
 	adminToken     string
 	adminTokenFile string
 
-	keys     serveKeyFlags
+	keys     keyFlags
 	issuer   string
 	audience []string
 	leeway   time.Duration
@@ -118,12 +118,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 	fs.StringVar(&f.adminToken, "admin-token", "", fmt.Sprintf("bearer token for the /admin API, at least %d bytes (env JWTREVOKE_ADMIN_TOKEN); without one the admin API is off", serveMinSecretBytes))
 	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the admin token (one trailing newline is ignored)")
 
-	fs.StringVar(&f.keys.hmacSecret, "hmac-secret", "", fmt.Sprintf("HMAC secret that verifies tokens, at least %d bytes (env JWTREVOKE_HMAC_SECRET)", serveMinHMACBytes))
-	fs.StringVar(&f.keys.hmacSecretFile, "hmac-secret-file", "", "file holding the HMAC secret (one trailing newline is ignored)")
-	fs.StringArrayVar(&f.keys.pemFiles, "pem", nil, "PEM file with a public key or certificate (RSA, ECDSA, Ed25519) that verifies tokens, as path or kid=path (default kid: the file name without extension); repeatable")
-	fs.StringArrayVar(&f.keys.jwksURLs, "jwks-url", nil, "JWKS URL of the issuer's keys, refreshed periodically and on an unknown kid; repeatable")
-	fs.DurationVar(&f.keys.jwksRefresh, "jwks-refresh", time.Hour, "how often to refetch the JWKS")
-	fs.StringSliceVar(&f.keys.algs, "alg", nil, "signing algorithms to accept, comma separated or repeated (default: HS256 with an HMAC secret; RS256, ES256/384/512 or EdDSA per PEM key type; RS256,ES256,EdDSA with a JWKS)")
+	f.keys.registerServe(fs)
 	fs.StringVar(&f.issuer, "issuer", "", "require this iss claim (default: not checked)")
 	fs.StringArrayVar(&f.audience, "audience", nil, "require the aud claim to contain one of these; repeatable (default: not checked)")
 	fs.DurationVar(&f.leeway, "leeway", 30*time.Second, "clock leeway for exp, nbf and iat")
@@ -181,11 +176,10 @@ func (f *serveFlags) admin() (string, error) {
 		if tok != "" {
 			return "", errors.New("give the admin token once: --admin-token (or JWTREVOKE_ADMIN_TOKEN) or --admin-token-file")
 		}
-		b, err := os.ReadFile(f.adminTokenFile)
-		if err != nil {
-			return "", fmt.Errorf("--admin-token-file: %w", err)
+		var err error
+		if tok, err = readSecretFile("--admin-token-file", f.adminTokenFile); err != nil {
+			return "", err
 		}
-		tok = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	}
 	if tok != "" && len(tok) < serveMinSecretBytes {
 		return "", fmt.Errorf("the admin token is %d bytes, want at least %d (try: openssl rand -hex 32)", len(tok), serveMinSecretBytes)
@@ -252,7 +246,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 	}
 	keyCtx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopKeys()
-	keys, err := f.keys.keyring(keyCtx, log)
+	keys, err := f.keys.serveKeyring(keyCtx, log)
 	if err != nil {
 		return err
 	}
@@ -292,7 +286,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 			ns.WaitForShutdown()
 			log.Info("embedded NATS server stopped")
 		}()
-		if host, _, _ := net.SplitHostPort(f.natsListen); !serveIsLoopback(host) {
+		if host, _, _ := net.SplitHostPort(f.natsListen); !isLoopback(host) {
 			log.Warn("the embedded NATS server accepts unauthenticated clients beyond loopback: anyone who reaches it can publish revocations", "nats_listen", f.natsListen)
 		}
 		nc, err = nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("jwtrevoke serve"), nats.MaxReconnects(-1))

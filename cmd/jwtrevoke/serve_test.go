@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,29 +25,11 @@ const (
 	serveTestAdmin  = "admin-token-0123456789abcdef"
 )
 
-// serveSyncBuffer collects a child's output for failure messages.
-type serveSyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *serveSyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *serveSyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // serveProc is a running `jwtrevoke serve`.
 type serveProc struct {
 	cmd  *exec.Cmd
 	base string
-	out  *serveSyncBuffer
+	out  *syncBuffer
 	done chan struct{} // closed when the process has exited
 	err  error         // its exit error, once done is closed
 }
@@ -69,7 +50,7 @@ func startServe(t *testing.T, extra ...string) *serveProc {
 		"--max-lifetime", "1h",
 		"--verbose",
 	}, extra...)
-	p := &serveProc{cmd: exec.Command(bin, args...), base: "http://127.0.0.1:" + strconv.Itoa(httpPort), out: &serveSyncBuffer{}, done: make(chan struct{})}
+	p := &serveProc{cmd: exec.Command(bin, args...), base: "http://127.0.0.1:" + strconv.Itoa(httpPort), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(p.cmd.Environ(), "NATS_URL=") // always the embedded server
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -101,6 +82,22 @@ func startServe(t *testing.T, extra ...string) *serveProc {
 			t.Fatalf("jwtrevoke serve not ready after 20s:\n%s", p.out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// terminate sends the process SIGTERM and returns its exit error once it
+// has exited; it fails the test if that takes over 10 seconds.
+func (p *serveProc) terminate(t *testing.T) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("jwtrevoke serve still running 10s after SIGTERM")
+		return nil
 	}
 }
 
@@ -329,18 +326,10 @@ func TestServeProcess(t *testing.T) {
 
 	// SIGTERM: a clean exit, promptly.
 	start := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if err := p.terminate(t); err != nil {
+		t.Errorf("jwtrevoke serve exited with %v after SIGTERM, want 0", err)
 	}
-	select {
-	case <-p.done:
-		if p.err != nil {
-			t.Errorf("jwtrevoke serve exited with %v after SIGTERM, want 0", p.err)
-		}
-		t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
-	case <-time.After(10 * time.Second):
-		t.Fatalf("jwtrevoke serve still running 10s after SIGTERM")
-	}
+	t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 	for _, want := range []string{"shutting down", "embedded NATS server stopped"} {
 		if !strings.Contains(p.out.String(), want) {
 			t.Errorf("log lacks %q", want)
@@ -360,16 +349,8 @@ func TestServeRestartKeepsRevocations(t *testing.T) {
 		t.Fatalf("POST /revoke: %d %s", status, body)
 	}
 	p.eventuallyInactive(t, "revoked token", tok)
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-		if p.err != nil {
-			t.Fatalf("exit after SIGTERM: %v", p.err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("jwtrevoke serve still running 10s after SIGTERM")
+	if err := p.terminate(t); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	q := startServe(t, "--data", dir) // later flags win
 	if q.active(t, tok) {

@@ -75,34 +75,34 @@ func TestServeKeyringPEM(t *testing.T) {
 
 	for _, tt := range []struct {
 		name     string
-		flags    serveKeyFlags
+		flags    keyFlags
 		wantAlgs []string
 		wantErr  string
 	}{
-		{"rsa", serveKeyFlags{pemFiles: []string{rsaPath}}, []string{"RS256"}, ""},
-		{"pkcs1 with a kid", serveKeyFlags{pemFiles: []string{"main=" + pkcs1Path}}, []string{"RS256"}, ""},
-		{"three types", serveKeyFlags{pemFiles: []string{rsaPath, ecPath, edPath}}, []string{"ES384", "EdDSA", "RS256"}, ""},
-		{"explicit algs", serveKeyFlags{pemFiles: []string{rsaPath}, algs: []string{"RS256", "PS256"}}, []string{"RS256", "PS256"}, ""},
-		{"private key", serveKeyFlags{pemFiles: []string{privPath}}, nil, "private key"},
-		{"same kid twice", serveKeyFlags{pemFiles: []string{rsaPath, "rsa-2026=" + ecPath}}, nil, "given twice"},
-		{"HMAC alg with PEM keys", serveKeyFlags{pemFiles: []string{rsaPath}, algs: []string{"HS256"}}, nil, "needs an HMAC secret"},
-		{"not PEM", serveKeyFlags{pemFiles: []string{filepath.Join(dir, "missing.pem")}}, nil, "--pem"},
+		{"rsa", keyFlags{pemFiles: []string{rsaPath}}, []string{"RS256"}, ""},
+		{"pkcs1 with a kid", keyFlags{pemFiles: []string{"main=" + pkcs1Path}}, []string{"RS256"}, ""},
+		{"three types", keyFlags{pemFiles: []string{rsaPath, ecPath, edPath}}, []string{"ES384", "EdDSA", "RS256"}, ""},
+		{"explicit algs", keyFlags{pemFiles: []string{rsaPath}, algs: []string{"RS256", "PS256"}}, []string{"RS256", "PS256"}, ""},
+		{"private key", keyFlags{pemFiles: []string{privPath}}, nil, "private key"},
+		{"same kid twice", keyFlags{pemFiles: []string{rsaPath, "rsa-2026=" + ecPath}}, nil, "given twice"},
+		{"HMAC alg with PEM keys", keyFlags{pemFiles: []string{rsaPath}, algs: []string{"HS256"}}, nil, "needs an HMAC secret"},
+		{"not PEM", keyFlags{pemFiles: []string{filepath.Join(dir, "missing.pem")}}, nil, "--pem"},
 	} {
-		k, err := tt.flags.keyring(context.Background(), log)
+		k, err := tt.flags.serveKeyring(context.Background(), log)
 		switch {
 		case tt.wantErr != "":
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("%s: keyring() error = %v, want one mentioning %q", tt.name, err, tt.wantErr)
+				t.Errorf("%s: serveKeyring() error = %v, want one mentioning %q", tt.name, err, tt.wantErr)
 			}
 		case err != nil:
-			t.Errorf("%s: keyring() error = %v", tt.name, err)
+			t.Errorf("%s: serveKeyring() error = %v", tt.name, err)
 		case !slices.Equal(k.algs, tt.wantAlgs):
 			t.Errorf("%s: algs = %v, want %v", tt.name, k.algs, tt.wantAlgs)
 		}
 	}
 
 	// Verification: by kid, by trying every key, and refusing others.
-	k, err := (&serveKeyFlags{pemFiles: []string{rsaPath, ecPath, "ed=" + edPath}}).keyring(context.Background(), log)
+	k, err := (&keyFlags{pemFiles: []string{rsaPath, ecPath, "ed=" + edPath}}).serveKeyring(context.Background(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,21 +139,21 @@ func TestServeKeyringHMAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	k, err := (&serveKeyFlags{hmacSecretFile: file}).keyring(context.Background(), log)
+	k, err := (&keyFlags{hmacSecretFile: file}).serveKeyring(context.Background(), log)
 	if err != nil {
-		t.Fatalf("keyring(--hmac-secret-file) error = %v", err)
+		t.Fatalf("serveKeyring(--hmac-secret-file) error = %v", err)
 	}
 	if string(k.hmac) != secret || !slices.Equal(k.algs, []string{"HS256"}) {
-		t.Errorf("keyring(--hmac-secret-file) = %q %v, want the secret without its newline and HS256", k.hmac, k.algs)
+		t.Errorf("serveKeyring(--hmac-secret-file) = %q %v, want the secret without its newline and HS256", k.hmac, k.algs)
 	}
-	for _, f := range []serveKeyFlags{
+	for _, f := range []keyFlags{
 		{hmacSecret: secret, hmacSecretFile: file},
 		{hmacSecret: secret[:31]},
 		{hmacSecret: secret, jwksURLs: []string{"https://id.example/jwks"}},
 		{},
 	} {
-		if _, err := f.keyring(context.Background(), log); err == nil {
-			t.Errorf("keyring(%+v) error = nil, want an error", f)
+		if _, err := f.serveKeyring(context.Background(), log); err == nil {
+			t.Errorf("serveKeyring(%+v) error = nil, want an error", f)
 		}
 	}
 }
@@ -183,9 +183,9 @@ func TestServeKeyringJWKSRotation(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // stops the refresh goroutine
-	k, err := (&serveKeyFlags{jwksURLs: []string{srv.URL}, jwksRefresh: time.Hour}).keyring(ctx, slog.New(slog.DiscardHandler))
+	k, err := (&keyFlags{jwksURLs: []string{srv.URL}, jwksRefresh: time.Hour}).serveKeyring(ctx, slog.New(slog.DiscardHandler))
 	if err != nil {
-		t.Fatalf("keyring(--jwks-url) error = %v", err)
+		t.Fatalf("serveKeyring(--jwks-url) error = %v", err)
 	}
 	if !slices.Equal(k.algs, []string{"ES256", "EdDSA", "RS256"}) {
 		t.Errorf("JWKS default algs = %v", k.algs)
@@ -210,7 +210,7 @@ func TestServeKeyringJWKSRotation(t *testing.T) {
 	if _, _, aerr := v.Verify(serveSign(t, jwt.SigningMethodEdDSA, other, "k2")); aerr == nil {
 		t.Errorf("Verify(token signed by an untrusted key claiming k2) succeeded")
 	}
-	if _, err := (&serveKeyFlags{jwksURLs: []string{"ftp://x"}}).keyring(ctx, slog.New(slog.DiscardHandler)); err == nil {
-		t.Errorf("keyring(--jwks-url ftp://x) error = nil")
+	if _, err := (&keyFlags{jwksURLs: []string{"ftp://x"}}).serveKeyring(ctx, slog.New(slog.DiscardHandler)); err == nil {
+		t.Errorf("serveKeyring(--jwks-url ftp://x) error = nil")
 	}
 }

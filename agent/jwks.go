@@ -1,0 +1,367 @@
+package agent
+
+// Verification keys from JSON Web Key Sets, with key rotation, for the
+// middleware's keyfunc.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
+)
+
+// ErrJWKS is returned by NewJWKS when no key set could be fetched, and
+// wrapped by Refresh for each URL that failed.
+var ErrJWKS = errors.New("jwtrevoke/agent: JWKS unavailable")
+
+// JWKS holds the signing keys an issuer publishes as JSON Web Key Sets
+// (RFC 7517, the jwks_uri of OpenID Connect discovery) and keeps them
+// current as the issuer rotates them. Its Keyfunc is the keyfunc argument of
+// Middleware and NewVerifier:
+//
+//	jwks, err := agent.NewJWKS(ctx, []string{"https://id.example.com/.well-known/jwks.json"})
+//	defer jwks.Close()
+//	mw, err := agent.Middleware(a, jwks.Keyfunc, []string{"RS256", "ES256"})
+//
+// A token's kid header picks its key. The sets are fetched again every
+// refresh interval, so a key the issuer removes stops verifying tokens at
+// the next refresh (or at once with Refresh), and a token with a kid not
+// yet seen makes JWKS fetch the sets again — at most once per unknown-kid
+// interval, so tokens with made-up kids cannot flood the issuer. A key
+// whose "alg" differs from the token's, or whose "use" is "enc", is
+// refused. The keys are parsed and the sets fetched by
+// github.com/MicahParks/keyfunc/v3 and github.com/MicahParks/jwkset.
+//
+// A JWKS is safe for use by multiple goroutines. Keyfunc takes no lock;
+// only a token with an unknown kid may wait, for one fetch at most.
+type JWKS struct {
+	cfg     jwksConfig
+	urls    []string
+	limiter *rate.Limiter // unknown-kid fetches, shared by every key set built
+	client  *http.Client
+	ownsClient bool
+
+	kf atomic.Pointer[keyfunc.Keyfunc] // the current keys; swapped by refreshes
+
+	mu     sync.Mutex       // serializes refreshes; guards stores and kids
+	stores []jwkset.Storage // per URL, the last set fetched successfully
+	kids   []string         // key IDs after the last refresh, for the log
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// JWKSOption configures NewJWKS.
+type JWKSOption func(*jwksConfig) error
+
+type jwksConfig struct {
+	refresh    time.Duration
+	unknownKID time.Duration
+	maxWait    time.Duration
+	timeout    time.Duration
+	client     *http.Client
+	log        *slog.Logger
+}
+
+// WithJWKSRefresh sets how often the key sets are fetched again. The
+// default is one hour.
+func WithJWKSRefresh(d time.Duration) JWKSOption {
+	return func(c *jwksConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: JWKS refresh interval %v", ErrBadOption, d)
+		}
+		c.refresh = d
+		return nil
+	}
+}
+
+// WithJWKSUnknownKID sets how often a token with an unknown kid may make
+// the key sets be fetched again (every), and how long such a token may wait
+// for that fetch (maxWait; past it the token is refused). The default is
+// once every 5 minutes, waiting at most 2 seconds.
+func WithJWKSUnknownKID(every, maxWait time.Duration) JWKSOption {
+	return func(c *jwksConfig) error {
+		if every <= 0 || maxWait <= 0 {
+			return fmt.Errorf("%w: JWKS unknown kid refetch every %v, waiting %v", ErrBadOption, every, maxWait)
+		}
+		c.unknownKID, c.maxWait = every, maxWait
+		return nil
+	}
+}
+
+// WithJWKSTimeout bounds each fetch of a key set. The default is 10
+// seconds.
+func WithJWKSTimeout(d time.Duration) JWKSOption {
+	return func(c *jwksConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: JWKS timeout %v", ErrBadOption, d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// WithJWKSHTTPClient sets the HTTP client that fetches the key sets (for a
+// proxy, a private CA, mTLS). The caller keeps ownership of it. The default
+// is a client of JWKS's own, whose idle connections Close closes.
+func WithJWKSHTTPClient(c *http.Client) JWKSOption {
+	return func(cfg *jwksConfig) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil HTTP client", ErrBadOption)
+		}
+		cfg.client = c
+		return nil
+	}
+}
+
+// WithJWKSLogger sets the logger for failed fetches and for keys added and
+// removed. The default discards.
+func WithJWKSLogger(l *slog.Logger) JWKSOption {
+	return func(c *jwksConfig) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrBadOption)
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// NewJWKS fetches the key sets at urls and starts refreshing them. It
+// returns an error wrapping ErrJWKS if none of them could be fetched (a set
+// that failed while others succeeded is fetched again at the next refresh,
+// or for the first token whose kid is unknown). URLs must be http or https;
+// plain http beyond loopback is logged as a warning, since anyone on the
+// path could substitute keys. Close stops the refreshing.
+func NewJWKS(ctx context.Context, urls []string, opts ...JWKSOption) (*JWKS, error) {
+	cfg := jwksConfig{
+		refresh:    time.Hour,
+		unknownKID: 5 * time.Minute,
+		maxWait:    2 * time.Second,
+		timeout:    10 * time.Second,
+		log:        slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if len(urls) == 0 {
+		return nil, fmt.Errorf("%w: no JWKS URL", ErrBadOption)
+	}
+	for _, u := range urls {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			return nil, fmt.Errorf("%w: JWKS URL %q is not an http(s) URL", ErrBadOption, u)
+		}
+		if pu.Scheme == "http" && !isLoopback(pu.Hostname()) {
+			cfg.log.Warn("JWKS fetched over plain HTTP: anyone on the path can substitute keys", "url", u)
+		}
+	}
+	j := &JWKS{
+		cfg:     cfg,
+		urls:    slices.Clone(urls),
+		limiter: rate.NewLimiter(rate.Every(cfg.unknownKID), 1),
+		client:  cfg.client,
+		stores:  make([]jwkset.Storage, len(urls)),
+	}
+	if j.client == nil {
+		j.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		j.ownsClient = true
+	}
+	j.ctx, j.cancel = context.WithCancel(context.Background())
+	if err := j.Refresh(ctx); err != nil {
+		if j.kids == nil && !j.anyFetched() {
+			j.Close()
+			return nil, err
+		}
+		cfg.log.Warn("some JWKS URLs could not be fetched; retrying at the next refresh", "err", err)
+	}
+	j.wg.Add(1)
+	go j.refreshLoop()
+	return j, nil
+}
+
+// Keyfunc returns the key that verifies t: the key named by t's kid, or
+// every key when t has no kid. It is a jwt.Keyfunc.
+func (j *JWKS) Keyfunc(t *jwt.Token) (any, error) {
+	return (*j.kf.Load()).Keyfunc(t)
+}
+
+// KeyIDs returns the key IDs currently held, sorted.
+func (j *JWKS) KeyIDs() []string {
+	keys, err := (*j.kf.Load()).Storage().KeyReadAll(j.ctx)
+	if err != nil {
+		return nil
+	}
+	var kids []string
+	for _, k := range keys {
+		kids = append(kids, k.Marshal().KID)
+	}
+	slices.Sort(kids)
+	return kids
+}
+
+// Refresh fetches every key set now, as after the issuer removed a
+// compromised key. A set that cannot be fetched keeps its previous keys;
+// the error wraps ErrJWKS and names each URL that failed.
+func (j *JWKS) Refresh(ctx context.Context) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var errs []error
+	for i, u := range j.urls {
+		var fetchErr error
+		st, err := jwkset.NewStorageFromHTTP(u, jwkset.HTTPClientStorageOptions{
+			Client:      j.client,
+			Ctx:         ctx,
+			HTTPTimeout: j.cfg.timeout,
+			// A storage even when the fetch fails, so that the first
+			// unknown kid can fill it.
+			NoErrorReturnFirstHTTPReq: true,
+			RefreshErrorHandler:       func(_ context.Context, err error) { j.cfg.log.Warn("fetching JWKS", "url", u, "err", err) },
+		})
+		if err == nil {
+			// NoErrorReturnFirstHTTPReq hides the first fetch's error: ask
+			// the storage whether it holds what it fetched.
+			fetchErr = probeFetched(ctx, u, j.client, j.cfg.timeout)
+		} else {
+			fetchErr = err
+		}
+		switch {
+		case fetchErr == nil:
+			j.stores[i] = st
+		case j.stores[i] == nil:
+			j.stores[i] = st // empty, but refetchable for an unknown kid
+			errs = append(errs, fmt.Errorf("%w: %s: %v", ErrJWKS, u, fetchErr))
+		default:
+			errs = append(errs, fmt.Errorf("%w: %s: %v (keeping the keys fetched before)", ErrJWKS, u, fetchErr))
+		}
+	}
+	httpURLs := make(map[string]jwkset.Storage, len(j.urls))
+	for i, u := range j.urls {
+		httpURLs[u] = j.stores[i]
+	}
+	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+		HTTPURLs:          httpURLs,
+		RateLimitWaitMax:  j.cfg.maxWait,
+		RefreshUnknownKID: j.limiter,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrJWKS, err)
+	}
+	kf, err := keyfunc.New(keyfunc.Options{
+		Ctx:          j.ctx,
+		Storage:      client,
+		UseWhitelist: []jwkset.USE{jwkset.UseSig, ""},
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrJWKS, err)
+	}
+	j.kf.Store(&kf)
+	j.logRotationLocked()
+	if len(errs) == len(j.urls) {
+		return errors.Join(errs...)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// probeFetched reports whether the set at u can be fetched. jwkset hides
+// the error of a storage's first fetch when asked to still return the
+// storage, so this fetch says whether that one would have worked.
+//
+// It costs one more request per URL and refresh (once an hour by default).
+func probeFetched(ctx context.Context, u string, c *http.Client, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func (j *JWKS) anyFetched() bool {
+	return len(j.KeyIDs()) > 0
+}
+
+// logRotationLocked logs the key IDs added and removed since the last
+// refresh.
+func (j *JWKS) logRotationLocked() {
+	kids := j.KeyIDs()
+	if kids == nil {
+		kids = []string{}
+	}
+	var added, removed []string
+	for _, k := range kids {
+		if !slices.Contains(j.kids, k) {
+			added = append(added, k)
+		}
+	}
+	for _, k := range j.kids {
+		if !slices.Contains(kids, k) {
+			removed = append(removed, k)
+		}
+	}
+	if len(added) > 0 || len(removed) > 0 {
+		j.cfg.log.Info("JWKS keys changed", "added", added, "removed", removed, "keys", len(kids))
+	}
+	j.kids = kids
+}
+
+func (j *JWKS) refreshLoop() {
+	defer j.wg.Done()
+	t := time.NewTicker(j.cfg.refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-j.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := j.Refresh(j.ctx); err != nil && j.ctx.Err() == nil {
+			j.cfg.log.Warn("refreshing JWKS", "err", err)
+		}
+	}
+}
+
+// Close stops the refreshing and waits for it. Keyfunc keeps answering
+// from the keys last fetched, and never fetches again.
+func (j *JWKS) Close() error {
+	j.cancel()
+	j.wg.Wait()
+	if j.ownsClient {
+		j.client.CloseIdleConnections()
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
