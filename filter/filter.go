@@ -106,8 +106,10 @@ type Filter struct {
 	width int64 // generation width, ns
 	seeds [numKeyed]maphash.Seed
 
-	view  atomic.Pointer[view]
-	exact *lru.Cache[uint64, entry]
+	view atomic.Pointer[view]
+	// exact holds the exact entries. Writers replace the cache (holding mu)
+	// only to give memory back after it shrank; readers load it.
+	exact atomic.Pointer[lru.Cache[uint64, entry]]
 
 	// pending is non-zero while a write may be evicting live entries whose
 	// generation is not yet marked; see (*Filter).lookup.
@@ -144,7 +146,7 @@ func New(opts ...Option) (*Filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.exact = c
+	f.exact.Store(c)
 	f.view.Store(&view{})
 	return f, nil
 }
@@ -228,7 +230,7 @@ func (f *Filter) check(vw *view, k jwtrevoke.Kind, key string, iat, now int64) V
 
 // lookup settles a Bloom "maybe" from the exact entries.
 func (f *Filter) lookup(gens []*generation, k jwtrevoke.Kind, h uint64, maybe uint64, iat, now int64) Verdict {
-	e, ok := f.exact.Get(h)
+	e, ok := f.exact.Load().Get(h)
 	if ok && e.live(now) {
 		if e.revokes(k, iat) {
 			f.stats.revoked.Add(1)
@@ -285,7 +287,7 @@ func (f *Filter) Settle(k jwtrevoke.Kind, key string, r *jwtrevoke.Revocation, n
 	defer f.mu.Unlock()
 	h := f.hash(k, key)
 	e := entry{cutoff: math.MinInt64, expSec: expSeconds(n + int64(f.cfg.maxLifetime)), kind: uint8(k), flags: flagNegative}
-	if old, ok := f.exact.Peek(h); ok && old.live(n) && old.flags&flagNegative == 0 {
+	if old, ok := f.exact.Load().Peek(h); ok && old.live(n) && old.flags&flagNegative == 0 {
 		// A revocation arrived since the check; it is authoritative.
 		old.flags &^= flagPartial
 		e = old
@@ -323,7 +325,7 @@ func (f *Filter) add(r jwtrevoke.Revocation, now time.Time, flags uint8) error {
 	}
 	h := f.hash(r.Kind, r.Key)
 	e := entry{cutoff: cutoff, expSec: expSeconds(exp), kind: uint8(r.Kind), flags: flags}
-	if old, ok := f.exact.Peek(h); ok && old.live(n) {
+	if old, ok := f.exact.Load().Peek(h); ok && old.live(n) {
 		if old.flags&flagNegative == 0 {
 			e.cutoff = max(e.cutoff, old.cutoff)
 			e.expSec = max(e.expSec, old.expSec)
@@ -361,11 +363,11 @@ func (f *Filter) mayHoldEvictedLocked(k jwtrevoke.Kind, h uint64, now int64) boo
 
 func (f *Filter) putExactLocked(h uint64, e entry, now int64) {
 	f.evictNow = now
-	if f.exact.Len() >= f.exactCap {
+	if f.exact.Load().Len() >= f.exactCap {
 		f.pending.Add(1)
 		defer f.pending.Add(-1)
 	}
-	f.exact.Add(h, e)
+	f.exact.Load().Add(h, e)
 }
 
 // onEvict runs inside an LRU call made by a writer holding f.mu.
@@ -486,7 +488,7 @@ func (f *Filter) segmentLocked(k jwtrevoke.Kind, g *generation) *segment {
 			return s
 		}
 	}
-	s := f.newSegmentLocked(last.capacity*2, len(segs))
+	s := f.newSegmentLocked(f.growthLocked(k, last.capacity), len(segs))
 	ns := make([]*segment, len(segs), len(segs)+1)
 	copy(ns, segs)
 	ns = append(ns, s)
@@ -494,6 +496,24 @@ func (f *Filter) segmentLocked(k jwtrevoke.Kind, g *generation) *segment {
 	nv := *f.view.Load()
 	f.publishLocked(&nv)
 	return s
+}
+
+// growthLocked sizes the segment that extends a full one of capacity c.
+// While a hinted replay is still arriving (Expect), it is sized for the
+// entries still expected, since a generation overflows when expiries are
+// bunched more than the even spread predictLocked assumes; otherwise it
+// doubles.
+func (f *Filter) growthLocked(k jwtrevoke.Kind, c int64) int64 {
+	if hint := f.expected.Load(); hint > 0 {
+		var total int64
+		for _, g := range f.view.Load().gens[k-1] {
+			total += g.count.Load()
+		}
+		if rem := hint - total; rem > 0 {
+			return max(rem+rem/20, c/4, 1024)
+		}
+	}
+	return 2 * c
 }
 
 // compactAt is the number of segments at which a generation that grew
@@ -511,8 +531,8 @@ func (f *Filter) compactLocked(k jwtrevoke.Kind, g *generation) *segment {
 		return nil
 	}
 	var hs []uint64
-	for _, h := range f.exact.Keys() {
-		e, ok := f.exact.Peek(h)
+	for _, h := range f.exact.Load().Keys() {
+		e, ok := f.exact.Load().Peek(h)
 		if ok && e.kind == uint8(k) && e.flags&flagNegative == 0 && f.genEnd(e.expiresNanos()) == g.end {
 			hs = append(hs, h)
 		}
@@ -606,9 +626,9 @@ func (f *Filter) expireLocked(now int64) {
 	f.resizeExactLocked()
 	// Drop expired exact entries so the LRU's room goes to live ones.
 	f.evictNow = now
-	for _, h := range f.exact.Keys() {
-		if e, ok := f.exact.Peek(h); ok && !e.live(now) {
-			f.exact.Remove(h)
+	for _, h := range f.exact.Load().Keys() {
+		if e, ok := f.exact.Load().Peek(h); ok && !e.live(now) {
+			f.exact.Load().Remove(h)
 		}
 	}
 }
@@ -623,13 +643,31 @@ func (f *Filter) resizeExactLocked() {
 	if c == f.exactCap {
 		return
 	}
+	old := f.exactCap
 	f.exactCap = c
-	if f.exact == nil {
+	cache := f.exact.Load()
+	if cache == nil {
 		return
 	}
-	if f.exact.Len() > c {
+	if cache.Len() > c {
 		f.pending.Add(1)
 		defer f.pending.Add(-1)
 	}
-	f.exact.Resize(c)
+	cache.Resize(c)
+	if c < old/2 && cache.Len() > 0 {
+		// A Go map keeps the memory of its largest size: after a large
+		// shrink, copy the entries (oldest first, so the order is kept)
+		// into a fresh cache so the budget holds. Checks keep using the
+		// old one until the swap; both hold the same entries.
+		fresh, err := lru.NewWithEvict(c, f.onEvict)
+		if err != nil {
+			return
+		}
+		for _, h := range cache.Keys() {
+			if e, ok := cache.Peek(h); ok {
+				fresh.Add(h, e)
+			}
+		}
+		f.exact.Store(fresh)
+	}
 }

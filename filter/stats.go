@@ -81,7 +81,7 @@ func (f *Filter) Stats() Stats {
 	f.mu.Lock()
 	vw := f.view.Load()
 	st := Stats{
-		ExactEntries:  f.exact.Len(),
+		ExactEntries:  f.exact.Load().Len(),
 		ExactCapacity: f.exactCap,
 		BloomBytes:    f.bloomBytes,
 		Budget:        f.cfg.budget,
