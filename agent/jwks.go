@@ -44,13 +44,14 @@ var ErrJWKS = errors.New("jwtrevoke/agent: JWKS unavailable")
 // refused. The keys are parsed and the sets fetched by
 // github.com/MicahParks/keyfunc/v3 and github.com/MicahParks/jwkset.
 //
-// A JWKS is safe for use by multiple goroutines. Keyfunc takes no lock;
-// only a token with an unknown kid may wait, for one fetch at most.
+// A JWKS is safe for use by multiple goroutines. Keyfunc reads the current
+// keys through an atomic pointer and never waits for a refresh; only a
+// token with an unknown kid may wait, for one fetch at most.
 type JWKS struct {
-	cfg     jwksConfig
-	urls    []string
-	limiter *rate.Limiter // unknown-kid fetches, shared by every key set built
-	client  *http.Client
+	cfg        jwksConfig
+	urls       []string
+	limiter    *rate.Limiter // unknown-kid fetches, shared by every key set built
+	client     *http.Client
 	ownsClient bool
 
 	kf atomic.Pointer[keyfunc.Keyfunc] // the current keys; swapped by refreshes
@@ -182,12 +183,13 @@ func NewJWKS(ctx context.Context, urls []string, opts ...JWKSOption) (*JWKS, err
 		j.ownsClient = true
 	}
 	j.ctx, j.cancel = context.WithCancel(context.Background())
-	if err := j.Refresh(ctx); err != nil {
-		if j.kids == nil && !j.anyFetched() {
-			j.Close()
-			return nil, err
-		}
-		cfg.log.Warn("some JWKS URLs could not be fetched; retrying at the next refresh", "err", err)
+	failed, err := j.refresh(ctx)
+	if failed == len(urls) {
+		j.Close()
+		return nil, err
+	}
+	if err != nil {
+		cfg.log.Warn("some JWKS URLs could not be fetched; fetching them again at the next refresh or unknown kid", "err", err)
 	}
 	j.wg.Add(1)
 	go j.refreshLoop()
@@ -218,40 +220,57 @@ func (j *JWKS) KeyIDs() []string {
 // compromised key. A set that cannot be fetched keeps its previous keys;
 // the error wraps ErrJWKS and names each URL that failed.
 func (j *JWKS) Refresh(ctx context.Context) error {
+	_, err := j.refresh(ctx)
+	return err
+}
+
+// refresh is Refresh, also returning how many URLs failed.
+func (j *JWKS) refresh(ctx context.Context) (failed int, _ error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	var errs []error
 	for i, u := range j.urls {
-		var fetchErr error
+		var first error
+		var building atomic.Bool
+		building.Store(true)
 		st, err := jwkset.NewStorageFromHTTP(u, jwkset.HTTPClientStorageOptions{
 			Client:      j.client,
 			Ctx:         ctx,
 			HTTPTimeout: j.cfg.timeout,
-			// A storage even when the fetch fails, so that the first
-			// unknown kid can fill it.
+			// Return a storage even when this fetch fails, so that the
+			// first unknown kid can fill it; the handler gets the error.
 			NoErrorReturnFirstHTTPReq: true,
-			RefreshErrorHandler:       func(_ context.Context, err error) { j.cfg.log.Warn("fetching JWKS", "url", u, "err", err) },
+			RefreshErrorHandler: func(_ context.Context, err error) {
+				if building.Load() {
+					first = err
+					return
+				}
+				j.cfg.log.Warn("fetching JWKS for an unknown kid", "url", u, "err", err)
+			},
 		})
+		building.Store(false)
 		if err == nil {
-			// NoErrorReturnFirstHTTPReq hides the first fetch's error: ask
-			// the storage whether it holds what it fetched.
-			fetchErr = probeFetched(ctx, u, j.client, j.cfg.timeout)
-		} else {
-			fetchErr = err
+			err = first
 		}
 		switch {
-		case fetchErr == nil:
+		case err == nil:
 			j.stores[i] = st
 		case j.stores[i] == nil:
-			j.stores[i] = st // empty, but refetchable for an unknown kid
-			errs = append(errs, fmt.Errorf("%w: %s: %v", ErrJWKS, u, fetchErr))
+			if st != nil {
+				j.stores[i] = st // empty, but fetched again for an unknown kid
+			}
+			failed++
+			errs = append(errs, fmt.Errorf("%w: %s: %v", ErrJWKS, u, err))
 		default:
-			errs = append(errs, fmt.Errorf("%w: %s: %v (keeping the keys fetched before)", ErrJWKS, u, fetchErr))
+			failed++
+			errs = append(errs, fmt.Errorf("%w: %s: %v (keeping the keys fetched before)", ErrJWKS, u, err))
 		}
 	}
 	httpURLs := make(map[string]jwkset.Storage, len(j.urls))
 	for i, u := range j.urls {
-		httpURLs[u] = j.stores[i]
+		if j.stores[i] != nil {
+			httpURLs[u] = j.stores[i]
+		}
 	}
 	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
 		HTTPURLs:          httpURLs,
@@ -259,7 +278,7 @@ func (j *JWKS) Refresh(ctx context.Context) error {
 		RefreshUnknownKID: j.limiter,
 	})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrJWKS, err)
+		return len(j.urls), fmt.Errorf("%w: %v", ErrJWKS, err)
 	}
 	kf, err := keyfunc.New(keyfunc.Options{
 		Ctx:          j.ctx,
@@ -267,44 +286,11 @@ func (j *JWKS) Refresh(ctx context.Context) error {
 		UseWhitelist: []jwkset.USE{jwkset.UseSig, ""},
 	})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrJWKS, err)
+		return len(j.urls), fmt.Errorf("%w: %v", ErrJWKS, err)
 	}
 	j.kf.Store(&kf)
 	j.logRotationLocked()
-	if len(errs) == len(j.urls) {
-		return errors.Join(errs...)
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	return nil
-}
-
-// probeFetched reports whether the set at u can be fetched. jwkset hides
-// the error of a storage's first fetch when asked to still return the
-// storage, so this fetch says whether that one would have worked.
-//
-// It costs one more request per URL and refresh (once an hour by default).
-func probeFetched(ctx context.Context, u string, c *http.Client, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP status %d", resp.StatusCode)
-	}
-	return nil
-}
-
-func (j *JWKS) anyFetched() bool {
-	return len(j.KeyIDs()) > 0
+	return failed, errors.Join(errs...)
 }
 
 // logRotationLocked logs the key IDs added and removed since the last

@@ -214,3 +214,10 @@ func TestServeKeyringJWKSRotation(t *testing.T) {
 		t.Errorf("serveKeyring(--jwks-url ftp://x) error = nil")
 	}
 }
+
+func TestRedactURLs(t *testing.T) {
+	got := redactURLs("nats://agent:secret@n1:4222,nats://n2:4222")
+	if strings.Contains(got, "secret") || !strings.Contains(got, "n2:4222") {
+		t.Errorf("redactURLs() = %q, want the password hidden and the hosts kept", got)
+	}
+}

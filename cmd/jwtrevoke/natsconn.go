@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	neturl "net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -78,7 +80,7 @@ func (g *globalFlags) dial(ctx context.Context, url, name string) (*nats.Conn, e
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURLs(url), err)
 	}
 	return nc, nil
 }
@@ -114,4 +116,16 @@ func embedded(dir, listen string, log *slog.Logger) (*server.Server, error) {
 	}
 	log.Info("embedded NATS server with JetStream", "url", s.ClientURL(), "store", dir)
 	return s, nil
+}
+
+// redactURLs hides the passwords of NATS URLs (comma separated) for logs
+// and errors.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := neturl.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
 }

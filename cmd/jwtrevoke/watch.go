@@ -115,7 +115,7 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 		return fmt.Errorf("consumer on %q: %w", o.g.stream, err)
 	}
 	defer it.Stop()
-	fmt.Fprintf(cmd.ErrOrStderr(), "Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.stream, o.g.server, from)
+	fmt.Fprintf(cmd.ErrOrStderr(), "Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.stream, redactURLs(o.g.server), from)
 
 	dec := cliEventDecoder(o.g.maxLifetime, trusted)
 	out := cmd.OutOrStdout()
