@@ -47,6 +47,11 @@ type Agent struct {
 	cc      jetstream.ConsumeContext
 	closed  bool
 
+	// Touched by the prober goroutine only.
+	rewindSuspect int    // consecutive probes that saw the stream behind
+	progressSeq   uint64 // applied sequence at the last stall check
+	stalledSince  int64  // Unix ns since when no progress was seen; 0: none
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -306,10 +311,22 @@ func (a *Agent) probe(timeout time.Duration) {
 	recreated := !a.created.IsZero() && !info.Created.Equal(a.created)
 	a.created = info.Created
 	a.mu.Unlock()
-	if recreated || st.LastSeq < appliedAtSend {
+	// A stream behind what was applied is a rewind only if a second probe
+	// says so too: a newly elected leader may answer before it caught up.
+	behind := st.LastSeq < appliedAtSend
+	if behind && !recreated {
+		a.rewindSuspect++
+		if a.rewindSuspect < 2 {
+			return
+		}
+	} else {
+		a.rewindSuspect = 0
+	}
+	if recreated || behind {
 		// The stream lost events this agent applied: it was recreated or
 		// restored from an older backup. Keep every revocation already
 		// applied, replay what the stream holds now, and raise the alarm.
+		a.rewindSuspect = 0
 		a.stats.rewinds.Add(1)
 		a.cfg.log.Error("revocation stream rewound: it no longer holds events this agent applied; keeping them and replaying",
 			"stream", a.cfg.stream, "applied", appliedAtSend, "stream_last_seq", st.LastSeq, "recreated", recreated)
@@ -321,8 +338,10 @@ func (a *Agent) probe(timeout time.Duration) {
 	if st.Msgs == 0 || appliedAtSend >= st.LastSeq || a.applied.Load() >= st.LastSeq {
 		a.fresh(sent)
 		a.markReady()
+		a.stalledSince = 0
 		return
 	}
+	a.restartIfStalled(st.LastSeq)
 	a.mu.Lock()
 	a.probes = append(a.probes, probe{sent: sent, last: st.LastSeq})
 	if len(a.probes) > 64 {
@@ -330,6 +349,34 @@ func (a *Agent) probe(timeout time.Duration) {
 	}
 	a.coverProbesLocked(a.applied.Load())
 	a.mu.Unlock()
+}
+
+// restartIfStalled restarts the consumer from the next unapplied sequence
+// when the stream holds events the agent has not applied and it has made
+// no progress for a staleness bound: after a cluster leader change the
+// ordered consumer can be left on a dead node without reporting an error,
+// and a failed restart must be retried. Called by the prober only.
+func (a *Agent) restartIfStalled(last uint64) {
+	applied := a.applied.Load()
+	now := a.cfg.clock().UnixNano()
+	a.mu.Lock()
+	noConsumer := a.cc == nil && !a.closed
+	a.mu.Unlock()
+	if applied != a.progressSeq || a.stalledSince == 0 {
+		a.progressSeq, a.stalledSince = applied, now
+		if !noConsumer {
+			return
+		}
+	}
+	if !noConsumer && now-a.stalledSince < int64(a.cfg.staleAfter) {
+		return
+	}
+	a.stats.consumerRestarts.Add(1)
+	a.cfg.log.Warn("revocation consumer made no progress; restarting it", "stream", a.cfg.stream, "applied", applied, "stream_last_seq", last)
+	a.stalledSince = now
+	if err := a.startConsumer(a.ctx, applied+1, false); err != nil && !errors.Is(err, ErrClosed) {
+		a.cfg.log.Error("restarting the revocation consumer", "err", err)
+	}
 }
 
 // Close stops the agent and waits for every goroutine it started. Checks

@@ -69,6 +69,7 @@ type counters struct {
 	rejectedBy                           [len(rejectReasons)]atomic.Uint64
 	settles, settleErrors                atomic.Uint64
 	probeErrors, consumerErrors, rewinds atomic.Uint64
+	consumerRestarts                     atomic.Uint64
 	lagBuckets                           [len(LagBuckets) + 1]atomic.Uint64
 	lagSumNanos, lagCount, lagLast       atomic.Uint64
 	introspections                       [numIntrospectOutcomes]atomic.Uint64
@@ -141,6 +142,9 @@ type Stats struct {
 	// ProbeErrors and ConsumerErrors count failed server round trips;
 	// Rewinds counts detections of a stream that lost applied events.
 	ProbeErrors, ConsumerErrors, Rewinds uint64
+	// ConsumerRestarts counts consumers restarted after making no
+	// progress for a staleness bound while the stream had more events.
+	ConsumerRestarts uint64
 	// Lag is the propagation lag histogram: LagCounts[i] events took at
 	// most LagBuckets[i] (the last count is the overflow).
 	LagCounts       []uint64
@@ -154,21 +158,22 @@ type Stats struct {
 func (a *Agent) Stats() Stats {
 	c := &a.stats
 	s := Stats{
-		Ready:          a.Ready(),
-		Staleness:      a.Staleness(),
-		LastApplied:    a.applied.Load(),
-		EventsApplied:  c.applied.Load(),
-		EventsExpired:  c.expired.Load(),
-		EventsRejected: map[string]uint64{},
-		Settles:        c.settles.Load(),
-		SettleErrors:   c.settleErrors.Load(),
-		ProbeErrors:    c.probeErrors.Load(),
-		ConsumerErrors: c.consumerErrors.Load(),
-		Rewinds:        c.rewinds.Load(),
-		LagSum:         time.Duration(c.lagSumNanos.Load()),
-		LagLast:        time.Duration(c.lagLast.Load()),
-		LagEvents:      c.lagCount.Load(),
-		Filter:         a.f.Stats(),
+		Ready:            a.Ready(),
+		Staleness:        a.Staleness(),
+		LastApplied:      a.applied.Load(),
+		EventsApplied:    c.applied.Load(),
+		EventsExpired:    c.expired.Load(),
+		EventsRejected:   map[string]uint64{},
+		Settles:          c.settles.Load(),
+		SettleErrors:     c.settleErrors.Load(),
+		ProbeErrors:      c.probeErrors.Load(),
+		ConsumerErrors:   c.consumerErrors.Load(),
+		Rewinds:          c.rewinds.Load(),
+		ConsumerRestarts: c.consumerRestarts.Load(),
+		LagSum:           time.Duration(c.lagSumNanos.Load()),
+		LagLast:          time.Duration(c.lagLast.Load()),
+		LagEvents:        c.lagCount.Load(),
+		Filter:           a.f.Stats(),
 	}
 	for i := range c.checks {
 		s.ChecksAllowed += c.checks[i][outcomeAllowed].Load()

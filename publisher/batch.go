@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -58,6 +59,10 @@ func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation
 			}
 			window = append(window, inflight{i, subj, r, fut})
 		}
+		// An ack that never comes (a leader lost with the publish in
+		// flight) must not hang the batch: past the per-attempt timeout the
+		// event takes the careful path, whose retries keep its message ID.
+		deadline := time.NewTimer(p.cfg.timeout)
 		for _, f := range window {
 			if f.fut != nil {
 				select {
@@ -66,7 +71,12 @@ func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation
 					p.stats.acked(f.r.Kind, ack.Duplicate)
 					continue
 				case <-f.fut.Err():
+				case <-deadline.C:
+					// Expired: every later wait in this window falls
+					// through at once too.
+					deadline.Reset(0)
 				case <-ctx.Done():
+					deadline.Stop()
 					return out, errors.Join(append(errs, ctx.Err())...)
 				}
 			}
@@ -79,6 +89,7 @@ func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation
 			}
 			out[f.i] = rc
 		}
+		deadline.Stop()
 	}
 	return out, errors.Join(errs...)
 }

@@ -145,7 +145,10 @@ func WithActor(actor string) Option {
 
 // WithRetry sets how many times a publish is attempted and how long each
 // attempt waits for its acknowledgement. Retries back off from 20 ms to 1 s
-// and stop early when the context ends. The default is 8 attempts of 2 s.
+// and go on, past the attempts, until attempts × perAttempt has passed (so
+// failures that return at once, as during a leader election, do not use up
+// the budget in a moment); they stop early when the context ends. The
+// default is 8 attempts of 2 s.
 func WithRetry(attempts int, perAttempt time.Duration) Option {
 	return func(c *config) error {
 		if attempts < 1 || perAttempt <= 0 {

@@ -18,6 +18,11 @@ func (p permanent) Unwrap() error { return p.err }
 // run out or ctx ends. Each attempt gets its own timeout.
 func (p *Publisher) retry(ctx context.Context, fn func(context.Context) error) error {
 	wait := 20 * time.Millisecond
+	// Failures that come back at once ("no responders" while a cluster
+	// elects a stream leader) must not use up the attempts in a moment:
+	// keep trying for as long as the attempts could have waited.
+	budget := time.Duration(p.cfg.attempts) * p.cfg.timeout
+	start := time.Now()
 	var err error
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, p.cfg.timeout)
@@ -30,7 +35,7 @@ func (p *Publisher) retry(ctx context.Context, fn func(context.Context) error) e
 		if errors.As(err, &perm) {
 			return perm.err
 		}
-		if !retryable(err) || attempt >= p.cfg.attempts || ctx.Err() != nil {
+		if !retryable(err) || (attempt >= p.cfg.attempts && time.Since(start) >= budget) || ctx.Err() != nil {
 			return err
 		}
 		p.stats.retries.Add(1)

@@ -1,0 +1,368 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/filter"
+	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/publisher"
+)
+
+// TestOfflinePastStreamStart is fault 10: an agent is cut off while the
+// stream moves on so far that its first sequence is past everything the
+// agent applied — in the full run because the agent stays away longer than
+// the stream's MaxAge, in the quick run because every key it had seen was
+// re-revoked (one message per key). Once back it must replay what the
+// stream holds, and no unexpired revoked token may be accepted meanwhile.
+func TestOfflinePastStreamStart(t *testing.T) {
+	parallel(t)
+	// Full: token lifetime 8 s, the publisher's leeway 30 s (the
+	// middleware's, as the publisher's docs ask), a stream created with
+	// MaxAge = lifetime + leeway = 38 s, and the agent away for 45 s.
+	life, leeway := pick(lifetime, 8*time.Second), pick(time.Minute, mwLeeway)
+	away := pick(2*time.Second, 45*time.Second)
+	injected := fmt.Sprintf("an agent's link cut for %v while every key it saw is re-revoked (one message per key)", away)
+	if full {
+		injected = fmt.Sprintf("an agent's link cut for %v, longer than the stream's MaxAge of %v", away, life+leeway)
+	}
+	r := report(t, "F10", "offline past the stream's first sequence", injected)
+
+	srv := server(t, natsproc.Options{})
+	admin := dial(t, srv.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if full {
+		cfg := publisher.StreamConfig(publisher.DefaultStream, jwtrevoke.DefaultSubjectPrefix, life, leeway, 1)
+		cfg.MaxAge, cfg.Duplicates = life+leeway, life+leeway
+		if _, err := jetStream(t, admin).CreateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := newPub(t, admin, publisher.WithMaxTokenLifetime(life), publisher.WithLeeway(leeway))
+	tr := &tracker{}
+	direct := tr.mustStart(t, "direct", dial(t, srv.URL()), agent.WithMaxTokenLifetime(life))
+	l := newLink(t, "offline", srv.URL())
+	logs := newLogRecorder()
+	away1 := tr.mustStart(t, "away", dial(t, l.url), agent.WithMaxTokenLifetime(life), agent.WithLogger(slog.New(logs)))
+	agents := []*node{direct, away1}
+	pctx, stopPoll := context.WithCancel(context.Background())
+	defer stopPoll()
+	go tr.poll(pctx)
+
+	log := &ackLog{}
+	subjects := 20
+	revokeSubjects := func(round int) {
+		for j := range subjects {
+			sub := fmt.Sprintf("user-%d", j)
+			cut := time.Now()
+			// A token of that user issued just before the cut-off.
+			tok := jwtrevoke.Token{JTI: fmt.Sprintf("sub-tok-%d-%d", j, round), Subject: sub, IssuedAt: cut.Add(-time.Millisecond), ExpiresAt: cut.Add(life)}
+			rc, err := pub.RevokeSubject(ctx, sub, cut)
+			if err != nil {
+				log.fail(err)
+				continue
+			}
+			log.add(tok, rc, time.Now())
+		}
+	}
+	revokeJTI := func(key string) {
+		exp := time.Now().Add(life)
+		p := tr.newProbeToken(jwtrevoke.Token{JTI: key, IssuedAt: time.Now(), ExpiresAt: exp})
+		rc, err := pub.RevokeJTI(ctx, key, exp)
+		if err != nil {
+			log.fail(err)
+			return
+		}
+		tr.acked(p, time.Now())
+		log.add(p.tok, rc, time.Now())
+	}
+
+	revokeSubjects(0)
+	_, maxSeq := log.snapshot()
+	mustWait(t, 10*time.Second, "the agent applies the first events", func() bool { return away1.a.LastApplied() >= maxSeq })
+	appliedBefore := away1.a.LastApplied()
+	l.cut(t)
+	cutAt := time.Now()
+	for round := 1; time.Since(cutAt) < away; round++ {
+		revokeSubjects(round)
+		for k := range 5 {
+			revokeJTI(fmt.Sprintf("offline-%d-%d", round, k))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	st := streamState(t, admin)
+	if st.FirstSeq <= appliedBefore+1 {
+		t.Fatalf("stream first seq %d, agent applied up to %d: the case did not move the stream past the agent", st.FirstSeq, appliedBefore)
+	}
+	// While away: stale, so everything is refused (fail closed).
+	clean := jwtrevoke.Token{JTI: "never-revoked", IssuedAt: time.Now(), ExpiresAt: time.Now().Add(life)}
+	if res := away1.a.Check(&clean); res.Allowed || !res.Stale {
+		t.Errorf("agent away %v: Check(clean) = %+v, want stale and refused", away, res)
+	}
+	healAt := time.Now()
+	l.heal(t)
+	lost, _ := settleLive(agents, log, time.Minute)
+	mustWait(t, 30*time.Second, "the agent is fresh again", func() bool { res := away1.a.Check(&clean); return res.Allowed && !res.Stale })
+	converged := time.Since(healAt)
+	stopPoll()
+
+	acked, _ := log.snapshot()
+	r.acked, r.lost = len(acked), sum(lost)
+	r.exposure = tr.exposures(agents)
+	r.setRecovery(converged)
+	ast := away1.a.Stats()
+	r.note("stream first seq %d was past the %d the agent had applied; after the heal it replayed from there and was fresh in %v; %s",
+		st.FirstSeq, appliedBefore, converged.Round(time.Millisecond), statsLine(away1))
+	var said []string
+	for _, m := range logs.messages() {
+		if !strings.Contains(m, "revocation consumer") {
+			said = append(said, m)
+		}
+	}
+	r.note("not detected as such: the agent has no signal for \"the stream no longer holds events after the one I applied\" (rewinds %d; warnings other than consumer errors: %d). Nothing is lost because each key's latest event is what the stream keeps and it merges every earlier one; that holds as long as every message outlives its revocation (see H05)",
+		ast.Rewinds, len(said))
+	for i, a := range agents {
+		if lost[i] > 0 {
+			t.Errorf("%s: %d unexpired acked revocations not refused as revoked", a.name, lost[i])
+		}
+	}
+}
+
+// settleLive is settle for revocations that may expire during the test: it
+// counts as lost only a token that is still valid (exp plus the
+// middleware's 30 s leeway not passed) and not refused as revoked.
+func settleLive(agents []*node, log *ackLog, d time.Duration) ([]int, time.Duration) {
+	start := time.Now()
+	revs, maxSeq := log.snapshot()
+	lost := make([]int, len(agents))
+	for i, n := range agents {
+		waitFor(d, func() bool { return n.a.LastApplied() >= maxSeq })
+		for _, r := range revs {
+			_, ok := waitFor(time.Until(start.Add(d)), func() bool {
+				if time.Now().After(r.tok.ExpiresAt.Add(mwLeeway)) {
+					return true // expired: the middleware refuses it anyway
+				}
+				res := n.a.Check(&r.tok)
+				return res.Verdict == filter.Revoked && !res.Allowed
+			})
+			if !ok {
+				lost[i]++
+			}
+		}
+	}
+	return lost, time.Since(start)
+}
+
+// TestStreamRecreatedMidBurst is fault 11: the stream is deleted and
+// recreated empty while agents tail it, and the new stream quickly holds
+// more events than the old one did, so its sequences overtake what the
+// agents applied (existing tests cover a recreated stream that stays
+// shorter). Agents must keep every revocation they had, raise the alarm,
+// and apply everything in the new stream.
+func TestStreamRecreatedMidBurst(t *testing.T) {
+	parallel(t)
+	n1, n2 := pick(500, 5000), pick(2000, 20000)
+	r := report(t, "F11", "stream recreated empty (rewound)", fmt.Sprintf("stream deleted after %d revocations and recreated; %d more published into it at once", n1, n2))
+
+	srv := server(t, natsproc.Options{})
+	admin := dial(t, srv.URL())
+	pub := newPub(t, admin)
+	tr := &tracker{}
+	var agents []*node
+	for i := range 3 {
+		agents = append(agents, tr.mustStart(t, fmt.Sprintf("agent-%d", i+1), dial(t, srv.URL())))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	log := &ackLog{}
+	batch(ctx, pub, revs("before", n1), 1000, log)
+	if lost, _ := settle(agents, log, time.Minute); sum(lost) > 0 {
+		t.Fatalf("agents did not apply the first %d revocations", n1)
+	}
+	if err := jetStream(t, admin).DeleteStream(ctx, publisher.DefaultStream); err != nil {
+		t.Fatalf("DeleteStream() error = %v", err)
+	}
+	deleted := time.Now()
+	// Recreate at once (the server may still be removing the old store).
+	var pub2 *publisher.Publisher
+	mustWait(t, 10*time.Second, "stream recreated", func() bool {
+		p, err := publisher.New(ctx, admin, publisher.WithMaxTokenLifetime(lifetime))
+		if err != nil {
+			time.Sleep(20 * time.Millisecond)
+			return false
+		}
+		pub2 = p
+		return true
+	})
+	batch(ctx, pub2, revs("after", n2), 1000, log)
+	if len(log.failed) > 0 {
+		t.Errorf("publishes failed: %s", errsSummary(log.failed))
+	}
+	// Probes after the recreation, for exposure.
+	pctx, stopPoll := context.WithCancel(context.Background())
+	defer stopPoll()
+	go tr.poll(pctx)
+	tr.probeLoop(ctx, pub2, "rewound-probe", 5*time.Millisecond, log, count(pick(50, 200)))
+	lost, took := settle(agents, log, time.Minute)
+	stopPoll()
+	acked, _ := log.snapshot()
+	r.acked, r.lost = len(acked), sum(lost)
+	r.exposure = tr.exposures(agents)
+	r.setRecovery(time.Since(deleted))
+	r.note("recovery column = delete → every agent holds the old and the new revocations (%v after the last ack)", took.Round(time.Millisecond))
+	for i, a := range agents {
+		st := a.a.Stats()
+		r.note("%s", statsLine(a))
+		if st.Rewinds == 0 {
+			t.Errorf("%s: Rewinds = 0 after the stream was recreated, want the alarm raised", a.name)
+		}
+		if lost[i] > 0 {
+			t.Errorf("%s: %d acked revocations (old or new stream) not refused", a.name, lost[i])
+		}
+	}
+}
+
+// TestPublisherDiesBeforeAck is fault 12: the server stores events but the
+// publisher never hears the acks (the link back to it is blackholed) and
+// dies; a new publisher retries the same revocations. At most one copy of
+// each may be stored, and the retry must say it was a duplicate.
+func TestPublisherDiesBeforeAck(t *testing.T) {
+	parallel(t)
+	n := pick(200, 2000)
+	r := report(t, "F12", "publisher dies before the ack", fmt.Sprintf("a RevokeBatch of %d and one single event reach the server, their acks are blackholed, the publisher is closed; a new one retries the same revocations", n))
+
+	srv := server(t, natsproc.Options{})
+	admin := dial(t, srv.URL())
+	newPub(t, admin) // creates the stream
+	tr := &tracker{}
+	a := tr.mustStart(t, "agent", dial(t, srv.URL()))
+	l := newLink(t, "pub", srv.URL())
+	// nats.go's default pings (every 2 minutes): the dying publisher does
+	// not notice the one-way blackhole before it has sent everything.
+	dying := defaultPingConn(t, l.url)
+	pub1 := newPub(t, dying)
+
+	now := time.Now()
+	one := jwtrevoke.Revocation{Kind: jwtrevoke.KindToken, Key: "dies-before-ack", Before: now, Expires: tokenExp, Issued: now}
+	many := revs("dies-batch", n)
+	for i := range many {
+		many[i].Issued = now // a durable job retries the same values
+	}
+	if err := l.add("no-acks", "timeout", "downstream", `{"timeout":0}`); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bctx, bcancel := context.WithTimeout(ctx, 3*time.Second)
+	rcs, errBatch := pub1.RevokeBatch(bctx, many)
+	bcancel()
+	ackedFirst := 0
+	for _, rc := range rcs {
+		if rc.Seq != 0 {
+			ackedFirst++
+		}
+	}
+	// A single Revoke reads the key's latest event before it writes, and
+	// that read cannot come back either; so send the event exactly as the
+	// publisher would (docs/wire-format.md §7, §10) and die before the ack,
+	// as a publisher in another language might.
+	data, err := jwtrevoke.Encode(one, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := nats.NewMsg(jwtrevoke.Subject("", one.Kind, one.Key))
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, jwtrevoke.MsgID(data))
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	msg.Reply = nats.NewInbox()
+	if err := dying.PublishMsg(msg); err != nil {
+		t.Fatal(err)
+	}
+	stored := uint64(0)
+	waitFor(10*time.Second, func() bool { stored = streamState(t, admin).Msgs; return stored == uint64(n+1) })
+	dying.Close() // the publisher dies
+	l.heal(t)
+	if ackedFirst == n {
+		t.Fatalf("first attempt: RevokeBatch acked %d of %d; want the acks lost", ackedFirst, n)
+	}
+
+	// A new publisher retries the same revocations.
+	pub2 := newPub(t, dial(t, srv.URL()))
+	log := &ackLog{}
+	rc, err := pub2.Revoke(ctx, one)
+	if err != nil {
+		t.Fatalf("retry Revoke error = %v", err)
+	}
+	log.add(jtiToken(one.Key), rc, time.Now())
+	dupOne := rc.Duplicate
+	rcs, err = pub2.RevokeBatch(ctx, many)
+	if err != nil {
+		t.Fatalf("retry RevokeBatch error = %v", err)
+	}
+	dupMany := 0
+	for i, rc := range rcs {
+		log.add(jtiToken(many[i].Key), rc, time.Now())
+		if rc.Duplicate {
+			dupMany++
+		}
+	}
+	after := streamState(t, admin)
+	// An application that retries by calling RevokeJTI again builds a new
+	// event (a new Issued time): stored again, replacing the first copy.
+	again, err := pub2.RevokeJTI(ctx, one.Key, tokenExp.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := streamState(t, admin)
+	lost, _ := settle([]*node{a}, log, time.Minute)
+	acked, _ := log.snapshot()
+	r.acked, r.lost = len(acked), sum(lost)
+	r.note("first attempt: RevokeBatch acked %d of %d (%s) and the single event went unanswered; the server had stored %d of %d",
+		ackedFirst, n, shortErr(errBatch), stored, n+1)
+	r.note("retry by a new publisher: Revoke Duplicate = %v, RevokeBatch %d of %d Duplicate; stream then holds %d messages, last seq %d, duplicates %d",
+		dupOne, dupMany, n, after.Msgs, after.LastSeq, duplicates(after))
+	r.note("a retry that calls RevokeJTI again is a new event (Duplicate = %v): the stream keeps one message for the key (%d messages, last seq %d)",
+		again.Duplicate, final.Msgs, final.LastSeq)
+	if stored != uint64(n+1) {
+		t.Errorf("the server stored %d of the %d events sent before the publisher died, want all", stored, n+1)
+	}
+	if after.Msgs != uint64(n+1) || after.LastSeq != uint64(n+1) {
+		t.Errorf("after the retry the stream holds %d messages up to seq %d, want exactly %d, each stored once", after.Msgs, after.LastSeq, n+1)
+	}
+	if !dupOne || dupMany != n {
+		t.Errorf("retry reported Duplicate %v and %d of %d, want every event known as a duplicate", dupOne, dupMany, n)
+	}
+	if final.Msgs != uint64(n+1) {
+		t.Errorf("after a fresh RevokeJTI the stream holds %d messages, want %d (one per key)", final.Msgs, n+1)
+	}
+	if lost[0] > 0 {
+		t.Errorf("agent: %d acked revocations lost", lost[0])
+	}
+}
+
+func shortErr(err error) string {
+	switch {
+	case err == nil:
+		return "no error"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "context deadline exceeded"
+	case errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoStreamResponse):
+		return err.Error()
+	}
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
+}
