@@ -462,9 +462,24 @@ func (f *Filter) segmentFP(j int) float64 {
 	return f.cfg.fpRate / float64(f.maxGenerations()) / math.Pow(2, float64(j+1))
 }
 
+// bloomRoomLocked is how many bytes new Bloom segments may still take:
+// the budget less the Bloom bits already held, the smallest exact side,
+// and a reserve from which a generation that appears after the budget is
+// spent gets its one minimal segment.
+func (f *Filter) bloomRoomLocked() int64 {
+	return f.cfg.budget - f.bloomBytes - minExact*exactEntryBytes - newGenerationReserve
+}
+
+// newGenerationReserve covers the minimal segments (64 bytes each) of the
+// generations that can appear once the budget is spent: at most
+// maxGenerations per keyed kind are live at once.
+const newGenerationReserve = 16 << 10
+
 func (f *Filter) newSegmentLocked(capacity int64, j int) *segment {
 	fp := f.segmentFP(j)
-	room := max(f.cfg.budget-f.bloomBytes-minExact*exactEntryBytes, 64<<10)
+	// Over budget a segment shrinks to what is left, down to one block:
+	// it keeps every entry, at a higher false-positive rate.
+	room := max(f.bloomRoomLocked(), 64)
 	want, _ := bloom.EstimateParameters(uint(capacity), fp)
 	s := newSegment(capacity, fp, room)
 	if s.m < uint64(want) {
@@ -487,6 +502,13 @@ func (f *Filter) segmentLocked(k jwtrevoke.Kind, g *generation) *segment {
 		if s := f.compactLocked(k, g); s != nil {
 			return s
 		}
+	}
+	if f.bloomRoomLocked() < 4<<10 {
+		// The budget is spent: fill the last segment past its capacity
+		// rather than grow. No entry is lost; its false-positive rate
+		// rises, and with it the Unknown verdicts the agent settles.
+		f.stats.overBudget.Add(1)
+		return last
 	}
 	s := f.newSegmentLocked(f.growthLocked(k, last.capacity), len(segs))
 	ns := make([]*segment, len(segs), len(segs)+1)

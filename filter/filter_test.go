@@ -216,6 +216,9 @@ func TestPropertyNoFalseNegatives(t *testing.T) {
 	if st.Evictions == 0 {
 		t.Fatalf("Stats().Evictions = 0: the budget did not force evictions, the test proves nothing")
 	}
+	if st.Bytes > st.Budget {
+		t.Errorf("Stats().Bytes = %d, want ≤ budget %d (Bloom %d, %d exact)", st.Bytes, st.Budget, st.BloomBytes, st.ExactEntries)
+	}
 	t.Logf("entries %d, exact %d/%d, evictions %d, unknown for clean tokens %d/%d", n, st.ExactEntries, st.ExactCapacity, st.Evictions, unknown, checks)
 }
 
@@ -341,4 +344,31 @@ func waitWriters(wg *sync.WaitGroup, stop chan struct{}, done func() bool) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestBudgetHeld grows the live set far past what a 1 MiB budget holds at
+// the target false-positive rate: the Bloom filters must stop growing at
+// the budget (invariant 3) and still never answer NotRevoked for a live
+// revocation (invariant 1).
+func TestBudgetHeld(t *testing.T) {
+	f := newFilter(t, WithMemoryBudget(1<<20), WithMaxTokenLifetime(time.Hour), WithGrace(0))
+	const n = 300_000
+	for i := range n {
+		mustAdd(t, f, rev(jwtrevoke.KindToken, fmt.Sprint("b", i), t0, time.Duration(1+i%3600)*time.Second), t0)
+		if i%50_000 == 0 {
+			if st := f.Stats(); st.Bytes > st.Budget {
+				t.Fatalf("after %d entries: Stats().Bytes = %d, want ≤ budget %d", i, st.Bytes, st.Budget)
+			}
+		}
+	}
+	st := f.Stats()
+	if st.Bytes > st.Budget || st.OverBudget == 0 || st.Evictions == 0 {
+		t.Fatalf("Stats() = bytes %d (budget %d), over-budget %d, evictions %d; want bytes ≤ budget, both counters > 0", st.Bytes, st.Budget, st.OverBudget, st.Evictions)
+	}
+	for i := 0; i < n; i += 97 {
+		if v := f.CheckKeyAt(jwtrevoke.KindToken, fmt.Sprint("b", i), time.Time{}, t0); v == NotRevoked {
+			t.Fatalf("CheckKeyAt(b%d) = not_revoked, want revoked or unknown", i)
+		}
+	}
+	t.Logf("%d live entries in %d bytes (Bloom %d), %d exact", n, st.Bytes, st.BloomBytes, st.ExactEntries)
 }

@@ -65,9 +65,10 @@ type Stats struct {
 	Unknown   uint64 // checks answered Unknown
 	// IgnoredExpired counts revocations that had expired when added.
 	IgnoredExpired uint64
-	// OverBudget counts Bloom segments made smaller than their target
-	// because the budget was exhausted: their false-positive rate is
-	// higher than configured, never their false-negative rate.
+	// OverBudget counts Bloom segments made smaller than their target,
+	// and entries put into a full segment, because the budget was spent:
+	// the false-positive rate rises above its target, never the
+	// false-negative rate.
 	OverBudget uint64
 	// Compactions counts generations rebuilt as one segment after a burst
 	// outgrew their predicted size.
