@@ -1,0 +1,28 @@
+package agent_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+)
+
+// TestCheckDoesNotAllocate holds the hot path to invariant 5: a check of
+// a token, revoked or not, allocates nothing.
+func TestCheckDoesNotAllocate(t *testing.T) {
+	s := natsserver.Run(t, "")
+	pub := newPublisher(t, connect(t, s.ClientURL()))
+	a := newAgent(t, connect(t, s.ClientURL()))
+	revoked := jwtrevoke.Token{JTI: "gone", Subject: "alice", Session: "s1", KeyID: "k1", IssuedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(time.Hour)}
+	if _, err := pub.RevokeToken(t.Context(), revoked); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "revocation applied", func() bool { return !a.Check(&revoked).Allowed })
+	clean := jwtrevoke.Token{JTI: "live", Subject: "bob", Session: "s2", KeyID: "k1", IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	for _, tok := range []*jwtrevoke.Token{&clean, &revoked} {
+		if n := testing.AllocsPerRun(1000, func() { a.Check(tok) }); n != 0 {
+			t.Errorf("Check(%s) allocates %v times per call, want 0", tok.JTI, n)
+		}
+	}
+}
