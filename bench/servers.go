@@ -18,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/freeport"
 )
 
 // natsEnv is an embedded nats-server with JetStream on a free loopback
@@ -213,11 +215,13 @@ func redisVersion(s string) string {
 	return strings.TrimSpace(s)
 }
 
+// freePort reserves a loopback port for the Redis child (internal/freeport):
+// it cannot be taken by another process's :0 listener or outgoing
+// connection before Redis binds it.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Take(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }

@@ -23,6 +23,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/freeport"
 )
 
 // natsDir is where the cluster's configuration lives, relative to this
@@ -237,22 +239,17 @@ func healthz(ctx context.Context, s *server.Server, q string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// freePorts returns n loopback ports that were free a moment ago.
+// freePorts returns n loopback ports reserved for this process (see
+// internal/freeport): the route ports must be known before the nodes
+// start, and a port picked by listening on :0 and closing could be taken
+// by another test binary before the node binds it.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	ports, err := freeport.Take(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, l := range ls {
-		l.Close()
-	}
+	t.Cleanup(func() { freeport.Release(ports...) })
 	return ports
 }
 

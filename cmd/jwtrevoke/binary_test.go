@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/freeport"
 )
 
 // The jwtrevoke binary is built once per test process and shared by every
@@ -74,15 +75,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago: it
-// listens on :0, reads the port and closes the listener. Another process can
-// take the port in between; tests that use it should fail clearly, not hang.
+// freePort returns a TCP port on 127.0.0.1 reserved for this test
+// (internal/freeport) for a child process to listen on: no other test
+// binary, and no port the kernel assigns to a :0 listener or an outgoing
+// connection, can take it before the child binds it.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Take(1)
 	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+		t.Fatalf("reserving a port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { freeport.Release(ports...) })
+	return ports[0]
 }

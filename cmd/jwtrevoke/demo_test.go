@@ -23,36 +23,24 @@ import (
 	"time"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/freeport"
 )
 
-// freePortBlock returns a port p on 127.0.0.1 such that p..p+n were all
-// free a moment ago: the demo puts its issuer on p and replica i on p+i.
+// freePortBlock returns a port p such that p..p+n on 127.0.0.1 are
+// reserved for this test (internal/freeport): the demo puts its issuer on p
+// and replica i on p+i.
 func freePortBlock(t *testing.T, n int) int {
 	t.Helper()
-	for range 50 {
-		base := freePort(t)
-		if base+n > 65535 {
-			continue
-		}
-		var held []net.Listener
-		ok := true
-		for i := 0; i <= n; i++ {
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+i)))
-			if err != nil {
-				ok = false
-				break
-			}
-			held = append(held, l)
-		}
-		for _, l := range held {
-			l.Close()
-		}
-		if ok {
-			return base
-		}
+	p, err := freeport.Block(n + 1)
+	if err != nil {
+		t.Fatalf("reserving %d consecutive ports: %v", n+1, err)
 	}
-	t.Fatalf("no block of %d free ports on 127.0.0.1", n+1)
-	return 0
+	t.Cleanup(func() {
+		for i := 0; i <= n; i++ {
+			freeport.Release(p + i)
+		}
+	})
+	return p
 }
 
 // TestDemoProcess runs the built binary's demo verb and drives the whole

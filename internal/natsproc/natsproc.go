@@ -9,8 +9,8 @@
 // system package) into a temporary directory; Go's build cache makes later
 // builds a link step.
 //
-// A Server is configured by a generated config file: loopback ports picked
-// once and kept across restarts, JetStream with its store directory,
+// A Server is configured by a generated config file: loopback ports reserved
+// once (internal/freeport) and kept across restarts, JetStream with its store directory,
 // optionally a cluster with routes and sync_interval: always, and an
 // optional accounts block for least-privilege users.
 //
@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,6 +36,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/freeport"
 )
 
 // ErrNotRunning is returned by calls that need a running server.
@@ -114,23 +115,14 @@ func moduleRoot(gobin string) (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// FreePorts returns n distinct loopback TCP ports that were free a moment
-// ago.
+// FreePorts returns n distinct loopback TCP ports reserved for this process
+// (see internal/freeport): no other process of the suite and no
+// kernel-assigned port can take them, so a child can bind them later, and
+// again after a restart.
 func FreePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("natsproc: free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	ports, err := freeport.Take(n)
+	if err != nil {
+		return nil, fmt.Errorf("natsproc: free port: %w", err)
 	}
 	return ports, nil
 }

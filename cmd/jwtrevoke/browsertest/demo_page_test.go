@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,8 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/freeport"
 )
 
 // TestDemoPage opens the demo page in headless Chromium, signs in as
@@ -307,35 +308,21 @@ func startDemo(ctx context.Context, t *testing.T, bin string, replicas int) stri
 	return base
 }
 
-// freePortBlock returns a port p on 127.0.0.1 such that p..p+n were all
-// free a moment ago.
+// freePortBlock returns a port p such that p..p+n on 127.0.0.1 are
+// reserved for this test (internal/freeport), so nothing else takes them
+// before the demo binds them.
 func freePortBlock(t *testing.T, n int) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		held := []net.Listener{l}
-		ok := p+n <= 65535
-		for i := 1; ok && i <= n; i++ {
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+i)))
-			if err != nil {
-				ok = false
-				break
-			}
-			held = append(held, l)
-		}
-		for _, l := range held {
-			l.Close()
-		}
-		if ok {
-			return p
-		}
+	p, err := freeport.Block(n + 1)
+	if err != nil {
+		t.Fatalf("reserving %d consecutive ports: %v", n+1, err)
 	}
-	t.Fatalf("no block of %d free ports", n+1)
-	return 0
+	t.Cleanup(func() {
+		for i := 0; i <= n; i++ {
+			freeport.Release(p + i)
+		}
+	})
+	return p
 }
 
 // lockedBuffer is an io.Writer safe for the child's two output streams.
