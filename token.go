@@ -2,6 +2,8 @@ package jwtrevoke
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -38,27 +40,59 @@ type SessionIDGetter interface {
 	GetSessionID() string
 }
 
+// ErrMalformedClaims is returned by FromJWT and FromClaims when a claim or
+// header a revocation can name (jti, sub, sid, kid) is present but is not a
+// non-empty string. Such a token must be refused: a check that treated the
+// claim as absent would let it past every revocation of that kind.
+var ErrMalformedClaims = errors.New("jwtrevoke: malformed claims")
+
 // FromJWT returns the Token of a parsed, verified *jwt.Token: kid from its
-// header, the rest from its claims (see FromClaims).
-func FromJWT(t *jwt.Token) Token {
-	kid, _ := t.Header["kid"].(string)
+// header, the rest from its claims (see FromClaims). A kid header that is
+// present but not a non-empty string is an error wrapping
+// ErrMalformedClaims.
+//
+// The kid a key revocation is checked against should be the identity of
+// the key that verified the token, not what its header claims: the
+// agent's Verifier and Middleware set it so (see agent.KeySet). FromJWT
+// can only read the header, so a key revocation holds against a token
+// it builds only if the keyfunc that verified it picked the key by that
+// kid and refused a kid it did not know.
+func FromJWT(t *jwt.Token) (Token, error) {
+	kid, err := stringMember("kid header", t.Header, "kid")
+	if err != nil {
+		return Token{}, err
+	}
 	return FromClaims(t.Claims, kid)
 }
 
-// FromClaims returns the Token of verified claims and the token's kid header.
-// It understands jwt.MapClaims, jwt.RegisteredClaims (value or pointer) and
-// struct claims types: their jti is the string field tagged `json:"jti"`
-// (an embedded jwt.RegisteredClaims provides it) and their sid the string
-// field tagged `json:"sid"`, unless the type implements SessionIDGetter.
-func FromClaims(c jwt.Claims, kid string) Token {
+// FromClaims returns the Token of verified claims, with kid as its key
+// identity. It understands jwt.MapClaims, jwt.RegisteredClaims (value or
+// pointer) and struct claims types: their jti is the string field tagged
+// `json:"jti"` (an embedded jwt.RegisteredClaims provides it) and their sid
+// the string field tagged `json:"sid"`, unless the type implements
+// SessionIDGetter.
+//
+// In jwt.MapClaims a jti, sub or sid that is present but not a non-empty
+// string (a number, an array, null, "") is an error wrapping
+// ErrMalformedClaims; struct claims get the same protection from
+// encoding/json, which refuses a number for a string field.
+func FromClaims(c jwt.Claims, kid string) (Token, error) {
 	t := Token{KeyID: kid}
 	if c == nil {
-		return t
+		return t, nil
 	}
 	switch v := c.(type) {
 	case jwt.MapClaims:
-		t.JTI, _ = v["jti"].(string)
-		t.Session, _ = v["sid"].(string)
+		var err error
+		if t.JTI, err = stringMember("claim", v, "jti"); err != nil {
+			return Token{}, err
+		}
+		if t.Session, err = stringMember("claim", v, "sid"); err != nil {
+			return Token{}, err
+		}
+		if t.Subject, err = stringMember("claim", v, "sub"); err != nil {
+			return Token{}, err
+		}
 	case *jwt.RegisteredClaims:
 		t.JTI = v.ID
 	case jwt.RegisteredClaims:
@@ -69,7 +103,13 @@ func FromClaims(c jwt.Claims, kid string) Token {
 	if g, ok := c.(SessionIDGetter); ok {
 		t.Session = g.GetSessionID()
 	}
-	t.Subject, _ = c.GetSubject()
+	if _, ok := c.(jwt.MapClaims); !ok {
+		sub, err := c.GetSubject()
+		if err != nil {
+			return Token{}, fmt.Errorf("%w: sub: %v", ErrMalformedClaims, err)
+		}
+		t.Subject = sub
+	}
 	if m, ok := c.(jwt.MapClaims); ok {
 		// Read iat at the precision the issuer wrote it: the jwt package
 		// truncates NumericDates to jwt.TimePrecision (a second by default).
@@ -80,7 +120,43 @@ func FromClaims(c jwt.Claims, kid string) Token {
 	if exp, err := c.GetExpirationTime(); err == nil && exp != nil {
 		t.ExpiresAt = exp.Time
 	}
-	return t
+	return t, nil
+}
+
+// stringMember returns m[name] if it is a non-empty string, "" if it is
+// absent, and an error wrapping ErrMalformedClaims otherwise.
+func stringMember(what string, m map[string]any, name string) (string, error) {
+	v, ok := m[name]
+	if !ok {
+		return "", nil
+	}
+	s, isString := v.(string)
+	switch {
+	case !isString:
+		return "", fmt.Errorf("%w: %s %q is a JSON %s, want a non-empty string", ErrMalformedClaims, what, name, jsonType(v))
+	case s == "":
+		return "", fmt.Errorf("%w: %s %q is empty", ErrMalformedClaims, what, name)
+	}
+	return s, nil
+}
+
+// jsonType names the JSON type of a decoded value.
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64, json.Number, int, int64:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 // mapTime converts a NumericDate from MapClaims without truncating it.

@@ -67,7 +67,7 @@ func BenchmarkMiddleware(b *testing.B) {
 			b.Fatal(err)
 		}
 		keyfunc := func(*jwt.Token) (any, error) { return alg.verify, nil }
-		with, err := agent.Middleware(a, keyfunc, []string{alg.method.Alg()})
+		with, err := agent.Middleware(a, agent.Keyfunc(keyfunc), []string{alg.method.Alg()})
 		if err != nil {
 			b.Fatal(err)
 		}

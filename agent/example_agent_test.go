@@ -111,7 +111,7 @@ func ExampleMiddleware() {
 
 	secret := []byte("an HMAC secret of at least 32 bytes!")
 	keyfunc := func(*jwt.Token) (any, error) { return secret, nil }
-	mw, err := agent.Middleware(a, keyfunc, []string{"HS256"})
+	mw, err := agent.Middleware(a, agent.Keyfunc(keyfunc), []string{"HS256"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func ExampleNewIntrospectionHandler() {
 	}
 
 	secret := []byte("example-secret-of-32-bytes-long!")
-	v, err := agent.NewVerifier(func(*jwt.Token) (any, error) { return secret, nil }, []string{"HS256"})
+	v, err := agent.NewVerifier(agent.Keyfunc(func(*jwt.Token) (any, error) { return secret, nil }), []string{"HS256"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func newIntroEnv(t *testing.T, agentOpts []agent.Option, opts ...agent.Introspec
 	s := natsserver.Run(t, "")
 	e := &introEnv{pub: newPublisher(t, connect(t, s.ClientURL()))}
 	e.a = newAgent(t, connect(t, s.ClientURL()), agentOpts...)
-	v, err := agent.NewVerifier(hmacKeyfunc, []string{"HS256"}, agent.WithIssuer("https://id.example"))
+	v, err := agent.NewVerifier(agent.Keyfunc(hmacKeyfunc), []string{"HS256"}, agent.WithIssuer("https://id.example"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestIntrospectionStaleFailsClosed(t *testing.T) {
 	s := natsserver.Run(t, "")
 	newPublisher(t, connect(t, s.ClientURL())) // creates the stream
 	a := newAgent(t, connect(t, s.ClientURL()), agent.WithStaleness(100*time.Millisecond))
-	v, err := agent.NewVerifier(hmacKeyfunc, []string{"HS256"})
+	v, err := agent.NewVerifier(agent.Keyfunc(hmacKeyfunc), []string{"HS256"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestNewIntrospectionHandlerRefusesBadOptions(t *testing.T) {
 	s := natsserver.Run(t, "")
 	newPublisher(t, connect(t, s.ClientURL()))
 	a := newAgent(t, connect(t, s.ClientURL()))
-	v, err := agent.NewVerifier(hmacKeyfunc, []string{"HS256"})
+	v, err := agent.NewVerifier(agent.Keyfunc(hmacKeyfunc), []string{"HS256"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ package agent
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,12 +29,13 @@ var ErrJWKS = errors.New("jwtrevoke/agent: JWKS unavailable")
 
 // JWKS holds the signing keys an issuer publishes as JSON Web Key Sets
 // (RFC 7517, the jwks_uri of OpenID Connect discovery) and keeps them
-// current as the issuer rotates them. Its Keyfunc is the keyfunc argument of
-// Middleware and NewVerifier:
+// current as the issuer rotates them. A *JWKS is the KeySet argument of
+// Middleware and NewVerifier, so key revocations name a key by its kid
+// (or, for a key published without one, its RFC 7638 thumbprint):
 //
 //	jwks, err := agent.NewJWKS(ctx, []string{"https://id.example.com/.well-known/jwks.json"})
 //	defer jwks.Close()
-//	mw, err := agent.Middleware(a, jwks.Keyfunc, []string{"RS256", "ES256"})
+//	mw, err := agent.Middleware(a, jwks, []string{"RS256", "ES256"})
 //
 // A token's kid header picks its key. The sets are fetched again every
 // refresh interval, so a key the issuer removes stops verifying tokens at
@@ -41,7 +43,8 @@ var ErrJWKS = errors.New("jwtrevoke/agent: JWKS unavailable")
 // yet seen makes JWKS fetch the sets again — at most once per unknown-kid
 // interval, so tokens with made-up kids cannot flood the issuer. A key
 // whose "alg" differs from the token's, or whose "use" is "enc", is
-// refused. The keys are parsed and the sets fetched by
+// refused. Keyfunc is the same lookup as a jwt.Keyfunc, for other JWT
+// libraries. The keys are parsed and the sets fetched by
 // github.com/MicahParks/keyfunc/v3 and github.com/MicahParks/jwkset.
 //
 // A JWKS is safe for use by multiple goroutines. Keyfunc reads the current
@@ -200,6 +203,56 @@ func NewJWKS(ctx context.Context, urls []string, opts ...JWKSOption) (*JWKS, err
 // every key when t has no kid. It is a jwt.Keyfunc.
 func (j *JWKS) Keyfunc(t *jwt.Token) (any, error) {
 	return (*j.kf.Load()).Keyfunc(t)
+}
+
+// VerificationKeys makes a JWKS a KeySet: for a token with a kid, the key
+// of that kid (fetching the sets again for an unknown kid, as Keyfunc
+// does), known by that kid; for a token without one, every signing key
+// whose alg allows the token's, each known by its kid or, if it has none,
+// its RFC 7638 thumbprint. A kid no set holds is ErrUnknownKey.
+func (j *JWKS) VerificationKeys(t *jwt.Token) ([]Key, error) {
+	kid, present, err := headerKID(t)
+	if err != nil {
+		return nil, err
+	}
+	kf := *j.kf.Load()
+	if present {
+		key, err := kf.Keyfunc(t)
+		if err != nil {
+			if errors.Is(err, jwkset.ErrKeyNotFound) {
+				return nil, fmt.Errorf("%w: %q: %v", ErrUnknownKey, kid, err)
+			}
+			return nil, err
+		}
+		return []Key{{ID: kid, Key: key}}, nil
+	}
+	all, err := kf.Storage().KeyReadAll(j.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrJWKS, err)
+	}
+	alg, _ := t.Header["alg"].(string)
+	var keys []Key
+	for _, jwk := range all {
+		m := jwk.Marshal()
+		if (m.USE != jwkset.UseSig && m.USE != "") || (m.ALG.String() != "" && m.ALG.String() != alg) {
+			continue
+		}
+		key := jwk.Key()
+		if pk, ok := key.(interface{ Public() crypto.PublicKey }); ok {
+			key = pk.Public()
+		}
+		id := m.KID
+		if id == "" {
+			if id, err = Thumbprint(key); err != nil {
+				continue // a key type no JWT algorithm here verifies with
+			}
+		}
+		keys = append(keys, Key{ID: id, Key: key})
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: the key sets hold no key for a token without kid", ErrUnknownKey)
+	}
+	return keys, nil
 }
 
 // KeyIDs returns the key IDs currently held, sorted.

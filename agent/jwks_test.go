@@ -120,7 +120,7 @@ func newJWKS(t *testing.T, urls []string, opts ...agent.JWKSOption) *agent.JWKS 
 
 func verifier(t *testing.T, j *agent.JWKS) *agent.Verifier {
 	t.Helper()
-	v, err := agent.NewVerifier(j.Keyfunc, []string{"ES256"})
+	v, err := agent.NewVerifier(j, []string{"ES256"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,8 +318,8 @@ func ExampleNewJWKS() {
 		panic(err)
 	}
 	defer jwks.Close()
-	// jwks.Keyfunc is the keyfunc argument of agent.Middleware.
-	v, err := agent.NewVerifier(jwks.Keyfunc, []string{"ES256"})
+	// A *JWKS is the key set argument of agent.Middleware.
+	v, err := agent.NewVerifier(jwks, []string{"ES256"})
 	if err != nil {
 		panic(err)
 	}

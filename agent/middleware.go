@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,6 +126,7 @@ type mwConfig struct {
 	newClaims func() jwt.Claims
 	maxToken  int
 	now       func() time.Time
+	crit      []string // header parameters the application understands in crit
 }
 
 // WithIssuer requires the iss claim to equal iss. The default does not
@@ -199,6 +201,23 @@ func WithTimeFunc(now func() time.Time) MiddlewareOption {
 	}
 }
 
+// WithCriticalHeaders names the JWS header parameters this application
+// understands and processes itself, so that a token listing them in its
+// crit header (RFC 7515 §4.1.11) is accepted. A token whose crit lists
+// anything else is refused. The default understands none: a token with a
+// crit header is refused.
+func WithCriticalHeaders(names ...string) MiddlewareOption {
+	return func(c *mwConfig) error {
+		for _, n := range names {
+			if n == "" || registeredHeaders[n] {
+				return fmt.Errorf("%w: %q cannot be a critical header extension", ErrBadOption, n)
+			}
+		}
+		c.crit = slices.Clone(names)
+		return nil
+	}
+}
+
 // WithMaxTokenSize refuses tokens longer than n bytes before parsing them.
 // The default is 8 KiB.
 func WithMaxTokenSize(n int) MiddlewareOption {
@@ -212,18 +231,24 @@ func WithMaxTokenSize(n int) MiddlewareOption {
 }
 
 // Middleware returns net/http middleware that verifies the request's JWT
-// with keyfunc, accepting only the signing algorithms algs, requires exp and
+// with keys, accepting only the signing algorithms algs, requires exp and
 // jti, asks the agent whether the token may be used, and passes the claims
 // to the next handler in the request context (see ClaimsFromContext). A
 // refused request gets the ErrorHandler.
 //
+// keys says which keys may verify a token and what each is called; a key
+// revocation is checked against the name of the key that verified it (see
+// KeySet). Use NewKeys for fixed keys, a *JWKS for an issuer's key sets, or
+// Keyfunc to adapt a jwt.Keyfunc (which protects key revocations only if it
+// picks keys strictly by kid).
+//
 // algs may not include "none", nor mix HMAC algorithms with public-key ones
 // (a key confusion waiting to happen).
-func Middleware(a *Agent, keyfunc jwt.Keyfunc, algs []string, opts ...MiddlewareOption) (func(http.Handler) http.Handler, error) {
+func Middleware(a *Agent, keys KeySet, algs []string, opts ...MiddlewareOption) (func(http.Handler) http.Handler, error) {
 	if a == nil {
 		return nil, fmt.Errorf("%w: Middleware needs an agent", ErrBadOption)
 	}
-	v, err := NewVerifier(keyfunc, algs, append([]MiddlewareOption{WithTimeFunc(a.cfg.clock)}, opts...)...)
+	v, err := NewVerifier(keys, algs, append([]MiddlewareOption{WithTimeFunc(a.cfg.clock)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -245,17 +270,19 @@ func Middleware(a *Agent, keyfunc jwt.Keyfunc, algs []string, opts ...Middleware
 // introspection, logout). A Verifier is safe for use by multiple
 // goroutines.
 type Verifier struct {
-	cfg     mwConfig
-	parser  *jwt.Parser
-	keyfunc jwt.Keyfunc
+	cfg       mwConfig
+	parser    *jwt.Parser // only decodes; the checks are Verify's
+	validator *jwt.Validator
+	algs      []string
+	keys      KeySet
 }
 
 // NewVerifier returns a Verifier; its arguments mean what Middleware's do.
 // Of the options, WithExtractor and WithErrorHandler only matter to
 // Middleware.
-func NewVerifier(keyfunc jwt.Keyfunc, algs []string, opts ...MiddlewareOption) (*Verifier, error) {
-	if keyfunc == nil {
-		return nil, fmt.Errorf("%w: a keyfunc is required", ErrBadOption)
+func NewVerifier(keys KeySet, algs []string, opts ...MiddlewareOption) (*Verifier, error) {
+	if keys == nil {
+		return nil, fmt.Errorf("%w: a key set is required", ErrBadOption)
 	}
 	if err := checkAlgs(algs); err != nil {
 		return nil, err
@@ -273,24 +300,33 @@ func NewVerifier(keyfunc jwt.Keyfunc, algs []string, opts ...MiddlewareOption) (
 			return nil, err
 		}
 	}
-	popts := []jwt.ParserOption{
-		jwt.WithValidMethods(algs),
+	vopts := []jwt.ParserOption{
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(cfg.leeway),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(cfg.now),
 	}
 	if cfg.issuer != "" {
-		popts = append(popts, jwt.WithIssuer(cfg.issuer))
+		vopts = append(vopts, jwt.WithIssuer(cfg.issuer))
 	}
 	if len(cfg.audience) > 0 {
-		popts = append(popts, jwt.WithAudience(cfg.audience...))
+		vopts = append(vopts, jwt.WithAudience(cfg.audience...))
 	}
-	return &Verifier{cfg: cfg, parser: jwt.NewParser(popts...), keyfunc: keyfunc}, nil
+	return &Verifier{
+		cfg:       cfg,
+		parser:    jwt.NewParser(),
+		validator: jwt.NewValidator(vopts...),
+		algs:      slices.Clone(algs),
+		keys:      keys,
+	}, nil
 }
 
-// Verify parses and verifies a raw JWT. A token without jti is refused
-// (ReasonNoJTI): it could never be revoked.
+// Verify parses and verifies a raw JWT: its header (alg among the allowed,
+// kid a string, crit understood), its signature with the keys its KeySet
+// gives, and its claims. The Token it returns carries, as KeyID, the
+// identity of the key that verified the signature. A token without jti is
+// refused (ReasonNoJTI): it could never be revoked. A jti, sub, sid or kid
+// that is present but not a non-empty string is malformed.
 func (v *Verifier) Verify(raw string) (*jwt.Token, jwtrevoke.Token, *AuthError) {
 	if raw == "" {
 		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonMissing}
@@ -301,21 +337,92 @@ func (v *Verifier) Verify(raw string) (*jwt.Token, jwtrevoke.Token, *AuthError) 
 	if strings.Count(raw, ".") != 2 {
 		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonMalformed, Err: errors.New("a JWT has three dot-separated parts")}
 	}
-	tok, err := v.parser.ParseWithClaims(raw, v.cfg.newClaims(), v.keyfunc)
+	claims := v.cfg.newClaims()
+	tok, parts, err := v.parser.ParseUnverified(raw, claims)
 	if err != nil {
 		return nil, jwtrevoke.Token{}, &AuthError{Reason: parseReason(err), Err: err}
 	}
-	t := jwtrevoke.FromJWT(tok)
+	if _, _, err := headerKID(tok); err != nil {
+		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonMalformed, Err: err}
+	}
+	if err := v.checkCrit(tok.Header); err != nil {
+		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonInvalid, Err: err}
+	}
+	if alg := tok.Method.Alg(); !slices.Contains(v.algs, alg) {
+		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonInvalid, Err: fmt.Errorf("%w: signing method %s is not allowed", jwt.ErrTokenSignatureInvalid, alg)}
+	}
+	keys, err := v.keys.VerificationKeys(tok)
+	if err != nil {
+		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonInvalid, Err: fmt.Errorf("%w: %w", jwt.ErrTokenUnverifiable, err)}
+	}
+	signed := parts[0] + "." + parts[1]
+	var key *Key
+	err = fmt.Errorf("%w: no key to try", jwt.ErrTokenSignatureInvalid)
+	for i := range keys {
+		if e := tok.Method.Verify(signed, tok.Signature, keys[i].Key); e == nil {
+			key = &keys[i]
+			break
+		} else {
+			err = fmt.Errorf("%w: %w", jwt.ErrTokenSignatureInvalid, e)
+		}
+	}
+	if key == nil {
+		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonInvalid, Err: err}
+	}
+	if err := v.validator.Validate(claims); err != nil {
+		return nil, jwtrevoke.Token{}, &AuthError{Reason: parseReason(err), Err: fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, err)}
+	}
+	tok.Valid = true
+	t, err := jwtrevoke.FromClaims(claims, key.ID)
+	if err != nil {
+		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonMalformed, Err: err}
+	}
 	if t.JTI == "" {
 		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonNoJTI}
 	}
 	// A key longer than the wire format carries could never be revoked.
 	for _, k := range [...]string{t.JTI, t.Subject, t.Session, t.KeyID} {
 		if len(k) > jwtrevoke.MaxKeyLen {
-			return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonMalformed, Err: fmt.Errorf("a jti, sub, sid or kid of %d bytes exceeds the %d a revocation can name", len(k), jwtrevoke.MaxKeyLen)}
+			return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonMalformed, Err: fmt.Errorf("a jti, sub, sid or key ID of %d bytes exceeds the %d a revocation can name", len(k), jwtrevoke.MaxKeyLen)}
 		}
 	}
 	return tok, t, nil
+}
+
+// registeredHeaders are the header parameters RFC 7515 §4.1 registers:
+// crit may not list them.
+var registeredHeaders = map[string]bool{
+	"alg": true, "jku": true, "jwk": true, "kid": true, "x5u": true, "x5c": true,
+	"x5t": true, "x5t#S256": true, "typ": true, "cty": true, "crit": true,
+}
+
+// checkCrit applies RFC 7515 §4.1.11: crit, when present, is a non-empty
+// array of header parameter names, each present in the header, none
+// registered by JWS, and each understood by this verifier.
+func (v *Verifier) checkCrit(h map[string]any) error {
+	c, ok := h["crit"]
+	if !ok {
+		return nil
+	}
+	list, ok := c.([]any)
+	if !ok || len(list) == 0 {
+		return fmt.Errorf("%w: the crit header is not a non-empty array", jwt.ErrTokenUnverifiable)
+	}
+	for _, e := range list {
+		name, ok := e.(string)
+		switch {
+		case !ok || name == "":
+			return fmt.Errorf("%w: the crit header lists %v, not a header name", jwt.ErrTokenUnverifiable, e)
+		case registeredHeaders[name]:
+			return fmt.Errorf("%w: the crit header lists %q, which JWS defines", jwt.ErrTokenUnverifiable, name)
+		case !slices.Contains(v.cfg.crit, name):
+			return fmt.Errorf("%w: the crit header lists %q, an extension this verifier does not understand", jwt.ErrTokenUnverifiable, name)
+		}
+		if _, present := h[name]; !present {
+			return fmt.Errorf("%w: the crit header lists %q, which the header does not carry", jwt.ErrTokenUnverifiable, name)
+		}
+	}
+	return nil
 }
 
 // verifyRequest extracts, verifies and checks the request's token.
@@ -410,8 +517,18 @@ func parseReason(err error) string {
 
 // IsRevokedJWT is the check as a hook for other JWT middleware
 // (auth0/go-jwt-middleware, echo-jwt, jwtauth): call it with the token they
-// verified, and refuse the request when it returns true.
+// verified, and refuse the request when it returns true. A token whose
+// jti, sub, sid or kid is present but not a non-empty string is reported
+// revoked: it could slip past a revocation otherwise.
+//
+// The kid checked is the token's header (see jwtrevoke.FromJWT): a key
+// revocation holds only if the other middleware's keyfunc picked the key by
+// that kid and refused kids it does not know. Middleware and Verifier
+// check the identity of the key that verified instead.
 func (a *Agent) IsRevokedJWT(t *jwt.Token) bool {
-	tok := jwtrevoke.FromJWT(t)
+	tok, err := jwtrevoke.FromJWT(t)
+	if err != nil {
+		return true
+	}
 	return a.IsRevoked(&tok)
 }

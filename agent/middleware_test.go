@@ -50,7 +50,7 @@ func newMWEnv(t *testing.T, opts ...agent.MiddlewareOption) *mwEnv {
 	s := natsserver.Run(t, "")
 	e := &mwEnv{pub: newPublisher(t, connect(t, s.ClientURL()))}
 	e.a = newAgent(t, connect(t, s.ClientURL()))
-	mw, err := agent.Middleware(e.a, hmacKeyfunc, []string{"HS256"}, opts...)
+	mw, err := agent.Middleware(e.a, agent.Keyfunc(hmacKeyfunc), []string{"HS256"}, opts...)
 	if err != nil {
 		t.Fatalf("Middleware() error = %v", err)
 	}
@@ -192,19 +192,19 @@ func TestMiddlewareRefusesBadTokens(t *testing.T) {
 }
 
 func TestMiddlewareOptions(t *testing.T) {
-	if _, err := agent.Middleware(nil, hmacKeyfunc, []string{"HS256"}); err == nil {
+	if _, err := agent.Middleware(nil, agent.Keyfunc(hmacKeyfunc), []string{"HS256"}); err == nil {
 		t.Error("Middleware(nil agent) = nil error, want error")
 	}
 	s := natsserver.Run(t, "")
 	newPublisher(t, connect(t, s.ClientURL()))
 	a := newAgent(t, connect(t, s.ClientURL()))
 	for _, algs := range [][]string{nil, {"none"}, {"HS256", "RS256"}, {"XX999"}} {
-		if _, err := agent.Middleware(a, hmacKeyfunc, algs); err == nil {
+		if _, err := agent.Middleware(a, agent.Keyfunc(hmacKeyfunc), algs); err == nil {
 			t.Errorf("Middleware(algs %v) = nil error, want error", algs)
 		}
 	}
 	var got *agent.AuthError
-	mw, err := agent.Middleware(a, hmacKeyfunc, []string{"HS256"},
+	mw, err := agent.Middleware(a, agent.Keyfunc(hmacKeyfunc), []string{"HS256"},
 		agent.WithExtractor(agent.CookieToken("access")),
 		agent.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err *agent.AuthError) {
 			got = err

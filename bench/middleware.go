@@ -143,11 +143,11 @@ func runMiddleware(ctx context.Context, s *scenarioRun) error {
 		if err != nil {
 			return err
 		}
-		with, err := agent.Middleware(a, alg.keyfunc(), []string{alg.name})
+		with, err := agent.Middleware(a, agent.Keyfunc(alg.keyfunc()), []string{alg.name})
 		if err != nil {
 			return err
 		}
-		ver, err := agent.NewVerifier(alg.keyfunc(), []string{alg.name})
+		ver, err := agent.NewVerifier(agent.Keyfunc(alg.keyfunc()), []string{alg.name})
 		if err != nil {
 			return err
 		}
@@ -234,11 +234,11 @@ func (s *scenarioRun) httpEndToEnd(ctx context.Context, a *agent.Agent, alg sign
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"ok":true}`)
 	})
-	with, err := agent.Middleware(a, alg.keyfunc(), []string{alg.name})
+	with, err := agent.Middleware(a, agent.Keyfunc(alg.keyfunc()), []string{alg.name})
 	if err != nil {
 		return err
 	}
-	ver, err := agent.NewVerifier(alg.keyfunc(), []string{alg.name})
+	ver, err := agent.NewVerifier(agent.Keyfunc(alg.keyfunc()), []string{alg.name})
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,7 @@ func TestCluster(t *testing.T) {
 	if err := a.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	mw, err := agent.Middleware(a, func(*jwt.Token) (any, error) { return hmacKey, nil }, []string{"HS256"})
+	mw, err := agent.Middleware(a, agent.Keyfunc(func(*jwt.Token) (any, error) { return hmacKey, nil }), []string{"HS256"})
 	if err != nil {
 		t.Fatal(err)
 	}

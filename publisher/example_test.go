@@ -13,7 +13,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/nats-io/nats.go"
 
-	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
@@ -54,7 +53,7 @@ func ExamplePublisher_RevokeToken() {
 			http.Error(w, "invalid token", http.StatusUnauthorized)
 			return
 		}
-		rc, err := pub.RevokeToken(r.Context(), jwtrevoke.FromJWT(tok), publisher.Reason("logout"))
+		rc, err := pub.RevokeJWT(r.Context(), tok, publisher.Reason("logout"))
 		if err != nil {
 			http.Error(w, "try again", http.StatusServiceUnavailable)
 			return

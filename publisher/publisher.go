@@ -100,7 +100,8 @@ func Actor(s string) RevokeOption { return func(r *jwtrevoke.Revocation) { r.Act
 // RevokeToken revokes one verified token by its jti until its exp. It is
 // the one line a logout handler needs:
 //
-//	_, err := pub.RevokeToken(r.Context(), jwtrevoke.FromJWT(tok))
+//	ver, _ := agent.FromContext(r.Context()) // what the middleware verified
+//	_, err := pub.RevokeToken(r.Context(), ver.Token)
 //
 // A token that has already expired needs no revocation: RevokeToken
 // returns a zero Receipt and nil.
@@ -111,9 +112,15 @@ func (p *Publisher) RevokeToken(ctx context.Context, t jwtrevoke.Token, opts ...
 	return p.RevokeJTI(ctx, t.JTI, t.ExpiresAt, opts...)
 }
 
-// RevokeJWT is RevokeToken for a parsed *jwt.Token.
+// RevokeJWT is RevokeToken for a parsed *jwt.Token (see jwtrevoke.FromJWT;
+// a token whose jti, sub, sid or kid is of the wrong type is an error
+// wrapping jwtrevoke.ErrMalformedClaims).
 func (p *Publisher) RevokeJWT(ctx context.Context, t *jwt.Token, opts ...RevokeOption) (Receipt, error) {
-	return p.RevokeToken(ctx, jwtrevoke.FromJWT(t), opts...)
+	tok, err := jwtrevoke.FromJWT(t)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return p.RevokeToken(ctx, tok, opts...)
 }
 
 // RevokeJTI revokes the token with this jti, whose exp is exp (zero if

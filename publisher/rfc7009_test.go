@@ -52,7 +52,7 @@ func liveClaims(jti, sub string) jwt.MapClaims {
 // verifyFunc adapts an agent.Verifier to NewRevocationHandler.
 func verifyFunc(t testing.TB) func(string) (jwtrevoke.Token, error) {
 	t.Helper()
-	v, err := agent.NewVerifier(func(*jwt.Token) (any, error) { return rfcKey, nil }, []string{"HS256"})
+	v, err := agent.NewVerifier(agent.Keyfunc(func(*jwt.Token) (any, error) { return rfcKey, nil }), []string{"HS256"})
 	if err != nil {
 		t.Fatalf("NewVerifier() error = %v", err)
 	}

@@ -134,7 +134,7 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 			return rep, err
 		}
 	} else {
-		v, err := agent.NewVerifier(keys.keyfunc, keys.algs)
+		v, err := agent.NewVerifier(keys, keys.algs)
 		if err != nil {
 			return rep, err
 		}

@@ -27,7 +27,7 @@ func TestCLICheckExitCodes(t *testing.T) {
 		t.Helper()
 		args := append([]string{"--server", url, "check", tok, "--json", "--timeout", "20s"}, extra...)
 		if len(extra) == 0 {
-			args = append(args, "--hmac-secret-file", secret)
+			args = append(args, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID)
 		}
 		stdout, stderr, code := cliExec(t, ctx, nil, args...)
 		var rep cliCheckJSON
@@ -60,12 +60,17 @@ func TestCLICheckExitCodes(t *testing.T) {
 		t.Errorf("check of a token issued after the cut-off: exit %d, %+v, stderr %q; want exit 0", code, rep, stderr)
 	}
 
-	if rep, _, code = check(before, "--hmac-secret", "wrong"); code != 1 || rep.Verdict != "invalid" || rep.Error == "" || rep.Token.Subject != "dave" {
+	if rep, _, code = check(before, "--hmac-secret", "wrong", "--hmac-key-id", cliTestKeyID); code != 1 || rep.Verdict != "invalid" || rep.Error == "" || rep.Token.Subject != "dave" {
 		t.Errorf("check with the wrong secret: exit %d, %+v; want exit 1, invalid", code, rep)
 	}
 	expired := cliSignToken(t, "j-expired", "erin", "", time.Now().Add(-time.Hour))
-	if rep, _, code = check(expired, "--hmac-secret-file", secret); code != 1 || rep.Verdict != "expired" {
+	if rep, _, code = check(expired, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID); code != 1 || rep.Verdict != "expired" {
 		t.Errorf("check of an expired token: exit %d, %+v; want exit 1, expired", code, rep)
+	}
+	// The secret unnamed: it is known by its thumbprint, so the token's kid
+	// names no configured key and the token is refused, as serve would.
+	if rep, _, code = check(before, "--hmac-secret-file", secret); code != 1 || rep.Verdict != "invalid" || !strings.Contains(rep.Error, "names no configured key") {
+		t.Errorf("check with the secret unnamed: exit %d, %+v; want exit 1, invalid, the kid naming no configured key", code, rep)
 	}
 	rep, stderr, code = check(before, "--unverified")
 	if code != 1 || rep.Verdict != "revoked" || rep.Verified || !strings.Contains(stderr, "NOT verified") {
@@ -73,7 +78,7 @@ func TestCLICheckExitCodes(t *testing.T) {
 	}
 
 	// Text output, for people.
-	stdout, _, code := cliExec(t, ctx, nil, "-s", url, "check", before, "--hmac-secret-file", secret)
+	stdout, _, code := cliExec(t, ctx, nil, "-s", url, "check", before, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID)
 	for _, want := range []string{"Token REFUSED: revoked", `subject "dave"`, "password change", "admin:alice", "Issued before:", "applied up to seq"} {
 		if code != 1 || !strings.Contains(stdout, want) {
 			t.Errorf("check text output (exit %d) lacks %q:\n%s", code, want, stdout)
@@ -82,8 +87,8 @@ func TestCLICheckExitCodes(t *testing.T) {
 
 	// No verdict: exit 2.
 	for _, args := range [][]string{
-		{"--server", "nats://127.0.0.1:1", "check", before, "--hmac-secret-file", secret},
-		{"--server", url, "--stream", "NOSUCH", "check", before, "--hmac-secret-file", secret},
+		{"--server", "nats://127.0.0.1:1", "check", before, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID},
+		{"--server", url, "--stream", "NOSUCH", "check", before, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID},
 		{"--server", url, "check", before},
 		{"--server", url, "check", "not-a-jwt", "--unverified"},
 	} {
@@ -102,7 +107,7 @@ func TestCLICheckRun(t *testing.T) {
 	tok := cliSignToken(t, "j-run", "frank", "sess-f", time.Now().Add(-time.Minute))
 	o := &checkOptions{
 		g:       &globalFlags{server: url, stream: publisher.DefaultStream, maxLifetime: 24 * time.Hour},
-		keys:    keyFlags{hmacSecret: cliTestSecret},
+		keys:    keyFlags{hmacSecret: cliTestSecret, hmacKeyID: cliTestKeyID},
 		timeout: 20 * time.Second,
 	}
 	cmd := &cobra.Command{}
@@ -116,7 +121,7 @@ func TestCLICheckRun(t *testing.T) {
 	}
 	for _, revoke := range []func() error{
 		func() error { _, err := pub.RevokeSession(ctx, "sess-f", time.Time{}); return err },
-		func() error { _, err := pub.RevokeKey(ctx, "cli-test-key"); return err },
+		func() error { _, err := pub.RevokeKey(ctx, cliTestKeyID); return err },
 	} {
 		if err := revoke(); err != nil {
 			t.Fatal(err)

@@ -20,8 +20,13 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
-// cliTestSecret signs the HS256 tokens of the CLI tests.
-const cliTestSecret = "cli-test-secret-0123456789abcdef"
+// cliTestSecret signs the HS256 tokens of the CLI tests, which carry
+// cliTestKeyID as their kid: the name check must be given for the secret
+// (--hmac-key-id) to accept them.
+const (
+	cliTestSecret = "cli-test-secret-0123456789abcdef"
+	cliTestKeyID  = "cli-test-key"
+)
 
 // cliServer starts an embedded nats-server with JetStream for one test and
 // returns its client URL.
@@ -103,7 +108,7 @@ func cliSignToken(t *testing.T, jti, sub, sid string, iat time.Time) string {
 		claims["sid"] = sid
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
-	tok.Header["kid"] = "cli-test-key"
+	tok.Header["kid"] = cliTestKeyID
 	s, err := tok.SignedString([]byte(cliTestSecret))
 	if err != nil {
 		t.Fatal(err)

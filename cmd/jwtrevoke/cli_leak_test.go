@@ -32,7 +32,7 @@ func TestCLIVerbsLeaveNoGoroutines(t *testing.T) {
 	}
 	// check refuses the token, whose subject is revoked above: exit status 1.
 	var coded interface{ ExitCode() int }
-	stdout, stderr, err := cliRun(ctx, nil, "-s", url, "--json", "check", tok, "--hmac-secret", cliTestSecret)
+	stdout, stderr, err := cliRun(ctx, nil, "-s", url, "--json", "check", tok, "--hmac-secret", cliTestSecret, "--hmac-key-id", cliTestKeyID)
 	if !errors.As(err, &coded) || coded.ExitCode() != checkRefused || !strings.Contains(stdout, `"verdict": "revoked"`) {
 		t.Fatalf("jwtrevoke check = %v, %s; want exit status %d, revoked\n%s", err, stdout, checkRefused, stderr)
 	}

@@ -204,7 +204,7 @@ func TestNatsCLI(t *testing.T) {
 	// 5. jwtrevoke check, a late agent that replays the stream, says revoked.
 	secret := cliSecretFile(t)
 	tok := cliSignToken(t, "g-3", "grace", "", cutoff.Add(-time.Minute))
-	stdout, stderr, code := cliExec(t, ctx, nil, "--server", url, "--max-lifetime", "1h", "check", tok, "--hmac-secret-file", secret, "--json")
+	stdout, stderr, code := cliExec(t, ctx, nil, "--server", url, "--max-lifetime", "1h", "check", tok, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID, "--json")
 	var rep cliCheckJSON
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 1 || rep.Verdict != "revoked" || rep.Kind != "sub" || rep.Reason != "by hand" ||
 		rep.Revocation == nil || rep.Revocation.Actor != "ops:nats-cli" || !rep.Revocation.Before.Equal(time.Unix(0, before)) {

@@ -141,7 +141,7 @@ func TestCLIRevokeRefusals(t *testing.T) {
 		{"unverified and a key", []string{"revoke", "token", good, "--unverified", "--hmac-secret-file", secret}, "", "exclude each other"},
 		{"hmac and pem", []string{"revoke", "token", good, "--hmac-secret", "x", "--pem", secret}, "", "exclude each other"},
 		{"alg none", []string{"revoke", "token", good, "--hmac-secret", "x", "--alg", "none"}, "", "not allowed"},
-		{"no jti", []string{"revoke", "token", noJTI, "--hmac-secret-file", secret}, "", "no jti"},
+		{"empty jti", []string{"revoke", "token", noJTI, "--hmac-secret-file", secret}, "", `"jti" is empty`},
 		{"not a jwt", []string{"revoke", "token", "abc", "--unverified"}, "", "not a JWT"},
 		{"empty token on stdin", []string{"revoke", "token", "-", "--unverified"}, " \n", "no token"},
 		{"cut-off in the future", []string{"revoke", "subject", "alice", "--before", now.Add(time.Hour).Format(time.RFC3339)}, "", "in the future"},

@@ -58,6 +58,7 @@ type demoIssuer struct {
 	agent    *agent.Agent // the issuer's own view, for logout-all and introspection
 	secret   []byte
 	kid      string
+	keys     *agent.Keys // the secret, known as kid
 	iss      string
 	log      *slog.Logger
 	now      func() time.Time
@@ -102,20 +103,17 @@ func newDemoIssuer(pub *publisher.Publisher, iss string, log *slog.Logger) (*dem
 		refresh:  map[string]*demoRefreshSlot{},
 		cutoffs:  map[string]time.Time{},
 	}
-	v, err := agent.NewVerifier(is.keyfunc, []string{"HS256"}, agent.WithIssuer(iss))
+	keys, err := agent.NewKeys(agent.Key{ID: is.kid, Key: secret})
+	if err != nil {
+		return nil, err
+	}
+	is.keys = keys
+	v, err := agent.NewVerifier(keys, []string{"HS256"}, agent.WithIssuer(iss))
 	if err != nil {
 		return nil, err
 	}
 	is.verifier = v
 	return is, nil
-}
-
-// keyfunc gives the HMAC secret for the demo's one key ID.
-func (is *demoIssuer) keyfunc(t *jwt.Token) (any, error) {
-	if kid, _ := t.Header["kid"].(string); kid != is.kid {
-		return nil, fmt.Errorf("unknown key ID %q", kid)
-	}
-	return is.secret, nil
 }
 
 // verify is the RFC 7009 and RFC 7662 handlers' view of a raw token: its

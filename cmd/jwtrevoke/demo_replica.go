@@ -47,7 +47,7 @@ func startDemoReplica(ctx context.Context, n int, ln net.Listener, nc *nats.Conn
 	if err != nil {
 		return nil, fmt.Errorf("replica %d: %w", n, err)
 	}
-	mw, err := agent.Middleware(a, is.keyfunc, []string{"HS256"}, agent.WithIssuer(is.iss))
+	mw, err := agent.Middleware(a, is.keys, []string{"HS256"}, agent.WithIssuer(is.iss))
 	if err != nil {
 		a.Close()
 		return nil, fmt.Errorf("replica %d: %w", n, err)

@@ -28,18 +28,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/spf13/pflag"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/agent"
 )
 
 // serveMinHMACBytes is the shortest HMAC secret serve accepts: RFC 7518
@@ -50,6 +50,7 @@ const serveMinHMACBytes = 32
 type keyFlags struct {
 	hmacSecret     string
 	hmacSecretFile string
+	hmacKeyID      string
 	pemFiles       []string
 	algs           []string
 	jwksURLs       []string      // serve only
@@ -61,7 +62,8 @@ type keyFlags struct {
 func (f *keyFlags) registerServe(fs *pflag.FlagSet) {
 	fs.StringVar(&f.hmacSecret, "hmac-secret", "", fmt.Sprintf("HMAC secret that verifies tokens, at least %d bytes (env JWTREVOKE_HMAC_SECRET)", serveMinHMACBytes))
 	fs.StringVar(&f.hmacSecretFile, "hmac-secret-file", "", "file holding the HMAC secret (one trailing newline is ignored)")
-	fs.StringArrayVar(&f.pemFiles, "pem", nil, "PEM file with a public key or certificate (RSA, ECDSA, Ed25519) that verifies tokens, as path or kid=path (default kid: the file name without extension); repeatable")
+	fs.StringVar(&f.hmacKeyID, "hmac-key-id", "", "the HMAC secret's name: the kid its tokens may carry and a key revocation names (default: its RFC 7638 thumbprint, logged at start)")
+	fs.StringArrayVar(&f.pemFiles, "pem", nil, "PEM file with a public key or certificate (RSA, ECDSA, Ed25519) that verifies tokens, as path or kid=path (default kid: the file name without extension): the kid its tokens may carry and a key revocation names; repeatable")
 	fs.StringArrayVar(&f.jwksURLs, "jwks-url", nil, "JWKS URL of the issuer's keys, refreshed periodically and on an unknown kid; repeatable")
 	fs.DurationVar(&f.jwksRefresh, "jwks-refresh", time.Hour, "how often to refetch the JWKS")
 	fs.StringSliceVar(&f.algs, "alg", nil, "signing algorithms to accept, comma separated or repeated (default: HS256 with an HMAC secret; RS256, ES256/384/512 or EdDSA per PEM key type; RS256,ES256,EdDSA with a JWKS)")
@@ -71,24 +73,26 @@ func (f *keyFlags) registerServe(fs *pflag.FlagSet) {
 func (f *keyFlags) registerCLI(fs *pflag.FlagSet) {
 	fs.StringVar(&f.hmacSecret, "hmac-secret", "", "HMAC secret the token is signed with (visible in ps and shell history: prefer --hmac-secret-file)")
 	fs.StringVar(&f.hmacSecretFile, "hmac-secret-file", "", "file holding the HMAC secret (one trailing newline is ignored)")
-	fs.StringArrayVar(&f.pemFiles, "pem", nil, "PEM file with the issuer's public key, certificate or private key (RSA, ECDSA or Ed25519); repeat for several keys")
+	fs.StringVar(&f.hmacKeyID, "hmac-key-id", "", "the HMAC secret's name, as serve knows it: the kid its tokens may carry (default: its RFC 7638 thumbprint)")
+	fs.StringArrayVar(&f.pemFiles, "pem", nil, "PEM file with the issuer's public key, certificate or private key (RSA, ECDSA or Ed25519), as path or kid=path (default kid: the file name without extension, as serve names it); repeat for several keys")
 	fs.StringSliceVar(&f.algs, "alg", nil, "signing algorithms to accept, comma separated (default: HS256,HS384,HS512 with an HMAC secret, else those of the PEM keys' type)")
 	fs.BoolVar(&f.unverified, "unverified", false, "only decode the token, without checking its signature: its claims are taken on trust")
 }
 
-// keyring holds the keys that verify tokens and the algorithms they are
-// accepted with. It is safe for use by multiple goroutines once built.
+// keyring holds the keys that verify tokens, each known by its name, and
+// the algorithms they are accepted with. It is the verifier's KeySet: a key
+// revocation is checked against the name of the key that verified a token,
+// so a header kid cannot steer a token around one. It is safe for use by
+// multiple goroutines once built.
 type keyring struct {
-	hmac  []byte
-	pem   []pemKey
-	byKID map[string]crypto.PublicKey // serve's PEM keys by key ID
-	jwks  keyfunc.Keyfunc             // nil without --jwks-url
+	named *agent.Keys // the HMAC secret or the PEM keys; nil with only a JWKS
+	jwks  *agent.JWKS // nil without --jwks-url
 	algs  []string
 }
 
 // pemKey is one public key read from a PEM file.
 type pemKey struct {
-	kid  string // serve's kid=path, or the file name; empty for the shell verbs
+	kid  string // kid=path, or the file name without extension
 	key  crypto.PublicKey
 	file string
 }
@@ -96,7 +100,7 @@ type pemKey struct {
 // serveKeyring reads serve's keys and starts the JWKS refresh, which runs
 // until ctx ends. It returns an error naming the flag at fault.
 func (f *keyFlags) serveKeyring(ctx context.Context, log *slog.Logger) (*keyring, error) {
-	k := &keyring{byKID: map[string]crypto.PublicKey{}}
+	k := &keyring{}
 	secret := f.hmacSecret
 	if f.hmacSecretFile != "" {
 		if secret != "" {
@@ -114,45 +118,40 @@ func (f *keyFlags) serveKeyring(ctx context.Context, log *slog.Logger) (*keyring
 		return nil, errors.New("no keys to verify tokens: give --hmac-secret (or --hmac-secret-file), --pem or --jwks-url")
 	case secret != "" && len(secret) < serveMinHMACBytes:
 		return nil, fmt.Errorf("the HMAC secret is %d bytes; RFC 7518 requires at least %d for HS256", len(secret), serveMinHMACBytes)
+	case secret == "" && f.hmacKeyID != "":
+		return nil, errors.New("--hmac-key-id names an HMAC secret, but none is given")
 	}
 	var defaults []string
+	var named []agent.Key
 	if secret != "" {
-		k.hmac = []byte(secret)
+		named = append(named, agent.Key{ID: f.hmacKeyID, Key: []byte(secret)})
 		defaults = []string{"HS256"}
 	}
+	seen := map[string]bool{}
 	for _, spec := range f.pemFiles {
 		pk, err := serveReadPEM(spec)
 		if err != nil {
 			return nil, err
 		}
-		if _, dup := k.byKID[pk.kid]; dup {
+		if seen[pk.kid] {
 			return nil, fmt.Errorf("--pem %s: key ID %q given twice (name keys with kid=path)", spec, pk.kid)
 		}
-		k.byKID[pk.kid] = pk.key
-		k.pem = append(k.pem, pk)
+		seen[pk.kid] = true
+		named = append(named, agent.Key{ID: pk.kid, Key: pk.key})
 		defaults = append(defaults, keyAlgs(pk.key)[0])
 	}
+	if err := k.setNamed(named); err != nil {
+		return nil, err
+	}
 	if len(f.jwksURLs) > 0 {
-		for _, u := range f.jwksURLs {
-			pu, err := url.Parse(u)
-			if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
-				return nil, fmt.Errorf("--jwks-url %q is not an http(s) URL", u)
-			}
-			if pu.Scheme == "http" && !isLoopback(pu.Hostname()) {
-				log.Warn("JWKS fetched over plain HTTP: anyone on the path can substitute keys", "url", u)
-			}
-		}
-		jwks, err := keyfunc.NewDefaultOverrideCtx(ctx, f.jwksURLs, keyfunc.Override{
-			HTTPTimeout:      10 * time.Second,
-			RefreshInterval:  f.jwksRefresh,
-			RateLimitWaitMax: 2 * time.Second, // an unknown kid never holds a request for long
-			RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
-				return func(_ context.Context, err error) { log.Error("refreshing JWKS", "url", u, "err", err) }
-			},
-		})
+		jwks, err := agent.NewJWKS(ctx, f.jwksURLs,
+			agent.WithJWKSRefresh(f.jwksRefresh),
+			agent.WithJWKSUnknownKID(5*time.Minute, 2*time.Second), // an unknown kid never holds a request for long
+			agent.WithJWKSLogger(log))
 		if err != nil {
 			return nil, fmt.Errorf("--jwks-url: %w", err)
 		}
+		context.AfterFunc(ctx, func() { jwks.Close() })
 		k.jwks = jwks
 		defaults = append(defaults, "RS256", "ES256", "EdDSA")
 	}
@@ -165,13 +164,26 @@ func (f *keyFlags) serveKeyring(ctx context.Context, log *slog.Logger) (*keyring
 	for _, alg := range k.algs {
 		hs := strings.HasPrefix(alg, "HS")
 		switch {
-		case k.hmac != nil && !hs:
+		case secret != "" && !hs:
 			return nil, fmt.Errorf("--alg %s needs a public key, but the key is an HMAC secret", alg)
-		case k.hmac == nil && hs:
+		case secret == "" && hs:
 			return nil, fmt.Errorf("--alg %s needs an HMAC secret, but the keys are public keys", alg)
 		}
 	}
 	return k, nil
+}
+
+// setNamed makes the fixed keys of the ring.
+func (k *keyring) setNamed(named []agent.Key) error {
+	if len(named) == 0 {
+		return nil
+	}
+	ks, err := agent.NewKeys(named...)
+	if err != nil {
+		return err
+	}
+	k.named = ks
+	return nil
 }
 
 // cliKeyring reads the keys of check and revoke token, or returns nil with
@@ -189,6 +201,8 @@ func (f *keyFlags) cliKeyring() (*keyring, error) {
 		return nil, errors.New("an HMAC secret and PEM keys exclude each other (a verifier that accepts both can be fooled into HMAC with a public key)")
 	case !hmac && len(f.pemFiles) == 0:
 		return nil, errors.New("no key to verify the token: pass --hmac-secret-file, --hmac-secret or --pem (or --unverified to only decode it)")
+	case !hmac && f.hmacKeyID != "":
+		return nil, errors.New("--hmac-key-id names an HMAC secret, but none is given")
 	}
 	k := &keyring{algs: f.algs}
 	if hmac {
@@ -202,20 +216,34 @@ func (f *keyFlags) cliKeyring() (*keyring, error) {
 		if secret == "" {
 			return nil, errors.New("the HMAC secret is empty")
 		}
-		k.hmac = []byte(secret)
 		if len(k.algs) == 0 {
 			k.algs = []string{"HS256", "HS384", "HS512"}
 		}
-		return k, nil
+		return k, k.setNamed([]agent.Key{{ID: f.hmacKeyID, Key: []byte(secret)}})
 	}
 	var defaults []string
-	for _, path := range f.pemFiles {
+	var named []agent.Key
+	for _, spec := range f.pemFiles {
+		kid, path, ok := strings.Cut(spec, "=")
+		if !ok {
+			path, kid = spec, strings.TrimSuffix(filepath.Base(spec), filepath.Ext(spec))
+		}
+		if kid == "" || path == "" {
+			return nil, fmt.Errorf("--pem %q: want path or kid=path", spec)
+		}
 		keys, err := cliReadPEMKeys(path)
 		if err != nil {
 			return nil, err
 		}
+		if len(keys) > 1 && ok {
+			return nil, fmt.Errorf("--pem %s holds %d keys; one name cannot name them all: give each key its own file, or no name (each is then known by its RFC 7638 thumbprint)", spec, len(keys))
+		}
 		for _, key := range keys {
-			k.pem = append(k.pem, pemKey{key: key, file: path})
+			id := kid
+			if len(keys) > 1 {
+				id = "" // known by its thumbprint
+			}
+			named = append(named, agent.Key{ID: id, Key: key})
 			for _, a := range keyAlgs(key) {
 				if !slices.Contains(defaults, a) {
 					defaults = append(defaults, a)
@@ -226,51 +254,63 @@ func (f *keyFlags) cliKeyring() (*keyring, error) {
 	if len(k.algs) == 0 {
 		k.algs = defaults
 	}
-	return k, nil
+	return k, k.setNamed(named)
 }
 
-// keyfunc picks the key for a token: the HMAC secret; else the PEM key
-// named by the token's kid; else, for an unknown or absent kid, the JWKS
-// (which refetches for a new kid, rate limited) or, without one, every PEM
-// key in turn. Trying every trusted key is safe: the algorithms are fixed
-// and the jwt package checks each key's type against the algorithm.
+// VerificationKeys makes the ring an agent.KeySet: for a token with a kid,
+// the named key of that kid, else the JWKS key of that kid (fetched again
+// for an unknown kid, rate limited); for a token without one, every key.
+// A kid that names no key is refused, so a token cannot borrow another
+// key's name.
+func (k *keyring) VerificationKeys(t *jwt.Token) ([]agent.Key, error) {
+	switch {
+	case k.jwks == nil:
+		return k.named.VerificationKeys(t)
+	case k.named == nil:
+		return k.jwks.VerificationKeys(t)
+	}
+	named, nerr := k.named.VerificationKeys(t)
+	if _, hasKID := t.Header["kid"]; hasKID && nerr == nil {
+		return named, nil
+	}
+	fromJWKS, jerr := k.jwks.VerificationKeys(t)
+	if _, hasKID := t.Header["kid"]; hasKID {
+		return fromJWKS, jerr
+	}
+	return append(slices.Clip(named), fromJWKS...), nil
+}
+
+// keyfunc is the ring as a jwt.Keyfunc, for revoke token: it revokes by
+// jti, so only the signature matters, and a kid that names no key is
+// looked past (every key is tried, as for a token without kid).
 func (k *keyring) keyfunc(t *jwt.Token) (any, error) {
-	if k.hmac != nil {
-		return k.hmac, nil
+	keys, err := k.VerificationKeys(t)
+	if errors.Is(err, agent.ErrUnknownKey) {
+		anon := *t
+		anon.Header = maps.Clone(t.Header)
+		delete(anon.Header, "kid")
+		keys, err = k.VerificationKeys(&anon)
 	}
-	kid, _ := t.Header["kid"].(string)
-	if key, ok := k.byKID[kid]; ok && kid != "" {
-		return key, nil
-	}
-	if k.jwks != nil {
-		key, err := k.jwks.Keyfunc(t)
-		if err == nil || len(k.pem) == 0 {
-			return key, err
-		}
-	}
-	if len(k.pem) == 0 {
-		return nil, errors.New("no key for this token")
+	if err != nil {
+		return nil, err
 	}
 	set := jwt.VerificationKeySet{}
-	for _, p := range k.pem {
-		set.Keys = append(set.Keys, p.key)
+	for _, key := range keys {
+		set.Keys = append(set.Keys, key.Key)
 	}
 	return set, nil
 }
 
 // describe lists the keys for serve's startup log.
 func (k *keyring) describe() []any {
-	var kinds []string
-	if k.hmac != nil {
-		kinds = append(kinds, "hmac")
-	}
-	for _, p := range k.pem {
-		kinds = append(kinds, "pem:"+p.kid)
+	var names []string
+	if k.named != nil {
+		names = k.named.IDs()
 	}
 	if k.jwks != nil {
-		kinds = append(kinds, "jwks")
+		names = append(names, "jwks")
 	}
-	return []any{"keys", strings.Join(kinds, ","), "algs", strings.Join(k.algs, ",")}
+	return []any{"keys", strings.Join(names, ","), "algs", strings.Join(k.algs, ",")}
 }
 
 // readSecretFile reads a secret from the file path given with flag. One
@@ -422,7 +462,11 @@ func cliParseUnverified(raw string) (jwtrevoke.Token, error) {
 	if err != nil {
 		return jwtrevoke.Token{}, fmt.Errorf("not a JWT: %w", err)
 	}
-	return jwtrevoke.FromJWT(tok), nil
+	t, err := jwtrevoke.FromJWT(tok)
+	if err != nil {
+		return jwtrevoke.Token{}, fmt.Errorf("not a usable JWT: %w", err)
+	}
+	return t, nil
 }
 
 // cliUnverifiedWarning is printed to stderr whenever --unverified is used.

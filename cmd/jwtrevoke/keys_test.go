@@ -101,32 +101,43 @@ func TestServeKeyringPEM(t *testing.T) {
 		}
 	}
 
-	// Verification: by kid, by trying every key, and refusing others.
+	// Verification: by kid, by trying every key, and refusing others. The
+	// key ID a token is checked under is the name of the key that verified
+	// it, whatever the header says; a header kid that names no key, or
+	// another key, is refused.
 	k, err := (&keyFlags{pemFiles: []string{rsaPath, ecPath, "ed=" + edPath}}).serveKeyring(context.Background(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := agent.NewVerifier(k.keyfunc, k.algs)
+	v, err := agent.NewVerifier(k, k.algs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	otherRSA, _ := rsa.GenerateKey(rand.Reader, 2048)
 	for _, tt := range []struct {
-		name string
-		raw  string
-		ok   bool
+		name    string
+		raw     string
+		wantKID string // "" = refused
 	}{
-		{"RSA by kid", serveSign(t, jwt.SigningMethodRS256, rsaKey, "rsa-2026"), true},
-		{"RSA without kid", serveSign(t, jwt.SigningMethodRS256, rsaKey, ""), true},
-		{"EC with an unknown kid", serveSign(t, jwt.SigningMethodES384, ecKey, "somewhere-else"), true},
-		{"Ed25519 by explicit kid", serveSign(t, jwt.SigningMethodEdDSA, edPriv, "ed"), true},
-		{"an untrusted RSA key", serveSign(t, jwt.SigningMethodRS256, otherRSA, "rsa-2026"), false},
-		{"an untrusted key, no kid", serveSign(t, jwt.SigningMethodRS256, otherRSA, ""), false},
-		{"HMAC with the public key as secret", serveSign(t, jwt.SigningMethodHS256, servePKIX(t, &rsaKey.PublicKey), "rsa-2026"), false},
+		{"RSA by kid", serveSign(t, jwt.SigningMethodRS256, rsaKey, "rsa-2026"), "rsa-2026"},
+		{"RSA without kid", serveSign(t, jwt.SigningMethodRS256, rsaKey, ""), "rsa-2026"},
+		{"EC without kid", serveSign(t, jwt.SigningMethodES384, ecKey, ""), "ec"},
+		{"EC with an unknown kid", serveSign(t, jwt.SigningMethodES384, ecKey, "somewhere-else"), ""},
+		{"EC under the RSA key's kid", serveSign(t, jwt.SigningMethodES384, ecKey, "rsa-2026"), ""},
+		{"Ed25519 by explicit kid", serveSign(t, jwt.SigningMethodEdDSA, edPriv, "ed"), "ed"},
+		{"Ed25519 under the EC key's kid", serveSign(t, jwt.SigningMethodEdDSA, edPriv, "ec"), ""},
+		{"an untrusted RSA key", serveSign(t, jwt.SigningMethodRS256, otherRSA, "rsa-2026"), ""},
+		{"an untrusted key, no kid", serveSign(t, jwt.SigningMethodRS256, otherRSA, ""), ""},
+		{"HMAC with the public key as secret", serveSign(t, jwt.SigningMethodHS256, servePKIX(t, &rsaKey.PublicKey), "rsa-2026"), ""},
 	} {
-		_, _, aerr := v.Verify(tt.raw)
-		if (aerr == nil) != tt.ok {
-			t.Errorf("%s: Verify() error = %v, want ok %v", tt.name, aerr, tt.ok)
+		_, tok, aerr := v.Verify(tt.raw)
+		switch {
+		case tt.wantKID == "" && aerr == nil:
+			t.Errorf("%s: Verify() = kid %q, want refused", tt.name, tok.KeyID)
+		case tt.wantKID != "" && aerr != nil:
+			t.Errorf("%s: Verify() error = %v, want verified as %q", tt.name, aerr, tt.wantKID)
+		case tt.wantKID != "" && tok.KeyID != tt.wantKID:
+			t.Errorf("%s: Verify() key ID = %q, want %q (the key that verified)", tt.name, tok.KeyID, tt.wantKID)
 		}
 	}
 }
@@ -143,8 +154,9 @@ func TestServeKeyringHMAC(t *testing.T) {
 	if err != nil {
 		t.Fatalf("serveKeyring(--hmac-secret-file) error = %v", err)
 	}
-	if string(k.hmac) != secret || !slices.Equal(k.algs, []string{"HS256"}) {
-		t.Errorf("serveKeyring(--hmac-secret-file) = %q %v, want the secret without its newline and HS256", k.hmac, k.algs)
+	wantID, _ := agent.Thumbprint([]byte(secret))
+	if ids := k.named.IDs(); !slices.Equal(ids, []string{wantID}) || !slices.Equal(k.algs, []string{"HS256"}) {
+		t.Errorf("serveKeyring(--hmac-secret-file) = keys %v, algs %v; want the secret without its newline, known by its thumbprint %s, and HS256", ids, k.algs, wantID)
 	}
 	for _, f := range []keyFlags{
 		{hmacSecret: secret, hmacSecretFile: file},
@@ -190,7 +202,7 @@ func TestServeKeyringJWKSRotation(t *testing.T) {
 	if !slices.Equal(k.algs, []string{"ES256", "EdDSA", "RS256"}) {
 		t.Errorf("JWKS default algs = %v", k.algs)
 	}
-	v, err := agent.NewVerifier(k.keyfunc, k.algs)
+	v, err := agent.NewVerifier(k, k.algs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,14 +119,14 @@ func revokeTokenClaims(flags *keyFlags, raw string) (jwtrevoke.Token, error) {
 	}
 	// The agent's Verifier checks times too; here only the signature
 	// matters, so the parser runs without claims validation.
-	if _, err := agent.NewVerifier(keys.keyfunc, keys.algs); err != nil {
+	if _, err := agent.NewVerifier(keys, keys.algs); err != nil {
 		return jwtrevoke.Token{}, err // refuses "none" and mixed HMAC/public-key algorithms
 	}
 	tok, err := cliRevokeParser(keys.algs).Parse(raw, keys.keyfunc)
 	if err != nil {
 		return jwtrevoke.Token{}, fmt.Errorf("the token does not verify: %w", err)
 	}
-	return jwtrevoke.FromJWT(tok), nil
+	return jwtrevoke.FromJWT(tok)
 }
 
 // jtiCmd is `revoke jti <id>`.

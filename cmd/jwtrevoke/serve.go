@@ -257,7 +257,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 	if len(f.audience) > 0 {
 		vopts = append(vopts, agent.WithAudience(f.audience...))
 	}
-	verifier, err := agent.NewVerifier(keys.keyfunc, keys.algs, vopts...)
+	verifier, err := agent.NewVerifier(keys, keys.algs, vopts...)
 	if err != nil {
 		return err
 	}

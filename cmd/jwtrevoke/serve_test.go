@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,21 +36,27 @@ type serveProc struct {
 }
 
 // startServe starts `jwtrevoke serve` on free loopback ports with an
-// embedded NATS server and waits until /readyz answers 200.
+// embedded NATS server and waits until /readyz answers 200. Its tokens are
+// verified with serveTestSecret unless extra gives --pem or --jwks-url.
 func startServe(t *testing.T, extra ...string) *serveProc {
 	t.Helper()
 	bin := buildBinary(t)
 	httpPort, natsPort := freePort(t), freePort(t)
-	args := append([]string{"serve",
+	keys := []string{"--hmac-secret", serveTestSecret}
+	if slices.Contains(extra, "--pem") || slices.Contains(extra, "--jwks-url") {
+		keys = nil
+	}
+	args := append(append([]string{"serve",
 		"--listen", "127.0.0.1:" + strconv.Itoa(httpPort),
 		"--nats-listen", "127.0.0.1:" + strconv.Itoa(natsPort),
 		"--data", t.TempDir(),
-		"--hmac-secret", serveTestSecret,
+	}, keys...), []string{
 		"--client-id", serveTestClient, "--client-secret", serveTestPass,
 		"--admin-token", serveTestAdmin,
 		"--max-lifetime", "1h",
 		"--verbose",
-	}, extra...)
+	}...)
+	args = append(args, extra...)
 	p := &serveProc{cmd: exec.Command(bin, args...), base: "http://127.0.0.1:" + strconv.Itoa(httpPort), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(p.cmd.Environ(), "NATS_URL=") // always the embedded server
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

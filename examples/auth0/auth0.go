@@ -42,7 +42,10 @@ func CheckRevocation(validate jwtmiddleware.ValidateToken, a *agent.Agent) jwtmi
 		if err != nil {
 			return nil, err
 		}
-		t := jwtrevoke.FromJWT(tok)
+		t, err := jwtrevoke.FromJWT(tok)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrRevoked, err)
+		}
 		if t.JTI == "" {
 			return nil, fmt.Errorf("%w: no jti", ErrRevoked)
 		}

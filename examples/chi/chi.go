@@ -17,7 +17,7 @@ import (
 // token, verified with keyfunc (HS256 here; see agent.NewJWKS for an
 // issuer's JWKS) and checked by the agent a.
 func NewRouter(a *agent.Agent, keyfunc jwt.Keyfunc, opts ...agent.MiddlewareOption) (http.Handler, error) {
-	auth, err := agent.Middleware(a, keyfunc, []string{"HS256"}, opts...)
+	auth, err := agent.Middleware(a, agent.Keyfunc(keyfunc), []string{"HS256"}, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@
 package echorevoke
 
 import (
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
 
 	"github.com/jwtrevoke/jwtrevoke/agent"
@@ -12,8 +11,8 @@ import (
 
 // Middleware verifies the request's JWT and refuses revoked tokens, as
 // agent.Middleware does (same arguments, same RFC 6750 answers).
-func Middleware(a *agent.Agent, keyfunc jwt.Keyfunc, algs []string, opts ...agent.MiddlewareOption) (echo.MiddlewareFunc, error) {
-	mw, err := agent.Middleware(a, keyfunc, algs, opts...)
+func Middleware(a *agent.Agent, keys agent.KeySet, algs []string, opts ...agent.MiddlewareOption) (echo.MiddlewareFunc, error) {
+	mw, err := agent.Middleware(a, keys, algs, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -7,13 +7,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/examples/echo"
 	"github.com/jwtrevoke/jwtrevoke/examples/internal/testbed"
 )
 
 func TestEchoRefusesRevokedToken(t *testing.T) {
 	b := testbed.New(t)
-	auth, err := echorevoke.Middleware(b.Agent, testbed.Keyfunc, []string{"HS256"})
+	auth, err := echorevoke.Middleware(b.Agent, agent.Keyfunc(testbed.Keyfunc), []string{"HS256"})
 	if err != nil {
 		t.Fatal(err)
 	}

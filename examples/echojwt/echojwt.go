@@ -34,7 +34,10 @@ func ParseTokenFunc(a *agent.Agent, keyfunc jwt.Keyfunc, algs []string) func(ech
 		if err != nil {
 			return nil, err
 		}
-		t := jwtrevoke.FromJWT(tok)
+		t, err := jwtrevoke.FromJWT(tok)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrRevoked, err)
+		}
 		if t.JTI == "" {
 			return nil, fmt.Errorf("%w: no jti", ErrRevoked)
 		}

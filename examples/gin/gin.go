@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jwtrevoke/jwtrevoke/agent"
 )
@@ -16,8 +15,8 @@ import (
 // agent.Middleware does (same arguments, same RFC 6750 answers). A refused
 // request is aborted; an accepted one continues with the verified token in
 // its request context.
-func Middleware(a *agent.Agent, keyfunc jwt.Keyfunc, algs []string, opts ...agent.MiddlewareOption) (gin.HandlerFunc, error) {
-	mw, err := agent.Middleware(a, keyfunc, algs, opts...)
+func Middleware(a *agent.Agent, keys agent.KeySet, algs []string, opts ...agent.MiddlewareOption) (gin.HandlerFunc, error) {
+	mw, err := agent.Middleware(a, keys, algs, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/examples/gin"
 	"github.com/jwtrevoke/jwtrevoke/examples/internal/testbed"
 )
@@ -14,7 +15,7 @@ import (
 func TestGinRefusesRevokedToken(t *testing.T) {
 	gin.SetMode(gin.TestMode)
 	b := testbed.New(t)
-	auth, err := ginrevoke.Middleware(b.Agent, testbed.Keyfunc, []string{"HS256"})
+	auth, err := ginrevoke.Middleware(b.Agent, agent.Keyfunc(testbed.Keyfunc), []string{"HS256"})
 	if err != nil {
 		t.Fatal(err)
 	}

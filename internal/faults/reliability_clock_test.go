@@ -57,7 +57,7 @@ func TestClockSkew(t *testing.T) {
 		// Fail open, so that staleness (the clock jumps) never hides what
 		// the filter answers.
 		s.n = tr.mustStart(t, fmt.Sprintf("skew%+v", skew), dial(t, srv.URL()), agent.WithClock(s.now), agent.WithPolicy(agent.FailOpen))
-		mw, err := agent.Middleware(s.n.a, func(*jwt.Token) (any, error) { return hmacKey, nil }, []string{"HS256"})
+		mw, err := agent.Middleware(s.n.a, agent.Keyfunc(func(*jwt.Token) (any, error) { return hmacKey, nil }), []string{"HS256"})
 		if err != nil {
 			t.Fatal(err)
 		}

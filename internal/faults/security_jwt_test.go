@@ -76,7 +76,7 @@ func TestJWTAttacks(t *testing.T) {
 		}
 		return nil, errors.New("unknown kid")
 	}
-	mw, err := agent.Middleware(a.a, keyfunc, []string{"RS256"})
+	mw, err := agent.Middleware(a.a, agent.Keyfunc(keyfunc), []string{"RS256"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,7 +154,7 @@ func run(ctx context.Context, getenv func(string) string, log *slog.Logger, list
 		if a == nil {
 			return
 		}
-		mw, err := agent.Middleware(a, keyfunc, cfg.algs, middlewareOptions(cfg)...)
+		mw, err := agent.Middleware(a, agent.Keyfunc(keyfunc), cfg.algs, middlewareOptions(cfg)...)
 		if err != nil {
 			log.Error("middleware", "err", err)
 			a.Close()
