@@ -97,7 +97,8 @@ func isLoopback(host string) bool {
 
 // embedded starts the development default: a nats-server with JetStream
 // in this process, storing under dir and listening for other clients on
-// listen (host:port).
+// listen (host:port). It holds the store's lock (lockStore) while the
+// server runs, so a second process on the same store refuses to start.
 func embedded(dir, listen string, log *slog.Logger) (*server.Server, error) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
@@ -110,10 +111,17 @@ func embedded(dir, listen string, log *slog.Logger) (*server.Server, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	s, err := natsserver.Start(natsserver.Config{StoreDir: dir, Host: host, Port: p, Name: "jwtrevoke"})
+	release, err := lockStore(dir)
 	if err != nil {
 		return nil, err
 	}
+	s, err := natsserver.Start(natsserver.Config{StoreDir: dir, Host: host, Port: p, Name: "jwtrevoke"})
+	if err != nil {
+		release()
+		return nil, err
+	}
+	// The store is this process's until the server has shut down.
+	go func() { s.WaitForShutdown(); release() }()
 	log.Info("embedded NATS server with JetStream", "url", s.ClientURL(), "store", dir)
 	return s, nil
 }

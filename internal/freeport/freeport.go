@@ -37,6 +37,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/flock"
 )
 
 // ErrExhausted is returned when no run of free ports of the asked length
@@ -107,7 +109,7 @@ func reserve(dir string, p, n int) bool {
 			ok = false
 			break
 		}
-		f, err := lock(filepath.Join(dir, strconv.Itoa(q)+".lock"))
+		f, err := flock.TryLock(filepath.Join(dir, strconv.Itoa(q)+".lock"))
 		if err != nil {
 			ok = false
 			break
