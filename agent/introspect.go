@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/jwtrevoke/jwtrevoke/filter"
 	"github.com/jwtrevoke/jwtrevoke/internal/oauthhttp"
 )
 
@@ -79,7 +80,17 @@ type Introspection struct {
 	Iss string `json:"iss,omitempty"`
 	Jti string `json:"jti,omitempty"`
 	Sid string `json:"sid,omitempty"` // session ID (OpenID Connect), not in RFC 7662
+	// Stale is true when the answer is active only because the agent
+	// fails open: it is stale or not ready, or could not settle an unknown
+	// verdict, so a revocation it has not seen may exist (Result.Stale in
+	// Go). Not in RFC 7662; the response also carries the header
+	// Jwtrevoke-Stale with the reason ("stale", "not_ready", "unknown").
+	Stale bool `json:"stale,omitempty"`
 }
+
+// StaleHeader is the response header of an introspection answer given
+// from an agent that cannot vouch for it (see Introspection.Stale).
+const StaleHeader = "Jwtrevoke-Stale"
 
 // Outcomes of an introspection request, as counted by the
 // jwtrevoke_introspection_requests_total metric.
@@ -111,7 +122,8 @@ var introspectOutcomeNames = [numIntrospectOutcomes]string{"active", "inactive",
 //     when the agent cannot vouch for it — stale, not yet ready or an
 //     unsettled Unknown verdict — under FailClosed (the default). Under
 //     FailOpen such a token is answered from memory, as the middleware
-//     would.
+//     would, and the answer says so: "stale":true and the header
+//     Jwtrevoke-Stale naming the reason (StaleHeader).
 //   - 400 invalid_request (missing token, a parameter given twice, two
 //     ways of client authentication), 401 invalid_client with
 //     WWW-Authenticate: Basic realm="jwtrevoke", 405 for a method other
@@ -161,7 +173,10 @@ func (h *introspectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		h.fail(w, introspectInvalidRequest, http.StatusBadRequest, "invalid_request", "the token parameter is required")
 		return
 	}
-	ans := h.introspect(raw)
+	ans, doubt := h.introspect(raw)
+	if doubt != "" {
+		w.Header().Set(StaleHeader, doubt)
+	}
 	if ans.Active {
 		h.a.stats.introspections[introspectActive].Add(1)
 	} else {
@@ -170,18 +185,25 @@ func (h *introspectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request)
 	oauthhttp.WriteJSON(w, http.StatusOK, ans)
 }
 
-// introspect answers for one raw token.
-func (h *introspectionHandler) introspect(raw string) Introspection {
+// introspect answers for one raw token, and, for an active answer the
+// agent cannot vouch for (fail open), why.
+func (h *introspectionHandler) introspect(raw string) (Introspection, string) {
 	tok, t, aerr := h.v.Verify(raw)
 	if aerr != nil {
 		h.a.cfg.log.Debug("introspection: token not valid", "reason", aerr.Reason)
-		return Introspection{}
+		return Introspection{}, ""
 	}
-	if res := h.a.Check(&t); !res.Allowed {
+	res := h.a.Check(&t)
+	if !res.Allowed {
 		h.a.cfg.log.Debug("introspection: token refused", "reason", res.Reason(), "jti", t.JTI)
-		return Introspection{}
+		return Introspection{}, ""
 	}
 	ans := Introspection{Active: true, TokenType: "Bearer", Sub: t.Subject, Jti: t.JTI, Sid: t.Session}
+	doubt := ""
+	if res.Stale || res.Verdict == filter.Unknown {
+		doubt = res.Reason()
+		ans.Stale = true
+	}
 	if !t.ExpiresAt.IsZero() {
 		ans.Exp = t.ExpiresAt.Unix()
 	}
@@ -223,7 +245,7 @@ func (h *introspectionHandler) introspect(raw string) Introspection {
 	if ans.Username = stringClaim(m, "username"); ans.Username == "" {
 		ans.Username = stringClaim(m, "preferred_username")
 	}
-	return ans
+	return ans, doubt
 }
 
 // claimsMap returns the claims as a map: jwt.MapClaims as they are, other

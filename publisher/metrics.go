@@ -15,24 +15,22 @@ var BatchSizeBuckets = [...]float64{1, 10, 100, 1000, 10000, 100000}
 // Outcomes of a request to the RFC 7009 endpoint, as counted by the
 // jwtrevoke_revocation_requests_total metric.
 const (
-	outcomeRevoked         = iota // a verified access token was revoked
-	outcomeRefreshRevoked         // the issuer's refresh token store revoked it
-	outcomeNotRevoked             // the token did not verify: 200, nothing revoked
-	outcomeInvalidRequest         // 400 (and 405, 413, 415)
-	outcomeInvalidClient          // 401
-	outcomeUnsupportedType        // 400 unsupported_token_type
-	outcomeUnavailable            // 503: the revocation could not be stored
+	outcomeRevoked        = iota // a verified access token was revoked
+	outcomeRefreshRevoked        // the issuer's refresh token store revoked it
+	outcomeNotRevoked            // the token did not verify: 200, nothing revoked
+	outcomeInvalidRequest        // 400 (and 405, 413, 415)
+	outcomeInvalidClient         // 401
+	outcomeUnavailable           // 503: the revocation could not be stored
 	numOutcomes
 )
 
 var outcomeNames = [numOutcomes]string{
-	outcomeRevoked:         "revoked",
-	outcomeRefreshRevoked:  "refresh_revoked",
-	outcomeNotRevoked:      "not_revoked",
-	outcomeInvalidRequest:  "invalid_request",
-	outcomeInvalidClient:   "invalid_client",
-	outcomeUnsupportedType: "unsupported_token_type",
-	outcomeUnavailable:     "unavailable",
+	outcomeRevoked:        "revoked",
+	outcomeRefreshRevoked: "refresh_revoked",
+	outcomeNotRevoked:     "not_revoked",
+	outcomeInvalidRequest: "invalid_request",
+	outcomeInvalidClient:  "invalid_client",
+	outcomeUnavailable:    "unavailable",
 }
 
 // counters are the publisher's metrics: plain atomics, one add per event.
@@ -82,7 +80,7 @@ func (c *counters) observeBatch(n int) {
 //	publish_conflicts_total             writes that lost a race with another writer of the same key and merged again
 //	publish_batch_size                  histogram of revocations per RevokeBatch call
 //	revocation_requests_total{outcome}  RFC 7009 endpoint requests: revoked, refresh_revoked, not_revoked,
-//	                                    invalid_request, invalid_client, unsupported_token_type, unavailable
+//	                                    invalid_request, invalid_client, unavailable
 //
 // Collecting reads a few atomics. To tell several publishers in one
 // registry apart, wrap each with prometheus.WrapCollectorWith.

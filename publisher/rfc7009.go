@@ -114,8 +114,8 @@ func WithRequestTimeout(d time.Duration) HandlerOption {
 //	}
 //
 // A request is a POST of application/x-www-form-urlencoded parameters
-// token (required) and token_type_hint ("access_token", "refresh_token"
-// or absent), from a client authenticated as WithClientCredentials
+// token (required) and token_type_hint ("access_token" or
+// "refresh_token"; any other value is ignored, as RFC 7009 §2.2 asks), from a client authenticated as WithClientCredentials
 // configures, or from anyone if WithPublicClient is given. The answers:
 //
 //   - 200 with an empty body: the token verified and its revocation
@@ -129,8 +129,7 @@ func WithRequestTimeout(d time.Duration) HandlerOption {
 //     time: the client must assume the token is still valid and retry.
 //     This is the only answer other than 200 to a well-formed request.
 //   - 400 invalid_request (missing token, a parameter given twice, two
-//     ways of client authentication), 400 unsupported_token_type (a hint
-//     other than the two above), 401 invalid_client with
+//     ways of client authentication), 401 invalid_client with
 //     WWW-Authenticate: Basic realm="jwtrevoke" (missing or bad client
 //     credentials), 405 for a method other than POST (or OPTIONS for a
 //     CORS preflight), 413 for a body over MaxRevocationRequestSize, 415
@@ -196,9 +195,10 @@ func (h *revocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hint := r.PostForm.Get("token_type_hint")
-	if hint != "" && hint != hintAccess && hint != hintRefresh {
-		h.fail(w, outcomeUnsupportedType, http.StatusBadRequest, "unsupported_token_type", "token_type_hint must be access_token or refresh_token")
-		return
+	if hint != hintAccess && hint != hintRefresh {
+		// RFC 7009 §2.2: an invalid hint is ignored and does not influence
+		// the response; the token is looked up as if there were none.
+		hint = ""
 	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)

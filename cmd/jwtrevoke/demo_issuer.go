@@ -422,8 +422,10 @@ func (is *demoIssuer) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	is.issue(w, r, sub, sid, next, "refresh")
 }
 
-// bearer verifies the request's bearer token (signature and claims, not
-// revocation) or writes the middleware's refusal.
+// bearer verifies the request's bearer token and checks it against the
+// issuer's agent, as the replicas' middleware does, or writes the
+// middleware's refusal: a revoked token cannot log out again (and publish
+// new events) any more than it can call the API.
 func (is *demoIssuer) bearer(w http.ResponseWriter, r *http.Request) (jwtrevoke.Token, bool) {
 	raw, err := agent.BearerToken(r)
 	if err != nil {
@@ -433,6 +435,10 @@ func (is *demoIssuer) bearer(w http.ResponseWriter, r *http.Request) (jwtrevoke.
 	_, t, aerr := is.verifier.Verify(raw)
 	if aerr != nil {
 		agent.DefaultErrorHandler(w, r, aerr)
+		return jwtrevoke.Token{}, false
+	}
+	if res := is.agent.Check(&t); !res.Allowed {
+		agent.DefaultErrorHandler(w, r, &agent.AuthError{Reason: res.Reason()})
 		return jwtrevoke.Token{}, false
 	}
 	return t, true
@@ -449,7 +455,7 @@ type demoRevokeResult struct {
 }
 
 // handleLogout revokes the bearer token and its session, and ends the
-// session's refresh tokens. Logging out twice is not an error.
+// session's refresh tokens. A token already revoked is refused (401).
 func (is *demoIssuer) handleLogout(w http.ResponseWriter, r *http.Request) {
 	t, ok := is.bearer(w, r)
 	if !ok {
@@ -478,19 +484,11 @@ func (is *demoIssuer) handleLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleLogoutAll revokes every token of the bearer's subject issued so
-// far and ends all its sessions. The token must still be good: a revoked
-// token cannot log its user out everywhere.
+// far and ends all its sessions. The token must still be good (bearer
+// checks it): a revoked token cannot log its user out everywhere.
 func (is *demoIssuer) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
 	t, ok := is.bearer(w, r)
 	if !ok {
-		return
-	}
-	if res := is.agent.Check(&t); !res.Allowed {
-		reason := agent.ReasonRevoked
-		if res.Reason() != "revoked" {
-			reason = agent.ReasonStale
-		}
-		agent.DefaultErrorHandler(w, r, &agent.AuthError{Reason: reason})
 		return
 	}
 	// Record the cut-off before publishing it, so that a login racing

@@ -31,9 +31,11 @@ func (d *demo) issuerHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// RFC 7662 §2.1 and §4: introspection answers authenticated clients
+	// only (the page never calls it); revocation stays open to whoever
+	// holds a token (RFC 7009 allows public clients).
 	introspect, err := agent.NewIntrospectionHandler(d.ia, d.is.verifier,
-		agent.WithClientCredentials(d.clientID, d.clientSecret),
-		agent.WithPublicClient(origins...))
+		agent.WithClientCredentials(d.clientID, d.clientSecret))
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+)
+
+// TestDemoStandards: the demo's OAuth endpoints as RFC 7662 and RFC 7009
+// ask, and a revoked token refused at /logout.
+func TestDemoStandards(t *testing.T) {
+	port := freePortBlock(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d, err := startDemo(ctx, &globalFlags{stream: "JWTREVOKE", maxLifetime: time.Hour}, demoConfig{
+		listen:     fmt.Sprintf("127.0.0.1:%d", port),
+		replicas:   1,
+		natsListen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		data:       t.TempDir(),
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	dc := newDemoClient(t, port, 1, d.clientSecret)
+	dc.waitReady(ctx)
+	p := dc.login("alice")
+	form := url.Values{"token": {p.access}}
+
+	// RFC 7662 §2.1/§4: introspection requires client authentication.
+	if status, body := dc.postForm("/introspect", form, "", ""); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Errorf("/introspect without client authentication = %d %v, want 401 invalid_client", status, body)
+	}
+	if status, body := dc.postForm("/introspect", form, demoClientID, "wrong"); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Errorf("/introspect with a wrong client secret = %d %v, want 401 invalid_client", status, body)
+	}
+	if status, body := dc.postForm("/introspect", form, demoClientID, dc.secret); status != http.StatusOK || body["active"] != true {
+		t.Errorf("/introspect as the client = %d %v, want active", status, body)
+	}
+	// RFC 7009: anyone holding a token may revoke it (a public client), but
+	// wrong credentials are still invalid_client; an unknown hint is ignored.
+	if status, body := dc.postForm("/revoke", url.Values{"token": {"not-a-token"}}, demoClientID, "wrong"); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		t.Errorf("/revoke with a wrong client secret = %d %v, want 401 invalid_client", status, body)
+	}
+	if status, body := dc.postForm("/revoke", url.Values{"token": {"not-a-token"}, "token_type_hint": {"id_token"}}, "", ""); status != http.StatusOK {
+		t.Errorf("/revoke with an unknown token_type_hint = %d %v, want 200 (RFC 7009 §2.2: ignored)", status, body)
+	}
+
+	// /logout works once; the revoked token is refused after that.
+	if status, body, _ := dc.postJSON("/logout", nil, p.access); status != http.StatusOK {
+		t.Fatalf("/logout = %d %v, want 200", status, body)
+	}
+	deadline := time.Now().Add(30 * time.Second) // propagation takes milliseconds; the bound is for a loaded machine
+	for {
+		_, body := dc.postForm("/introspect", form, demoClientID, dc.secret)
+		if body["active"] == false {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the logged-out token is still active at /introspect after 30 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, path := range []string{"/logout", "/logout-all"} {
+		if status, body, h := dc.postJSON(path, nil, p.access); status != http.StatusUnauthorized || body["reason"] != "revoked" || h.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s with the revoked token = %d %v, want 401 revoked with WWW-Authenticate", path, status, body)
+		}
+	}
+}
