@@ -75,11 +75,6 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 			return nil, err
 		}
 	}
-	fopts := append([]filter.Option{filter.WithMaxTokenLifetime(cfg.maxLifetime), filter.WithClock(cfg.clock)}, cfg.filterOpts...)
-	f, err := filter.New(fopts...)
-	if err != nil {
-		return nil, err
-	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jwtrevoke/agent: %w", err)
@@ -89,6 +84,15 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 		return nil, fmt.Errorf("jwtrevoke/agent: stream %q: %w", cfg.stream, err)
 	}
 	info := st.CachedInfo()
+	contract, err := adoptContract(&cfg, info.Config)
+	if err != nil {
+		return nil, err
+	}
+	fopts := append([]filter.Option{filter.WithMaxTokenLifetime(cfg.maxLifetime), filter.WithClock(cfg.clock)}, cfg.filterOpts...)
+	f, err := filter.New(fopts...)
+	if err != nil {
+		return nil, err
+	}
 	if !info.Config.AllowDirect {
 		cfg.log.Warn("revocation stream does not allow direct get: unknown verdicts cannot be settled", "stream", cfg.stream)
 	}
@@ -97,7 +101,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 		js:      js,
 		stream:  st,
 		f:       f,
-		dec:     jwtrevoke.Decoder{MaxLifetime: cfg.maxLifetime + time.Hour, Keys: cfg.keys},
+		dec:     contract.Decoder(cfg.keys),
 		readyCh: make(chan struct{}),
 		target:  info.State.LastSeq,
 		created: info.Created,
@@ -118,6 +122,32 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 	go a.probeLoop()
 	cfg.log.Info("agent replaying revocations", "stream", cfg.stream, "events", info.State.Msgs, "last_seq", info.State.LastSeq)
 	return a, nil
+}
+
+// adoptContract makes cfg follow the contract in the stream's metadata:
+// options not given take the stream's values, and an option given with
+// another value is an error naming both. A stream without a contract (made
+// by hand or by an older version) keeps cfg, with the default leeway.
+func adoptContract(cfg *config, sc jetstream.StreamConfig) (jwtrevoke.Contract, error) {
+	mine := jwtrevoke.Contract{WireVersion: jwtrevoke.WireVersion, SubjectPrefix: cfg.prefix, MaxTokenLifetime: cfg.maxLifetime, Leeway: cfg.leeway}
+	theirs, ok, err := jwtrevoke.ContractFromMetadata(sc.Metadata)
+	if err != nil {
+		return mine, fmt.Errorf("jwtrevoke/agent: stream %q: %w", sc.Name, err)
+	}
+	if !ok {
+		cfg.log.Warn("the revocation stream carries no contract in its metadata: assuming this agent's max token lifetime and subject prefix", "stream", sc.Name, "max_token_lifetime", cfg.maxLifetime, "subject_prefix", cfg.prefix)
+		return mine, nil
+	}
+	if err := theirs.Conflict(mine, cfg.set.prefix, cfg.set.maxLifetime, false, "agent.With"); err != nil {
+		return mine, fmt.Errorf("jwtrevoke/agent: stream %q: %w", sc.Name, err)
+	}
+	cfg.prefix, cfg.maxLifetime, cfg.leeway = theirs.SubjectPrefix, theirs.MaxTokenLifetime, theirs.Leeway
+	return theirs, nil
+}
+
+// Contract returns the stream's contract as the agent follows it.
+func (a *Agent) Contract() jwtrevoke.Contract {
+	return jwtrevoke.Contract{WireVersion: jwtrevoke.WireVersion, SubjectPrefix: a.cfg.prefix, MaxTokenLifetime: a.cfg.maxLifetime, Leeway: a.cfg.leeway}
 }
 
 // Filter returns the agent's filter, for stats and tests. Add to it only

@@ -10,8 +10,8 @@ import (
 )
 
 // DefaultStream is the name of the revocation stream, as the publisher
-// creates it.
-const DefaultStream = "JWTREVOKE"
+// creates it (jwtrevoke.DefaultStream).
+const DefaultStream = jwtrevoke.DefaultStream
 
 // Policy says what a check answers when the agent cannot be sure: when it
 // is stale or not ready, or when an Unknown verdict cannot be settled.
@@ -41,6 +41,8 @@ type config struct {
 	stream        string
 	prefix        string
 	maxLifetime   time.Duration
+	leeway        time.Duration // the publishers' expiry leeway, from the stream's contract
+	set           struct{ prefix, maxLifetime bool }
 	staleAfter    time.Duration
 	probeInterval time.Duration
 	settleTimeout time.Duration
@@ -56,7 +58,8 @@ func defaultConfig() config {
 	return config{
 		stream:        DefaultStream,
 		prefix:        jwtrevoke.DefaultSubjectPrefix,
-		maxLifetime:   24 * time.Hour,
+		maxLifetime:   jwtrevoke.DefaultMaxTokenLifetime,
+		leeway:        jwtrevoke.DefaultLeeway,
 		staleAfter:    5 * time.Second,
 		settleTimeout: 250 * time.Millisecond,
 		policy:        FailClosed,
@@ -76,27 +79,34 @@ func WithStream(name string) Option {
 	}
 }
 
-// WithSubjectPrefix sets the subject prefix of revocation events. The
-// default is jwtrevoke.DefaultSubjectPrefix.
+// WithSubjectPrefix sets the subject prefix of revocation events. It is
+// part of the stream's contract: New refuses a value the stream's contract
+// contradicts (jwtrevoke.ErrContract). The default is the stream's
+// contract, or jwtrevoke.DefaultSubjectPrefix for a stream without one.
 func WithSubjectPrefix(p string) Option {
 	return func(c *config) error {
 		if p == "" {
 			return fmt.Errorf("%w: empty subject prefix", ErrBadOption)
 		}
-		c.prefix = p
+		c.prefix, c.set.prefix = p, true
 		return nil
 	}
 }
 
 // WithMaxTokenLifetime sets the longest token lifetime, as configured on
-// the publisher. Events that claim to be remembered longer are refused.
-// The default is 24 hours.
+// the publisher. Events that claim to be remembered longer (plus leeway
+// and jwtrevoke.RetentionMargin) are refused. It is part of the stream's
+// contract, which the publisher that created the stream wrote into it: New
+// refuses a value the contract contradicts (jwtrevoke.ErrContract), so no
+// agent drops valid revocations because it assumed a shorter lifetime.
+// The default is the stream's contract, or 24 hours for a stream without
+// one.
 func WithMaxTokenLifetime(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Second {
 			return fmt.Errorf("%w: max token lifetime %v", ErrBadOption, d)
 		}
-		c.maxLifetime = d
+		c.maxLifetime, c.set.maxLifetime = d, true
 		return nil
 	}
 }

@@ -9,8 +9,9 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 )
 
-// DefaultStream is the name of the revocation stream.
-const DefaultStream = "JWTREVOKE"
+// DefaultStream is the name of the revocation stream
+// (jwtrevoke.DefaultStream).
+const DefaultStream = jwtrevoke.DefaultStream
 
 // Option configures a Publisher.
 type Option func(*config) error
@@ -20,6 +21,7 @@ type config struct {
 	prefix      string
 	maxLifetime time.Duration
 	leeway      time.Duration
+	set         contractSet // which of the contract's options were given
 	replicas    int
 	create      bool
 	signer      *jwtrevoke.Signer
@@ -34,8 +36,8 @@ func defaultConfig() config {
 	return config{
 		stream:      DefaultStream,
 		prefix:      jwtrevoke.DefaultSubjectPrefix,
-		maxLifetime: 24 * time.Hour,
-		leeway:      time.Minute,
+		maxLifetime: jwtrevoke.DefaultMaxTokenLifetime,
+		leeway:      jwtrevoke.DefaultLeeway,
 		replicas:    1,
 		create:      true,
 		attempts:    8,
@@ -56,40 +58,46 @@ func WithStream(name string) Option {
 	}
 }
 
-// WithSubjectPrefix sets the subject prefix of revocation events. The
-// default is jwtrevoke.DefaultSubjectPrefix ("jwtrevoke.v1").
+// WithSubjectPrefix sets the subject prefix of revocation events. Part of
+// the stream's contract, as WithMaxTokenLifetime. The default is the
+// stream's contract, or jwtrevoke.DefaultSubjectPrefix ("jwtrevoke.v1")
+// for a new stream.
 func WithSubjectPrefix(p string) Option {
 	return func(c *config) error {
 		if p == "" {
 			return fmt.Errorf("%w: empty subject prefix", ErrBadOption)
 		}
-		c.prefix = p
+		c.prefix, c.set.prefix = p, true
 		return nil
 	}
 }
 
 // WithMaxTokenLifetime sets the longest lifetime of a token the issuers
 // mint. Subject, session, key and all revocations are kept this long after
-// their cut-off, and the stream's MaxAge is this plus the leeway. Agents must
-// be configured with the same value. The default is 24 hours.
+// their cut-off, and the stream's MaxAge is this plus the leeway. It is part
+// of the stream's contract: a publisher that creates the stream writes it
+// there, and agents read it; on an existing stream whose contract says
+// otherwise, New refuses it (ErrContract). The default is the stream's
+// contract, or 24 hours for a new stream.
 func WithMaxTokenLifetime(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Second {
 			return fmt.Errorf("%w: max token lifetime %v", ErrBadOption, d)
 		}
-		c.maxLifetime = d
+		c.maxLifetime, c.set.maxLifetime = d, true
 		return nil
 	}
 }
 
 // WithLeeway sets the clock leeway added to every expiry (the verifiers'
-// exp leeway). The default is one minute.
+// exp leeway). Part of the stream's contract, as WithMaxTokenLifetime. The
+// default is the stream's contract, or one minute for a new stream.
 func WithLeeway(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {
 			return fmt.Errorf("%w: negative leeway", ErrBadOption)
 		}
-		c.leeway = d
+		c.leeway, c.set.leeway = d, true
 		return nil
 	}
 }

@@ -52,13 +52,19 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Publisher, error)
 	if errors.Is(err, jetstream.ErrStreamNotFound) && cfg.create {
 		st, err = js.CreateStream(ctx, StreamConfig(cfg.stream, cfg.prefix, cfg.maxLifetime, cfg.leeway, cfg.replicas))
 		if err == nil {
-			cfg.log.Info("created revocation stream", "stream", cfg.stream, "replicas", cfg.replicas)
+			cfg.log.Info("created revocation stream", "stream", cfg.stream, "replicas", cfg.replicas,
+				"max_token_lifetime", cfg.maxLifetime, "leeway", cfg.leeway, "subject_prefix", cfg.prefix)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("jwtrevoke/publisher: stream %q: %w", cfg.stream, err)
 	}
-	if err := CheckStream(st.CachedInfo().Config, cfg.prefix, cfg.maxLifetime, cfg.leeway); err != nil {
+	info := st.CachedInfo()
+	c, err := adoptContract(&cfg, info.Config)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckStream(info.Config, cfg.prefix, cfg.maxLifetime, cfg.leeway); err != nil {
 		return nil, err
 	}
 	return &Publisher{
@@ -66,13 +72,44 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Publisher, error)
 		js:     js,
 		stream: st,
 		// Reading back our own events: no signature check needed to merge,
-		// only bounds.
-		dec: jwtrevoke.Decoder{MaxLifetime: cfg.maxLifetime + cfg.leeway + RetentionMargin},
+		// only the contract's bounds, the same as the agents'.
+		dec: c.Decoder(nil),
 	}, nil
+}
+
+// contractSet records which of the contract's options a caller gave.
+type contractSet struct{ prefix, maxLifetime, leeway bool }
+
+// adoptContract makes cfg follow the contract in the stream's metadata:
+// options not given take the stream's values, and an option given with
+// another value is an error naming both. A stream without a contract
+// (made by hand or by an older version) keeps cfg as it is.
+func adoptContract(cfg *config, sc jetstream.StreamConfig) (jwtrevoke.Contract, error) {
+	mine := jwtrevoke.Contract{WireVersion: jwtrevoke.WireVersion, SubjectPrefix: cfg.prefix, MaxTokenLifetime: cfg.maxLifetime, Leeway: cfg.leeway}
+	theirs, ok, err := jwtrevoke.ContractFromMetadata(sc.Metadata)
+	if err != nil {
+		return mine, fmt.Errorf("jwtrevoke/publisher: stream %q: %w", sc.Name, err)
+	}
+	if !ok {
+		cfg.log.Warn("the revocation stream carries no contract in its metadata: agents must be configured with the same max token lifetime, leeway and subject prefix", "stream", sc.Name)
+		return mine, nil
+	}
+	if err := theirs.Conflict(mine, cfg.set.prefix, cfg.set.maxLifetime, cfg.set.leeway, "publisher.With"); err != nil {
+		return mine, fmt.Errorf("jwtrevoke/publisher: stream %q: %w", sc.Name, err)
+	}
+	cfg.prefix, cfg.maxLifetime, cfg.leeway = theirs.SubjectPrefix, theirs.MaxTokenLifetime, theirs.Leeway
+	return theirs, nil
 }
 
 // Stream returns the name of the revocation stream.
 func (p *Publisher) Stream() string { return p.cfg.stream }
+
+// Contract returns the stream's contract as the publisher follows it: the
+// one in the stream's metadata, or its own options for a stream without
+// one.
+func (p *Publisher) Contract() jwtrevoke.Contract {
+	return jwtrevoke.Contract{WireVersion: jwtrevoke.WireVersion, SubjectPrefix: p.cfg.prefix, MaxTokenLifetime: p.cfg.maxLifetime, Leeway: p.cfg.leeway}
+}
 
 // Receipt is the server's acknowledgement of a revocation.
 type Receipt struct {

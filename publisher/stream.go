@@ -11,18 +11,20 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 )
 
-// RetentionMargin is kept on the stream beyond every event's expiry, so an
-// agent whose clock is behind the publisher's by up to this much still
-// replays an event whose token it would still accept.
-const RetentionMargin = 5 * time.Minute
+// RetentionMargin is kept on the stream beyond every event's expiry
+// (jwtrevoke.RetentionMargin).
+const RetentionMargin = jwtrevoke.RetentionMargin
 
 // DuplicateWindow is how long the stream remembers message IDs for
 // deduplication: longer than any retry loop.
 const DuplicateWindow = 2 * time.Minute
 
-// StreamConfig returns the safe configuration of a revocation stream.
+// StreamConfig returns the safe configuration of a revocation stream, with
+// the stream's contract (prefix, maxLifetime, leeway) in its metadata.
 func StreamConfig(name, prefix string, maxLifetime, leeway time.Duration, replicas int) jetstream.StreamConfig {
+	contract := jwtrevoke.Contract{WireVersion: jwtrevoke.WireVersion, SubjectPrefix: prefix, MaxTokenLifetime: maxLifetime, Leeway: leeway}
 	return jetstream.StreamConfig{
+		Metadata:    contract.Metadata(),
 		Name:        name,
 		Description: "jwtrevoke revocation log",
 		Subjects:    []string{jwtrevoke.SubjectFilter(prefix)},
@@ -30,7 +32,7 @@ func StreamConfig(name, prefix string, maxLifetime, leeway time.Duration, replic
 		Replicas:    replicas,
 		Retention:   jetstream.LimitsPolicy,
 		// Expired revocations leave by age; nothing else may drop one.
-		MaxAge:            maxLifetime + leeway + RetentionMargin,
+		MaxAge:            contract.EventLifetime(),
 		MaxMsgs:           -1,
 		MaxBytes:          -1,
 		MaxMsgsPerSubject: 1, // the latest (merged) event per key
@@ -61,10 +63,17 @@ func CheckStream(cfg jetstream.StreamConfig, prefix string, maxLifetime, leeway 
 		}
 	}
 	if !found {
-		bad = append(bad, fmt.Sprintf("subjects %v do not include %q", cfg.Subjects, want))
+		bad = append(bad, fmt.Sprintf("subjects %v do not include %q (the subject prefix: --subject-prefix, WithSubjectPrefix)", cfg.Subjects, want))
+	}
+	if c, ok, err := jwtrevoke.ContractFromMetadata(cfg.Metadata); err != nil {
+		bad = append(bad, err.Error())
+	} else if ok && (c.SubjectPrefix != prefix || c.MaxTokenLifetime != maxLifetime || c.Leeway != leeway) {
+		bad = append(bad, fmt.Sprintf("checked for max token lifetime %v, leeway %v, prefix %q, but the stream's contract says %v, %v, %q (leave --max-lifetime / WithMaxTokenLifetime out to follow the stream)",
+			maxLifetime, leeway, prefix, c.MaxTokenLifetime, c.Leeway, c.SubjectPrefix))
 	}
 	if cfg.MaxAge != 0 && cfg.MaxAge < maxLifetime+leeway {
-		bad = append(bad, fmt.Sprintf("MaxAge %v is shorter than the max token lifetime %v plus leeway %v: live revocations would expire from the log", cfg.MaxAge, maxLifetime, leeway))
+		bad = append(bad, fmt.Sprintf("MaxAge %v is shorter than the max token lifetime %v plus leeway %v: live revocations would expire from the log (raise it to %v: nats stream edit %s --max-age %v)",
+			cfg.MaxAge, maxLifetime, leeway, maxLifetime+leeway+RetentionMargin, cfg.Name, maxLifetime+leeway+RetentionMargin))
 	}
 	if cfg.MaxMsgs > 0 || cfg.MaxBytes > 0 {
 		bad = append(bad, fmt.Sprintf("MaxMsgs %d / MaxBytes %d: a full stream discards or refuses revocations", cfg.MaxMsgs, cfg.MaxBytes))

@@ -159,17 +159,16 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 		return rep, err
 	}
 	defer nc.Close()
-	aopts := []agent.Option{
+	aopts := append([]agent.Option{
 		agent.WithStream(o.g.stream),
-		agent.WithMaxTokenLifetime(o.g.maxLifetime),
 		agent.WithLogger(cliQuietLogger(o.g)),
-	}
+	}, o.g.agentContract()...)
 	if trusted != nil {
 		aopts = append(aopts, agent.WithTrustedKeys(trusted))
 	}
 	a, err := agent.New(ctx, nc, aopts...)
 	if err != nil {
-		return rep, err
+		return rep, cliContractFlag(o.g, err)
 	}
 	defer a.Close()
 	if err := a.WaitReady(ctx); err != nil {
@@ -184,7 +183,7 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 	rep.Ready, rep.LastApplied, rep.StalenessMS = a.Ready(), a.LastApplied(), cliMillis(a.Staleness())
 	if res.Kind.Valid() {
 		rep.Kind = res.Kind.String()
-		rep.Revocation = o.latestEvent(ctx, nc, res.Kind, tok, trusted)
+		rep.Revocation = o.latestEvent(ctx, nc, a.Contract(), res.Kind, tok, trusted)
 		if rep.Revocation != nil {
 			rep.Reason = rep.Revocation.Reason
 		}
@@ -194,7 +193,7 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 
 // latestEvent fetches the stream's latest event for the token's key of
 // kind k, to show what revoked it; nil if it cannot be read.
-func (o *checkOptions) latestEvent(ctx context.Context, nc *nats.Conn, k jwtrevoke.Kind, t jwtrevoke.Token, trusted jwtrevoke.KeySet) *checkRevocation {
+func (o *checkOptions) latestEvent(ctx context.Context, nc *nats.Conn, c jwtrevoke.Contract, k jwtrevoke.Kind, t jwtrevoke.Token, trusted jwtrevoke.KeySet) *checkRevocation {
 	key := ""
 	switch k {
 	case jwtrevoke.KindToken:
@@ -214,24 +213,17 @@ func (o *checkOptions) latestEvent(ctx context.Context, nc *nats.Conn, k jwtrevo
 	if err != nil {
 		return nil
 	}
-	subj := jwtrevoke.Subject("", k, key)
+	subj := jwtrevoke.Subject(c.SubjectPrefix, k, key)
 	m, err := st.GetLastMsgForSubject(ctx, subj)
 	if err != nil {
 		return nil
 	}
-	dec := cliEventDecoder(o.g.maxLifetime, trusted)
+	dec := c.Decoder(trusted)
 	r, kid, err := dec.DecodeSigned(m.Data, time.Now())
 	if err != nil {
 		return nil
 	}
 	return &checkRevocation{cliRevocation: newCLIRevocation(r), Seq: m.Sequence, Subject: subj, Signed: kid}
-}
-
-// cliEventDecoder decodes events as an agent configured with
-// --max-lifetime does: it allows an hour beyond the lifetime for the
-// publisher's leeway.
-func cliEventDecoder(maxLifetime time.Duration, trusted jwtrevoke.KeySet) *jwtrevoke.Decoder {
-	return &jwtrevoke.Decoder{MaxLifetime: maxLifetime + time.Hour, Keys: trusted}
 }
 
 // cliQuietLogger logs warnings (or everything, with --verbose) to stderr:

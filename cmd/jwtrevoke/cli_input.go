@@ -26,8 +26,13 @@ const cliFutureTolerance = time.Minute
 
 // cliParseCutoff reads a --before value: empty or "now" for now, else an
 // RFC 3339 time (fractions of a second allowed). A cut-off in the future,
-// or so far back that every token issued before it has expired, is refused.
+// or so far back that every token issued before it has expired, is refused
+// (maxLifetime 0: the default lifetime; the publisher then checks against
+// the stream's own contract).
 func cliParseCutoff(s string, now time.Time, maxLifetime time.Duration) (time.Time, error) {
+	if maxLifetime == 0 {
+		maxLifetime = jwtrevoke.DefaultMaxTokenLifetime
+	}
 	if s == "" || s == "now" {
 		return now, nil
 	}

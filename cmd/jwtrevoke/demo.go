@@ -145,7 +145,7 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 	if cfg.replicas < 1 || cfg.replicas > 32 {
 		return nil, fmt.Errorf("--replicas %d: must be 1 to 32", cfg.replicas)
 	}
-	if g.maxLifetime < demoAccessLifetime {
+	if g.maxLifetime != 0 && g.maxLifetime < demoAccessLifetime {
 		return nil, fmt.Errorf("--max-lifetime %v: the demo's access tokens live %v", g.maxLifetime, demoAccessLifetime)
 	}
 	if port+cfg.replicas > 65535 {
@@ -204,12 +204,14 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 	if d.nc, err = g.dial(ctx, d.natsURL, "jwtrevoke-demo-issuer"); err != nil {
 		return nil, err
 	}
-	if d.pub, err = publisher.New(ctx, d.nc,
+	if d.pub, err = publisher.New(ctx, d.nc, append([]publisher.Option{
 		publisher.WithStream(g.stream),
-		publisher.WithMaxTokenLifetime(g.maxLifetime),
 		publisher.WithActor("jwtrevoke-demo"),
-		publisher.WithLogger(log)); err != nil {
-		return nil, err
+		publisher.WithLogger(log)}, g.publisherContract()...)...); err != nil {
+		return nil, cliContractFlag(g, err)
+	}
+	if lt := d.pub.Contract().MaxTokenLifetime; lt < demoAccessLifetime {
+		return nil, fmt.Errorf("the stream %q keeps revocations for tokens living up to %v, but the demo's access tokens live %v", g.stream, lt, demoAccessLifetime)
 	}
 	js, err := jetstream.New(d.nc)
 	if err != nil {
@@ -223,7 +225,6 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 	}
 	if d.ia, err = agent.New(ctx, d.nc,
 		agent.WithStream(g.stream),
-		agent.WithMaxTokenLifetime(g.maxLifetime),
 		agent.WithStaleness(demoStaleAfter),
 		agent.WithLogger(log.With("part", "issuer")),
 		agent.WithOnApply(d.is.observe)); err != nil {

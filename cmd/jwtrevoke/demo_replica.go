@@ -40,7 +40,6 @@ func startDemoReplica(ctx context.Context, n int, ln net.Listener, nc *nats.Conn
 	lt := newDemoLagTracker(time.Now())
 	a, err := agent.New(ctx, nc,
 		agent.WithStream(g.stream),
-		agent.WithMaxTokenLifetime(g.maxLifetime),
 		agent.WithStaleness(demoStaleAfter),
 		agent.WithLogger(log.With("replica", n)),
 		agent.WithOnApply(lt.observe))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,8 +14,11 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
@@ -41,9 +45,57 @@ func (g *globalFlags) register(c *cobra.Command) {
 	f.StringVar(&g.tlsKey, "tlskey", "", "TLS client private key file")
 	f.StringVar(&g.tlsCA, "tlsca", "", "TLS certificate authority file to verify the server")
 	f.StringVar(&g.stream, "stream", publisher.DefaultStream, "revocation stream name")
-	f.DurationVar(&g.maxLifetime, "max-lifetime", 24*time.Hour, "longest lifetime of a token the issuers mint (publisher and agents must agree)")
+	f.DurationVar(&g.maxLifetime, "max-lifetime", 0, "longest lifetime of a token the issuers mint; part of the stream's contract, which the publisher that creates the stream writes into it (default: the stream's contract; 24h for a new stream)")
 	f.BoolVarP(&g.jsonOut, "json", "j", false, "print JSON instead of text")
 	f.BoolVarP(&g.verbose, "verbose", "v", false, "log debug detail to stderr")
+}
+
+// agentContract returns the agent options of the contract flags: none
+// unless --max-lifetime was given, so the agent follows the stream.
+func (g *globalFlags) agentContract() []agent.Option {
+	if g.maxLifetime == 0 {
+		return nil
+	}
+	return []agent.Option{agent.WithMaxTokenLifetime(g.maxLifetime)}
+}
+
+// publisherContract is agentContract for a publisher: a new stream gets
+// --max-lifetime (or the default), an existing one is followed.
+func (g *globalFlags) publisherContract() []publisher.Option {
+	if g.maxLifetime == 0 {
+		return nil
+	}
+	return []publisher.Option{publisher.WithMaxTokenLifetime(g.maxLifetime)}
+}
+
+// streamContract returns the contract of the stream configured as sc: the
+// one in its metadata, which --max-lifetime may not contradict, or for a
+// stream without one the flags' (and defaults').
+func (g *globalFlags) streamContract(sc jetstream.StreamConfig) (c jwtrevoke.Contract, fromStream bool, err error) {
+	c, ok, err := jwtrevoke.ContractFromMetadata(sc.Metadata)
+	if err != nil {
+		return c, false, fmt.Errorf("stream %q: %w", sc.Name, err)
+	}
+	if !ok {
+		c = jwtrevoke.DefaultContract()
+		if g.maxLifetime != 0 {
+			c.MaxTokenLifetime = g.maxLifetime
+		}
+		return c, false, nil
+	}
+	if g.maxLifetime != 0 && g.maxLifetime != c.MaxTokenLifetime {
+		return c, true, fmt.Errorf("%w: --max-lifetime %v, but the stream %q says %v (leave --max-lifetime out to follow the stream)", jwtrevoke.ErrContract, g.maxLifetime, sc.Name, c.MaxTokenLifetime)
+	}
+	return c, true, nil
+}
+
+// cliContractFlag names --max-lifetime in an error of a publisher or
+// agent that refused it as contradicting the stream's contract.
+func cliContractFlag(g *globalFlags, err error) error {
+	if errors.Is(err, jwtrevoke.ErrContract) && g.maxLifetime != 0 {
+		return fmt.Errorf("--max-lifetime %v: %w", g.maxLifetime, err)
+	}
+	return err
 }
 
 func (g *globalFlags) logger() *slog.Logger {

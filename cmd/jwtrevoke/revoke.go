@@ -288,12 +288,11 @@ func (o *revokeOptions) run(cmd *cobra.Command, k jwtrevoke.Kind, key string, re
 }
 
 func (o *revokeOptions) publisherOptions() ([]publisher.Option, error) {
-	opts := []publisher.Option{
+	opts := append([]publisher.Option{
 		publisher.WithStream(o.g.stream),
-		publisher.WithMaxTokenLifetime(o.g.maxLifetime),
 		publisher.WithCreateStream(o.createStream),
 		publisher.WithLogger(o.g.logger()),
-	}
+	}, o.g.publisherContract()...)
 	switch {
 	case o.signKey == "" && o.signKeyID == "":
 	case o.signKey == "" || o.signKeyID == "":

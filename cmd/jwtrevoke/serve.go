@@ -300,22 +300,22 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	defer serveDrain(nc, closed, log)
 
-	pub, err := publisher.New(ctx, nc,
+	pub, err := publisher.New(ctx, nc, append([]publisher.Option{
 		publisher.WithStream(g.stream),
-		publisher.WithMaxTokenLifetime(g.maxLifetime),
 		publisher.WithReplicas(f.replicas),
 		publisher.WithActor("jwtrevoke-serve"),
-		publisher.WithLogger(log))
+		publisher.WithLogger(log)}, g.publisherContract()...)...)
 	if err != nil {
-		return err
+		return cliContractFlag(g, err)
 	}
 	policy := agent.FailClosed
 	if f.failOpen {
 		policy = agent.FailOpen
 	}
+	// The agent follows the stream's contract (which the publisher above
+	// checked --max-lifetime against).
 	a, err := agent.New(ctx, nc,
 		agent.WithStream(g.stream),
-		agent.WithMaxTokenLifetime(g.maxLifetime),
 		agent.WithStaleness(f.staleness),
 		agent.WithPolicy(policy),
 		agent.WithLogger(log))
@@ -334,7 +334,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 
 	svc := &revocationService{
 		pub: pub, agent: a, verifier: verifier, stream: st, log: log,
-		maxLifetime: g.maxLifetime, staleness: f.staleness,
+		contract: a.Contract(), staleness: f.staleness,
 		clients: clients, public: public, corsOrigins: f.corsOrigins, adminToken: adminToken,
 	}
 	handler, err := svc.routes()

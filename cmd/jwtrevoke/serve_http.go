@@ -37,7 +37,7 @@ type revocationService struct {
 	verifier    *agent.Verifier
 	stream      jetstream.Stream
 	log         *slog.Logger
-	maxLifetime time.Duration
+	contract    jwtrevoke.Contract // the stream's
 	staleness   time.Duration
 	clients     []serveClient
 	public      bool
@@ -258,7 +258,7 @@ func (s *revocationService) handleAdminRevoke(w http.ResponseWriter, r *http.Req
 		opts = append(opts, publisher.Reason(req.Reason))
 	}
 	out := serveReceipt{Kind: kind.String(), Key: req.Key}
-	if kind.HasCutoff() && !before.IsZero() && !before.Add(s.maxLifetime).After(now) {
+	if kind.HasCutoff() && !before.IsZero() && !before.Add(s.contract.MaxTokenLifetime).After(now) {
 		// Every token issued before the cut-off has expired.
 		out.Note = "nothing to revoke: every token issued before that time has expired"
 		serveWriteJSON(w, http.StatusOK, out)
@@ -449,7 +449,7 @@ func (s *revocationService) handleAdminEvents(w http.ResponseWriter, r *http.Req
 		return
 	}
 	now := s.now()
-	dec := jwtrevoke.Decoder{MaxLifetime: s.maxLifetime + time.Hour}
+	dec := s.contract.Decoder(nil)
 	events := []serveEvent{}
 	scanned := 0
 	for seq := info.State.LastSeq; seq >= max(info.State.FirstSeq, 1) && len(events) < limit && scanned < serveEventsScan; seq-- {

@@ -29,9 +29,12 @@ func newStatusCmd(g *globalFlags) *cobra.Command {
 replicas, max age, messages, bytes, first and last sequence, consumers and the
 cluster leader; the number of events of each kind (the stream keeps one event
 per key, and drops each when it expires, so this is the number of live
-revocations); and whether the configuration is safe for revocations kept
---max-lifetime (the publisher's check: file storage, limits retention, no size
-limits that discard, deletes and purges denied, direct get allowed, …).`,
+revocations); the stream's contract (wire version, subject prefix, max token
+lifetime, leeway), which the publisher that created it wrote into its metadata;
+and whether the configuration is safe for that contract (the publisher's check:
+MaxAge, file storage, limits retention, no size limits that discard, deletes and
+purges denied, direct get allowed, …). A stream without a contract is checked
+for --max-lifetime.`,
 		Example: `  jwtrevoke status
   jwtrevoke status --json | jq .kinds
   jwtrevoke status --stream JWTREVOKE --max-lifetime 1h`,
@@ -69,9 +72,22 @@ type statusReport struct {
 	Kinds             map[string]uint64 `json:"kinds"`
 	// Other counts messages on subjects that are not revocation subjects
 	// under the prefix (should be zero).
-	Other   uint64 `json:"other"`
-	Safe    bool   `json:"safe"`
-	Problem string `json:"problem,omitempty"`
+	Other uint64 `json:"other"`
+	// Contract is the stream's contract, from its metadata; nil for a
+	// stream that carries none (then checked against --max-lifetime).
+	Contract *statusContract `json:"contract,omitempty"`
+	Safe     bool            `json:"safe"`
+	Problem  string          `json:"problem,omitempty"`
+
+	lifetime time.Duration // what the stream was checked for
+}
+
+// statusContract is the stream's contract (jwtrevoke.Contract).
+type statusContract struct {
+	WireVersion             int     `json:"wire_version"`
+	SubjectPrefix           string  `json:"subject_prefix"`
+	MaxTokenLifetimeSeconds float64 `json:"max_token_lifetime_seconds"`
+	LeewaySeconds           float64 `json:"leeway_seconds"`
 }
 
 type statusCluster struct {
@@ -135,16 +151,27 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 		}
 		rep.Cluster = sc
 	}
-	// The publisher's default leeway: the check asks for MaxAge of at
-	// least the lifetime plus it.
-	if err := publisher.CheckStream(cfg, jwtrevoke.DefaultSubjectPrefix, o.g.maxLifetime, time.Minute); err != nil {
+	// Checked against the stream's own contract; a stream without one
+	// against --max-lifetime and the defaults.
+	contract, fromStream, err := o.g.streamContract(cfg)
+	switch {
+	case err != nil:
 		rep.Safe, rep.Problem = false, err.Error()
+	default:
+		if err := publisher.CheckStream(cfg, contract.SubjectPrefix, contract.MaxTokenLifetime, contract.Leeway); err != nil {
+			rep.Safe, rep.Problem = false, err.Error()
+		}
 	}
+	if fromStream {
+		rep.Contract = &statusContract{WireVersion: contract.WireVersion, SubjectPrefix: contract.SubjectPrefix,
+			MaxTokenLifetimeSeconds: contract.MaxTokenLifetime.Seconds(), LeewaySeconds: contract.Leeway.Seconds()}
+	}
+	rep.lifetime = contract.MaxTokenLifetime
 	// Events per kind: the stream's per-subject counts under each kind's
 	// subjects (one subject per key).
 	var sum uint64
 	for _, k := range jwtrevoke.Kinds {
-		filter := jwtrevoke.DefaultSubjectPrefix + "." + k.String() + ".>"
+		filter := contract.SubjectPrefix + "." + k.String() + ".>"
 		ki, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
 		if err != nil {
 			return statusReport{}, fmt.Errorf("counting %s events: %w", k, err)
@@ -180,8 +207,14 @@ func (o *statusOptions) print(w io.Writer, rep statusReport) error {
 	fmt.Fprintf(tw, "  Replicas:\t%d\n", rep.Replicas)
 	fmt.Fprintf(tw, "  Max age:\t%s\n", time.Duration(rep.MaxAgeSeconds*float64(time.Second)))
 	fmt.Fprintf(tw, "  Max per subject:\t%d\n", rep.MaxMsgsPerSubject)
+	if c := rep.Contract; c != nil {
+		fmt.Fprintf(tw, "  Contract:\twire v%d, prefix %s, tokens living up to %v, leeway %v\n", c.WireVersion, c.SubjectPrefix,
+			time.Duration(c.MaxTokenLifetimeSeconds*float64(time.Second)), time.Duration(c.LeewaySeconds*float64(time.Second)))
+	} else {
+		fmt.Fprintf(tw, "  Contract:\tnone in the stream's metadata: every publisher and agent must be given the same max token lifetime (checked for %v, --max-lifetime)\n", rep.lifetime)
+	}
 	if rep.Safe {
-		fmt.Fprintf(tw, "  Safe:\tyes, for tokens living up to %v\n", o.g.maxLifetime)
+		fmt.Fprintf(tw, "  Safe:\tyes, for tokens living up to %v\n", rep.lifetime)
 	} else {
 		fmt.Fprintf(tw, "  Safe:\tNO (see below)\n")
 	}

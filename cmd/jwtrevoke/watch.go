@@ -103,8 +103,13 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	if _, err := js.Stream(setup, o.g.stream); err != nil {
+	st, err := js.Stream(setup, o.g.stream)
+	if err != nil {
 		return fmt.Errorf("stream %q on %s: %w", o.g.stream, o.g.server, err)
+	}
+	contract, _, err := o.g.streamContract(st.CachedInfo().Config)
+	if err != nil {
+		return err
 	}
 	cons, err := js.OrderedConsumer(setup, o.g.stream, cfg)
 	if err != nil {
@@ -117,7 +122,8 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	defer it.Stop()
 	fmt.Fprintf(cmd.ErrOrStderr(), "Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.stream, redactURLs(o.g.server), from)
 
-	dec := cliEventDecoder(o.g.maxLifetime, trusted)
+	decoder := contract.Decoder(trusted)
+	dec := &decoder
 	out := cmd.OutOrStdout()
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)

@@ -137,8 +137,8 @@ func TestJWTAttacks(t *testing.T) {
 		{"future nbf", rs(claims(jwt.MapClaims{"nbf": now.Add(time.Hour).Unix()})), agent.ReasonExpired},
 		{"issued in the future", rs(claims(jwt.MapClaims{"iat": now.Add(time.Hour).Unix()})), agent.ReasonExpired},
 		{"kid path traversal", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), "../../../../etc/passwd\x00"), agent.ReasonInvalid},
-		{"kid a number", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), 1), agent.ReasonInvalid},
-		{"kid an object", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), map[string]any{"$ne": ""}), agent.ReasonInvalid},
+		{"kid a number", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), 1), agent.ReasonMalformed}, // a kid must be a non-empty string
+		{"kid an object", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), map[string]any{"$ne": ""}), agent.ReasonMalformed},
 		{"kid 4 KiB", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), strings.Repeat("k", 4096)), agent.ReasonInvalid},
 		{"a million dots", strings.Repeat(".", 1_000_000), agent.ReasonMalformed},
 		{"64 KiB header", bigHeader + "." + payload + "." + fakeSig, agent.ReasonMalformed},
