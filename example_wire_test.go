@@ -38,7 +38,7 @@ func Example() {
 	fmt.Println(got.Kind, got.Key, got.Before.Equal(now), keyID, err)
 	// Output:
 	// 131 bytes on jwtrevoke.v1.sub.6d894aa3ee802549d7f340e7c1cf0d1c
-	// Nats-Msg-Id: jr1-53c6e8b109effca4cf3d4c210299eca4
+	// Nats-Msg-Id: jr1-a2b704543668404e24a4b26c7a695106
 	// sub user-42 true ops-2026-01 <nil>
 }
 

@@ -44,15 +44,17 @@ func SubjectFilter(prefix string) string {
 
 // MsgID returns the message ID to publish event under (the Nats-Msg-Id
 // header, for JetStream's duplicate window): "jr1-" followed by the
-// lowercase hex of the first 16 bytes of the SHA-256 of the event's body.
-// A well-formed signature block is left out of the hash, so a retry that
-// re-signs the same body keeps its ID; input that does not parse as an
-// event is hashed whole.
+// lowercase hex of the first 16 bytes of the SHA-256 of the event without
+// its 64 signature bytes — the body, and for a signed event the algorithm
+// byte, key ID length and key ID. So a retry of one event keeps its ID, and
+// the same body signed by another key (a key rotation) has another ID and
+// is stored, not dropped as a duplicate of the old key's copy. Input that
+// does not parse as an event is hashed whole.
 func MsgID(event []byte) string {
-	body := event
-	if f, err := parseFrame(event); err == nil {
-		body = event[:f.body]
+	covered := event
+	if f, err := parseFrame(event); err == nil && f.sig != nil {
+		covered = event[:len(event)-len(f.sig)]
 	}
-	sum := sha256.Sum256(body)
+	sum := sha256.Sum256(covered)
 	return "jr1-" + hex.EncodeToString(sum[:16])
 }

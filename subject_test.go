@@ -60,13 +60,14 @@ func TestMsgID(t *testing.T) {
 	if len(id) != 36 || !strings.HasPrefix(id, "jr1-") || strings.ToLower(id) != id {
 		t.Errorf("MsgID(body) = %q, want jr1- and 32 lowercase hex digits", id)
 	}
-	for name, event := range map[string][]byte{
-		"signed by key 0": mustEncode(t, r, &s0),
-		"signed by key 1": mustEncode(t, r, &s1),
-	} {
-		if got := MsgID(event); got != id {
-			t.Errorf("MsgID(%s) = %q, want MsgID(body) = %q", name, got, id)
-		}
+	// Signed, the ID covers the signer's key ID: a retry keeps it, the
+	// same body re-signed by another key (a key rotation) gets another.
+	id0, id1 := MsgID(mustEncode(t, r, &s0)), MsgID(mustEncode(t, r, &s1))
+	if id0 == id || id1 == id || id0 == id1 {
+		t.Errorf("MsgID(unsigned, signed by key 0, by key 1) = %q, %q, %q; want three IDs", id, id0, id1)
+	}
+	if again := MsgID(mustEncode(t, r, &s0)); again != id0 {
+		t.Errorf("MsgID(signed by key 0, again) = %q, want %q", again, id0)
 	}
 	other := r
 	other.Issued = other.Issued.Add(1)

@@ -238,7 +238,7 @@ func buildVectors(t testing.TB) vectorFile {
 		rev(KindToken, "7c9e6679-7425-40de-944b-e07fc1f90ae7", tokenExp, "logout", "user:42"), 0, now, day, true)
 	g.valid("sub-unsigned", "Subject revocation (log out everywhere) for user-42, the worked example of docs/wire-format.md.",
 		rev(KindSubject, "user-42", before.Add(day), "password change", "admin:alice"), -1, now, day, false)
-	g.valid("sub-signed", "The same subject revocation signed by test-2026-01; same body, same msg_id.",
+	g.valid("sub-signed", "The same subject revocation signed by test-2026-01; same body, another msg_id (the ID covers the signer's key ID).",
 		rev(KindSubject, "user-42", before.Add(day), "password change", "admin:alice"), 0, now, day, true)
 	g.valid("sub-signed-multibyte-key", "Key with 1-, 2-, 3- and 4-byte UTF-8 sequences; lengths are bytes (24), not characters.",
 		rev(KindSubject, "Jürgen-ユーザー-🙂", before.Add(day), "", ""), 1, now, day, true)

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -97,25 +98,44 @@ func (a *Agent) settle(t *jwtrevoke.Token, nowT time.Time) (filter.Verdict, jwtr
 	return a.f.CheckAt(t, nowT)
 }
 
+// maxSettleEvents bounds how many events of one key settling reads.
+const maxSettleEvents = 10000
+
+// settleKey reads every event the stream holds for one key and settles the
+// filter with their merge: the latest cut-off and the latest expiry of the
+// valid ones. An event that does not decode (garbage, unsigned where
+// signatures are required, expired) or names another key is left out, as
+// the replay leaves it out, so nothing written after a valid event can
+// shadow it.
 func (a *Agent) settleKey(k jwtrevoke.Kind, key string, now time.Time) error {
 	ctx, cancel := context.WithTimeout(a.ctx, a.cfg.settleTimeout)
 	defer cancel()
-	m, err := a.stream.GetLastMsgForSubject(ctx, jwtrevoke.Subject(a.cfg.prefix, k, key))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return a.f.Settle(k, key, nil, now)
+	subj := jwtrevoke.Subject(a.cfg.prefix, k, key)
+	var merged *jwtrevoke.Revocation
+	seq := uint64(1)
+	for range maxSettleEvents {
+		m, err := a.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return a.f.Settle(k, key, merged, now)
+		}
+		if err != nil {
+			return err
+		}
+		seq = m.Sequence + 1
+		r, _, err := a.dec.DecodeSigned(m.Data, now)
+		if err != nil || r.Kind != k || r.Key != key {
+			continue
+		}
+		if merged == nil {
+			merged = &r
+			continue
+		}
+		if r.Before.After(merged.Before) {
+			merged.Before = r.Before
+		}
+		if r.Expires.After(merged.Expires) {
+			merged.Expires = r.Expires
+		}
 	}
-	if err != nil {
-		return err
-	}
-	r, _, err := a.dec.DecodeSigned(m.Data, now)
-	switch {
-	case errors.Is(err, jwtrevoke.ErrExpired):
-		return a.f.Settle(k, key, nil, now)
-	case err != nil:
-		return err
-	case r.Kind != k || r.Key != key:
-		// A different key with the same subject hash: not this key's event.
-		return a.f.Settle(k, key, nil, now)
-	}
-	return a.f.Settle(k, key, &r, now)
+	return fmt.Errorf("jwtrevoke/agent: %v %q has more than %d events in the stream", k, key, maxSettleEvents)
 }

@@ -16,9 +16,10 @@ const batchWindow = 2048
 
 // RevokeBatch writes many revocations (mass revocation, incident response)
 // with acknowledgements pipelined, and returns once every one is
-// acknowledged. Receipts are in the order of revs. Each event is first
-// written as the key's first event; a key that already has one is merged
-// and written like Revoke does. On error, the receipts of the events that
+// acknowledged. Receipts are in the order of revs. Events are written as
+// they are, without reading the keys' earlier events (the stream keeps
+// those, and agents merge them); one whose publish fails or whose ack does
+// not come in time is written again like Revoke does. On error, the receipts of the events that
 // were acknowledged are still returned (Seq 0 marks the others), and a
 // retry of the whole batch is safe.
 func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation) ([]Receipt, error) {
@@ -50,7 +51,7 @@ func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation
 				errs = append(errs, fmt.Errorf("revocation %d: %w", i, err))
 				continue
 			}
-			msg := p.message(subj, r, data, 0, true)
+			msg := p.message(subj, r, data)
 			fut, err := p.js.PublishMsgAsync(msg)
 			if err != nil {
 				// Not even queued: the slow path below retries it.
@@ -80,8 +81,10 @@ func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation
 					return out, errors.Join(append(errs, ctx.Err())...)
 				}
 			}
-			// The key had an event already, or the publish failed:
-			// merge and write it the careful way.
+			// The publish failed or its ack is lost: write it the
+			// careful way, as Revoke does (should the first copy have
+			// been stored after all, a second one does no harm: agents
+			// merge a key's events).
 			rc, err := p.Revoke(ctx, f.r)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("revocation %d (%v %q): %w", f.i, f.r.Kind, f.r.Key, err))

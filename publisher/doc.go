@@ -12,11 +12,13 @@
 // every agent. Retries reuse the event's message ID, so a retry after a lost
 // acknowledgement never stores a second copy.
 //
-// Events for one key are merged at the publisher: before writing, it reads
-// that key's latest event and keeps the later cut-off and expiry, and writes
-// with an expected-last-subject-sequence guard, so the latest event of a key
-// is always the one that matters. Agents rely on that when they settle an
-// "unknown" verdict by fetching a key's latest event.
+// The stream keeps every event of a key until it expires, and agents merge
+// a key's events: the latest cut-off and the latest expiry of the valid
+// ones win, not the last one written. So nothing another writer of the
+// stream publishes (garbage, an unsigned event where signatures are
+// required, an older event re-published) can shadow a valid revocation,
+// for live agents, starting ones, or ones settling an "unknown" verdict.
+// Revoke also merges the key's latest event into the one it writes.
 //
 // # HTTP and metrics
 //

@@ -39,7 +39,6 @@ type counters struct {
 	duplicates         atomic.Uint64
 	errors             atomic.Uint64
 	retries            atomic.Uint64
-	conflicts          atomic.Uint64
 	batches, batchRevs atomic.Uint64
 	batchBuckets       [len(BatchSizeBuckets) + 1]atomic.Uint64
 	requests           [numOutcomes]atomic.Uint64
@@ -77,7 +76,6 @@ func (c *counters) observeBatch(n int) {
 //	publish_duplicates_total            of which the server had already stored (a retried publish)
 //	publish_errors_total                Revoke calls that failed after their retries
 //	publish_retries_total               publish attempts retried after a timeout or outage
-//	publish_conflicts_total             writes that lost a race with another writer of the same key and merged again
 //	publish_batch_size                  histogram of revocations per RevokeBatch call
 //	revocation_requests_total{outcome}  RFC 7009 endpoint requests: revoked, refresh_revoked, not_revoked,
 //	                                    invalid_request, invalid_client, unavailable
@@ -94,8 +92,6 @@ func (p *Publisher) Collector() prometheus.Collector {
 			"Revocations that could not be stored after every retry.", nil, nil),
 		retries: prometheus.NewDesc("jwtrevoke_publish_retries_total",
 			"Publish attempts retried after a timeout or an unavailable server.", nil, nil),
-		conflicts: prometheus.NewDesc("jwtrevoke_publish_conflicts_total",
-			"Writes that raced another writer of the same key and were merged again.", nil, nil),
 		batch: prometheus.NewDesc("jwtrevoke_publish_batch_size",
 			"Revocations per RevokeBatch call.", nil, nil),
 		requests: prometheus.NewDesc("jwtrevoke_revocation_requests_total",
@@ -104,13 +100,13 @@ func (p *Publisher) Collector() prometheus.Collector {
 }
 
 type collector struct {
-	p                                                        *Publisher
-	published, duplicates, errors, retries, conflicts, batch *prometheus.Desc
-	requests                                                 *prometheus.Desc
+	p                                             *Publisher
+	published, duplicates, errors, retries, batch *prometheus.Desc
+	requests                                      *prometheus.Desc
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range [...]*prometheus.Desc{c.published, c.duplicates, c.errors, c.retries, c.conflicts, c.batch, c.requests} {
+	for _, d := range [...]*prometheus.Desc{c.published, c.duplicates, c.errors, c.retries, c.batch, c.requests} {
 		ch <- d
 	}
 }
@@ -123,7 +119,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- counter(c.duplicates, s.duplicates.Load())
 	ch <- counter(c.errors, s.errors.Load())
 	ch <- counter(c.retries, s.retries.Load())
-	ch <- counter(c.conflicts, s.conflicts.Load())
 	buckets := make(map[float64]uint64, len(BatchSizeBuckets))
 	var cum uint64
 	for i, ub := range BatchSizeBuckets {

@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"strconv"
@@ -18,7 +19,6 @@ import (
 var (
 	ErrBadOption = errors.New("jwtrevoke/publisher: bad option")
 	ErrNoTokenID = errors.New("jwtrevoke/publisher: token has no jti")
-	ErrConflict  = errors.New("jwtrevoke/publisher: concurrent writers kept conflicting")
 	// ErrNoClientAuth is returned by NewRevocationHandler when neither
 	// WithClientCredentials nor WithPublicClient says who may call it.
 	ErrNoClientAuth = errors.New("jwtrevoke/publisher: revocation handler needs client credentials or a public client")
@@ -67,13 +67,19 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Publisher, error)
 	if err := CheckStream(info.Config, cfg.prefix, cfg.maxLifetime, cfg.leeway); err != nil {
 		return nil, err
 	}
+	// Reading back a key's latest event to merge it: within the
+	// contract's bounds, the same as the agents'. A publisher that signs
+	// merges only events signed with its own key, so that one written by
+	// someone who may publish but not sign is never re-signed with our key.
+	var own jwtrevoke.KeySet
+	if cfg.signer != nil {
+		own = jwtrevoke.KeySet{cfg.signer.KeyID: cfg.signer.Key.Public().(ed25519.PublicKey)}
+	}
 	return &Publisher{
 		cfg:    cfg,
 		js:     js,
 		stream: st,
-		// Reading back our own events: no signature check needed to merge,
-		// only the contract's bounds, the same as the agents'.
-		dec: c.Decoder(nil),
+		dec:    c.Decoder(own),
 	}, nil
 }
 
@@ -217,9 +223,8 @@ func (p *Publisher) revocation(k jwtrevoke.Kind, key string, before, expires tim
 
 // Revoke writes one revocation and returns once the server acknowledged
 // it. Issued is set to now if zero. The event is merged with the key's
-// latest event (later cut-off and expiry win) under an
-// expected-last-subject-sequence guard; a conflicting concurrent writer
-// makes it read and merge again.
+// latest event (later cut-off and expiry win); the stream keeps every
+// event of the key besides, and agents merge them all.
 //
 // An invalid r is refused with the error of r.Validate, and one whose
 // Expires is further ahead than now + max token lifetime + leeway +
@@ -255,26 +260,25 @@ func (p *Publisher) validate(r jwtrevoke.Revocation, now time.Time) error {
 	return nil
 }
 
-// revoke is Revoke for a valid r.
+// revoke is Revoke for a valid r. The stream keeps every event of a key
+// and agents merge them, so the merge here only makes the stored event as
+// strong as the key's latest one; a concurrent writer of the same key loses
+// nothing, and no guard on the subject's last sequence is needed (one that
+// a writer of garbage on the subject could trip forever).
 func (p *Publisher) revoke(ctx context.Context, r jwtrevoke.Revocation) (Receipt, error) {
 	subj := jwtrevoke.Subject(p.cfg.prefix, r.Kind, r.Key)
-	for range 5 {
-		merged, lastSeq, err := p.mergeLatest(ctx, subj, r)
-		if err != nil {
-			return Receipt{}, err
-		}
-		rc, err := p.publish(ctx, subj, merged, lastSeq, true)
-		if errors.Is(err, errWrongLast) {
-			p.stats.conflicts.Add(1)
-			continue // someone wrote this key meanwhile: merge again
-		}
-		return rc, err
+	merged, err := p.mergeLatest(ctx, subj, r)
+	if err != nil {
+		return Receipt{}, err
 	}
-	return Receipt{}, fmt.Errorf("%w on %v %q", ErrConflict, r.Kind, r.Key)
+	return p.publish(ctx, subj, merged)
 }
 
-// mergeLatest reads the key's latest event and merges r into it.
-func (p *Publisher) mergeLatest(ctx context.Context, subj string, r jwtrevoke.Revocation) (jwtrevoke.Revocation, uint64, error) {
+// mergeLatest reads the key's latest event and merges r into it: the
+// later cut-off and the later expiry win. An event that does not decode
+// under the publisher's decoder (expired, foreign, malformed, or not signed
+// by this publisher's key when it signs) is left out.
+func (p *Publisher) mergeLatest(ctx context.Context, subj string, r jwtrevoke.Revocation) (jwtrevoke.Revocation, error) {
 	var (
 		m   *jetstream.RawStreamMsg
 		err error
@@ -288,15 +292,14 @@ func (p *Publisher) mergeLatest(ctx context.Context, subj string, r jwtrevoke.Re
 		return err
 	})
 	if err != nil {
-		return r, 0, fmt.Errorf("jwtrevoke/publisher: reading the latest event of %v %q: %w", r.Kind, r.Key, err)
+		return r, fmt.Errorf("jwtrevoke/publisher: reading the latest event of %v %q: %w", r.Kind, r.Key, err)
 	}
 	if m == nil {
-		return r, 0, nil
+		return r, nil
 	}
 	old, err := p.dec.Decode(m.Data, p.cfg.clock())
 	if err != nil || old.Kind != r.Kind || old.Key != r.Key {
-		// Expired, foreign or malformed: ours replaces it.
-		return r, m.Sequence, nil
+		return r, nil
 	}
 	if old.Before.After(r.Before) {
 		r.Before = old.Before
@@ -304,27 +307,21 @@ func (p *Publisher) mergeLatest(ctx context.Context, subj string, r jwtrevoke.Re
 	if old.Expires.After(r.Expires) {
 		r.Expires = old.Expires
 	}
-	return r, m.Sequence, nil
+	return r, nil
 }
-
-var errWrongLast = errors.New("wrong last subject sequence")
 
 // publish encodes r and publishes it until acknowledged, reusing the
 // message ID on every attempt.
-func (p *Publisher) publish(ctx context.Context, subj string, r jwtrevoke.Revocation, lastSeq uint64, guard bool) (Receipt, error) {
+func (p *Publisher) publish(ctx context.Context, subj string, r jwtrevoke.Revocation) (Receipt, error) {
 	data, err := jwtrevoke.Encode(r, p.cfg.signer)
 	if err != nil {
 		return Receipt{}, err
 	}
-	msg := p.message(subj, r, data, lastSeq, guard)
+	msg := p.message(subj, r, data)
 	rc := Receipt{Revocation: r, MsgID: msg.Header.Get(jetstream.MsgIDHeader)}
 	err = p.retry(ctx, func(ctx context.Context) error {
 		ack, err := p.js.PublishMsg(ctx, msg)
 		if err != nil {
-			var apiErr *jetstream.APIError
-			if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-				return permanent{errWrongLast}
-			}
 			return err
 		}
 		rc.Seq, rc.Duplicate = ack.Sequence, ack.Duplicate
@@ -338,13 +335,10 @@ func (p *Publisher) publish(ctx context.Context, subj string, r jwtrevoke.Revoca
 	return rc, nil
 }
 
-func (p *Publisher) message(subj string, r jwtrevoke.Revocation, data []byte, lastSeq uint64, guard bool) *nats.Msg {
+func (p *Publisher) message(subj string, r jwtrevoke.Revocation, data []byte) *nats.Msg {
 	msg := nats.NewMsg(subj)
 	msg.Data = data
 	msg.Header.Set(jetstream.MsgIDHeader, jwtrevoke.MsgID(data))
-	if guard {
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(lastSeq, 10))
-	}
 	if r.Kind == jwtrevoke.KindToken {
 		// The event leaves the log when no clock could still accept its
 		// token.

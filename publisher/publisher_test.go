@@ -104,7 +104,8 @@ func TestNewCreatesSafeStream(t *testing.T) {
 		{"MaxAge", cfg.MaxAge, lifetime + time.Minute + publisher.RetentionMargin},
 		{"MaxMsgs", cfg.MaxMsgs, int64(-1)},
 		{"MaxBytes", cfg.MaxBytes, int64(-1)},
-		{"MaxMsgsPerSubject", cfg.MaxMsgsPerSubject, int64(1)},
+		{"MaxMsgsPerSubject", cfg.MaxMsgsPerSubject, int64(-1)},
+		{"AllowRollup", cfg.AllowRollup, false},
 		{"MaxMsgSize", cfg.MaxMsgSize, int32(jwtrevoke.DefaultMaxEventSize)},
 		{"Duplicates", cfg.Duplicates, publisher.DuplicateWindow},
 		{"DenyDelete", cfg.DenyDelete, true},
@@ -288,9 +289,10 @@ func TestRevokeSubjectKeepsNewerCutoff(t *testing.T) {
 	if got.Kind != jwtrevoke.KindSubject || got.Key != "alice" || !got.Before.Equal(newer) {
 		t.Fatalf("stored event = %v %q before %v, want sub %q before %v", got.Kind, got.Key, got.Before, "alice", newer)
 	}
-	// MaxMsgsPerSubject 1: only the merged event is kept.
-	if n := streamInfo(t, nc, publisher.DefaultStream).State.Msgs; n != 1 {
-		t.Errorf("stream holds %d messages, want 1 (the latest per key)", n)
+	// Every event of the key is kept (MaxMsgsPerSubject -1): nothing a
+	// later writer publishes can push a valid one out.
+	if n := streamInfo(t, nc, publisher.DefaultStream).State.Msgs; n != 2 {
+		t.Errorf("stream holds %d messages, want 2 (every event of the key)", n)
 	}
 
 	// A later cut-off does replace the earlier one.
@@ -368,8 +370,9 @@ func TestRevokeBatch(t *testing.T) {
 		t.Fatalf("stream holds %d messages, want %d", got, n)
 	}
 
-	// Retrying the whole batch is safe: every key already has its event,
-	// so nothing new is stored.
+	// Retrying the whole batch is safe: each retried event (a new issued
+	// time, so a new message ID) is stored beside the first, and agents
+	// merge a key's events, so nothing changes but the count.
 	rcs, err = p.RevokeBatch(ctx, revs[:100])
 	if err != nil {
 		t.Fatalf("RevokeBatch(retry) error = %v", err)
@@ -379,8 +382,8 @@ func TestRevokeBatch(t *testing.T) {
 			t.Fatalf("retry receipt %d: Seq = 0", i)
 		}
 	}
-	if got := streamInfo(t, nc, publisher.DefaultStream).State.Msgs; got != n {
-		t.Fatalf("after a retry the stream holds %d messages, want %d", got, n)
+	if got := streamInfo(t, nc, publisher.DefaultStream).State.Msgs; got != n+100 {
+		t.Fatalf("after a retry the stream holds %d messages, want %d", got, n+100)
 	}
 }
 

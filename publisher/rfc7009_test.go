@@ -521,8 +521,8 @@ func TestPublisherCollector(t *testing.T) {
 			t.Errorf("%s%v = %v (found %v), want %v", tt.name, tt.labels, got, ok, tt.want)
 		}
 	}
-	// 5 kinds + duplicates, errors, retries, conflicts, batch size + 6 outcomes.
-	if n := testutil.CollectAndCount(c); n != 5+4+1+6 {
-		t.Errorf("CollectAndCount() = %d, want %d", n, 5+4+1+6)
+	// 5 kinds + duplicates, errors, retries, batch size + 6 outcomes.
+	if n := testutil.CollectAndCount(c); n != 5+3+1+6 {
+		t.Errorf("CollectAndCount() = %d, want %d", n, 5+3+1+6)
 	}
 }

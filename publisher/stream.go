@@ -32,10 +32,14 @@ func StreamConfig(name, prefix string, maxLifetime, leeway time.Duration, replic
 		Replicas:    replicas,
 		Retention:   jetstream.LimitsPolicy,
 		// Expired revocations leave by age; nothing else may drop one.
-		MaxAge:            contract.EventLifetime(),
-		MaxMsgs:           -1,
-		MaxBytes:          -1,
-		MaxMsgsPerSubject: 1, // the latest (merged) event per key
+		MaxAge:   contract.EventLifetime(),
+		MaxMsgs:  -1,
+		MaxBytes: -1,
+		// Every event of a key is kept until it expires: with one per key,
+		// anyone who may publish could replace a key's valid event with
+		// garbage or an older one, and agents that start later would miss
+		// it. Agents merge a key's events, the strongest winning.
+		MaxMsgsPerSubject: -1,
 		Discard:           jetstream.DiscardOld,
 		MaxMsgSize:        jwtrevoke.DefaultMaxEventSize,
 		Duplicates:        DuplicateWindow,
@@ -78,8 +82,11 @@ func CheckStream(cfg jetstream.StreamConfig, prefix string, maxLifetime, leeway 
 	if cfg.MaxMsgs > 0 || cfg.MaxBytes > 0 {
 		bad = append(bad, fmt.Sprintf("MaxMsgs %d / MaxBytes %d: a full stream discards or refuses revocations", cfg.MaxMsgs, cfg.MaxBytes))
 	}
-	if cfg.MaxMsgsPerSubject != 1 && cfg.MaxMsgsPerSubject != -1 && cfg.MaxMsgsPerSubject != 0 {
-		bad = append(bad, fmt.Sprintf("MaxMsgsPerSubject %d: must be 1 (latest per key) or unlimited", cfg.MaxMsgsPerSubject))
+	if cfg.MaxMsgsPerSubject > 0 {
+		bad = append(bad, fmt.Sprintf("MaxMsgsPerSubject %d: a publisher could push a key's valid event out with garbage or older events (nats stream edit %s --max-msgs-per-subject=-1)", cfg.MaxMsgsPerSubject, cfg.Name))
+	}
+	if cfg.AllowRollup {
+		bad = append(bad, fmt.Sprintf("rollups allowed: a Nats-Rollup header would purge a key's events (nats stream edit %s --no-allow-rollup)", cfg.Name))
 	}
 	if cfg.Storage != jetstream.FileStorage {
 		bad = append(bad, "memory storage loses every revocation when the server restarts")
