@@ -94,21 +94,45 @@ func TestOfflinePastStreamStart(t *testing.T) {
 	appliedBefore := away1.a.LastApplied()
 	l.cut(t)
 	cutAt := time.Now()
-	for round := 1; time.Since(cutAt) < away; round++ {
+	// Keep revoking until the stream has moved past the agent and the away
+	// time is over, however slow the machine: the stream's own first
+	// sequence says when it has moved, not the clock. Round 1 replaces the
+	// round-0 messages, which leaves the first sequence at exactly
+	// appliedBefore+1 (the first round-1 message), so at least two rounds
+	// are needed in the quick run; the full run waits for MaxAge to age the
+	// round-0 messages out. Bounded in rounds and in time: a stream that
+	// never moves fails the case below.
+	movedBy := cutAt.Add(away + life + leeway + 2*time.Minute)
+	var st jetstream.StreamState
+	rounds := 0
+	for round := 1; round <= 100_000; round++ {
+		st = streamState(t, admin)
+		moved := st.FirstSeq > appliedBefore+1
+		if (moved && time.Since(cutAt) >= away) || time.Now().After(movedBy) {
+			break
+		}
 		revokeSubjects(round)
 		for k := range 5 {
 			revokeJTI(fmt.Sprintf("offline-%d-%d", round, k))
 		}
+		rounds = round
 		time.Sleep(200 * time.Millisecond)
 	}
-	st := streamState(t, admin)
 	if st.FirstSeq <= appliedBefore+1 {
-		t.Fatalf("stream first seq %d, agent applied up to %d: the case did not move the stream past the agent", st.FirstSeq, appliedBefore)
+		t.Fatalf("stream first seq %d after %d rounds, agent applied up to %d: the case did not move the stream past the agent", st.FirstSeq, rounds, appliedBefore)
 	}
-	// While away: stale, so everything is refused (fail closed).
+	// While away: stale, so everything is refused (fail closed). The agent
+	// goes stale one staleness bound (1 s) after it last heard from the
+	// server; wait for that (a loaded machine may not have got there yet
+	// when the rounds end), with a bound many times the 1 s it needs. It
+	// cannot turn fresh again while the link is cut: nothing reaches it.
 	clean := jwtrevoke.Token{JTI: "never-revoked", IssuedAt: time.Now(), ExpiresAt: time.Now().Add(life)}
-	if res := away1.a.Check(&clean); res.Allowed || !res.Stale {
-		t.Errorf("agent away %v: Check(clean) = %+v, want stale and refused", away, res)
+	var awayRes agent.Result
+	if _, ok := waitFor(30*time.Second, func() bool { awayRes = away1.a.Check(&clean); return awayRes.Stale }); !ok {
+		t.Errorf("agent away %v: Check(clean) = %+v, want stale 30 s after the cut", time.Since(cutAt).Round(time.Millisecond), awayRes)
+	}
+	if awayRes.Allowed {
+		t.Errorf("agent away: Check(clean) = %+v, want refused while stale (fail closed)", awayRes)
 	}
 	healAt := time.Now()
 	l.heal(t)
@@ -122,8 +146,8 @@ func TestOfflinePastStreamStart(t *testing.T) {
 	r.exposure = tr.exposures(agents)
 	r.setRecovery(converged)
 	ast := away1.a.Stats()
-	r.note("stream first seq %d was past the %d the agent had applied; after the heal it replayed from there and was fresh in %v; %s",
-		st.FirstSeq, appliedBefore, converged.Round(time.Millisecond), statsLine(away1))
+	r.note("stream first seq %d was past the %d the agent had applied after %d rounds of re-revocation (%v cut); after the heal it replayed from there and was fresh in %v; %s",
+		st.FirstSeq, appliedBefore, rounds, healAt.Sub(cutAt).Round(time.Millisecond), converged.Round(time.Millisecond), statsLine(away1))
 	var said []string
 	for _, m := range logs.messages() {
 		if !strings.Contains(m, "revocation consumer") {
