@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
@@ -204,7 +205,9 @@ func nonZero(m map[string]uint64) map[string]uint64 {
 
 // mutate returns a damaged copy of a signed event: a flipped byte, a cut,
 // trailing bytes, a forged length, a wrong version or kind, garbage, a
-// signature taken from another event, or a changed key ID.
+// signature taken from another event, or a changed key ID. Every kind of
+// damage changes the event (other must be a different event), so no copy
+// is valid by chance.
 func mutate(rng *rand.Rand, ev, other []byte) []byte {
 	b := append([]byte(nil), ev...)
 	switch rng.IntN(9) {
@@ -215,8 +218,9 @@ func mutate(rng *rand.Rand, ev, other []byte) []byte {
 		b = b[:rng.IntN(len(b))]
 	case 2: // trailing bytes
 		b = append(b, byte(rng.IntN(256)), byte(rng.IntN(256)))
-	case 3: // a length field that lies
-		binary.BigEndian.PutUint16(b[26:], uint16(rng.IntN(math.MaxUint16)))
+	case 3: // a length field that lies (never the true length)
+		k := binary.BigEndian.Uint16(b[26:])
+		binary.BigEndian.PutUint16(b[26:], k+1+uint16(rng.IntN(math.MaxUint16-1)))
 	case 4:
 		b[0] = byte(2 + rng.IntN(254))
 	case 5:
@@ -256,14 +260,17 @@ func TestMalformedMixed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var futs []jetstream.PubAckFuture
-	var prev []byte
+	// The event whose signature the first damaged copy may borrow: another
+	// event, never stored (borrowing an event's own signature would leave
+	// it intact and valid).
+	prev := encode(t, jtiRev("borrowed-signature"), signer)
 	for i := range n {
 		key := fmt.Sprintf("valid-%d", i)
 		ev := encode(t, jtiRev(key), signer)
-		if prev == nil {
-			prev = ev
-		}
 		bad := mutate(rng, ev, prev)
+		if bytes.Equal(bad, ev) {
+			t.Fatalf("mutate left event %d intact", i)
+		}
 		prev = ev
 		// The malformed copy goes to its own subject, so it never replaces
 		// a valid event (see H07 for what that does).
@@ -486,7 +493,7 @@ func TestOutOfBoundsTimes(t *testing.T) {
 	if err == nil {
 		log.add(jwtrevoke.Token{JTI: "far-user-tok", Subject: "far-user", IssuedAt: now.Add(-time.Minute), ExpiresAt: far}, rc, time.Now())
 	}
-	lost, _ := settle([]*node{plain}, log, 5*time.Second)
+	lost, _ := settle([]*node{plain}, log, 30*time.Second) // returns at once once applied
 	acked, _ := log.snapshot()
 	r.acked, r.lost = len(acked), sum(lost)
 	pst := plain.a.Stats()
