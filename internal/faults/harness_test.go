@@ -47,8 +47,10 @@ func server(t *testing.T, o natsproc.Options) *natsproc.Server {
 }
 
 // dial connects with the reconnect settings a service would use: reconnect
-// forever, quickly, and find a dead link within a second (pings every
-// 250 ms, two may be outstanding).
+// forever, quickly, and find a dead link within about a second (pings every
+// 250 ms, four may be outstanding: a PONG may be a second late on a loaded
+// machine before the link counts as dead; with two, half a second was
+// enough to make a merely slow machine look like a dead link).
 //
 // The connection's asynchronous errors (a read or write on a link a case
 // cut or a server it killed: "connection reset by peer", …) go to the
@@ -58,10 +60,17 @@ func server(t *testing.T, o natsproc.Options) *natsproc.Server {
 // nats.ErrorHandler in opts replaces this one.
 func dial(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
+	errLog := asyncErrLog(t, url)
 	base := []nats.Option{
 		nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.ReconnectJitter(20*time.Millisecond, 20*time.Millisecond),
-		nats.Timeout(time.Second), nats.PingInterval(250 * time.Millisecond), nats.MaxPingsOutstanding(2),
-		nats.ReconnectBufSize(64 << 20), nats.ErrorHandler(asyncErrLog(t, url)),
+		nats.Timeout(time.Second), nats.PingInterval(250 * time.Millisecond), nats.MaxPingsOutstanding(4),
+		nats.ReconnectBufSize(64 << 20), nats.ErrorHandler(errLog),
+		// Disconnects too: a reply in flight is lost with the connection.
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err != nil {
+				errLog(nc, nil, fmt.Errorf("disconnected: %w", err))
+			}
+		}),
 	}
 	nc, err := nats.Connect(url, append(base, opts...)...)
 	if err != nil {

@@ -241,7 +241,7 @@ func TestSlowAgent(t *testing.T) {
 // (a ping every 2 minutes).
 func defaultPingConn(t testing.TB, url string) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.ErrorHandler(asyncErrLog(t, url)))
 	if err != nil {
 		t.Fatalf("nats.Connect(%s) error = %v", url, err)
 	}

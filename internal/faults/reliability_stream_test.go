@@ -90,7 +90,7 @@ func TestOfflinePastStreamStart(t *testing.T) {
 
 	revokeSubjects(0)
 	_, maxSeq := log.snapshot()
-	mustWait(t, 10*time.Second, "the agent applies the first events", func() bool { return away1.a.LastApplied() >= maxSeq })
+	mustWait(t, 30*time.Second, "the agent applies the first events", func() bool { return away1.a.LastApplied() >= maxSeq })
 	appliedBefore := away1.a.LastApplied()
 	l.cut(t)
 	cutAt := time.Now()
@@ -220,7 +220,7 @@ func TestStreamRecreatedMidBurst(t *testing.T) {
 	deleted := time.Now()
 	// Recreate at once (the server may still be removing the old store).
 	var pub2 *publisher.Publisher
-	mustWait(t, 10*time.Second, "stream recreated", func() bool {
+	mustWait(t, 30*time.Second, "stream recreated", func() bool {
 		p, err := publisher.New(ctx, admin, publisher.WithMaxTokenLifetime(lifetime))
 		if err != nil {
 			time.Sleep(20 * time.Millisecond)
@@ -314,7 +314,7 @@ func TestPublisherDiesBeforeAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored := uint64(0)
-	waitFor(10*time.Second, func() bool { stored = streamState(t, admin).Msgs; return stored == uint64(n+1) })
+	waitFor(30*time.Second, func() bool { stored = streamState(t, admin).Msgs; return stored == uint64(n+1) })
 	dying.Close() // the publisher dies
 	l.heal(t)
 	if ackedFirst == n {

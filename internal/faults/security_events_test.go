@@ -49,7 +49,7 @@ func jtiRev(key string) jwtrevoke.Revocation {
 // rights would: straight to JetStream, no message ID, no guard.
 func rawPublish(t testing.TB, js jetstream.JetStream, subject string, data []byte) uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ack, err := js.Publish(ctx, subject, data)
 	if err != nil {
@@ -162,7 +162,7 @@ func TestSignatures(t *testing.T) {
 			lostOld++
 		}
 	}
-	lostBoth, _ := settle([]*node{both}, log, 10*time.Second)
+	lostBoth, _ := settle([]*node{both}, log, 30*time.Second)
 	st := retiredAgent.a.Stats()
 	r.acked = len(acked) + n*len(kinds)
 	r.lost = missed + lostOld + sum(lostBoth)
@@ -561,7 +561,7 @@ func TestReplayedEvents(t *testing.T) {
 	log := &ackLog{}
 	log.add(between, rc2, time.Now())
 	log.add(bob, rcB, time.Now())
-	if lost, _ := settle([]*node{live}, log, 10*time.Second); sum(lost) > 0 {
+	if lost, _ := settle([]*node{live}, log, 30*time.Second); sum(lost) > 0 {
 		t.Fatal("the live agent did not apply the revocations")
 	}
 
@@ -571,7 +571,7 @@ func TestReplayedEvents(t *testing.T) {
 	seq = max(seq, rawPublish(t, js, jwtrevoke.Subject("", jwtrevoke.KindToken, "bob-token"), []byte("not an event")))
 	// And every event of the stream delivered again to the live agent is
 	// what a consumer reset does: handled by sequence, already covered.
-	mustWait(t, 10*time.Second, "live agent saw the replays", func() bool { return live.a.LastApplied() >= seq })
+	mustWait(t, 30*time.Second, "live agent saw the replays", func() bool { return live.a.LastApplied() >= seq })
 	cold := tr.mustStart(t, "started after the replay", dial(t, srv.URL()), trusted)
 
 	type check struct {

@@ -126,7 +126,7 @@ func TestJWTAttacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustWait(t, 10*time.Second, "agent applied the revocation", func() bool { return a.a.LastApplied() >= rc.Seq })
+	mustWait(t, 30*time.Second, "agent applied the revocation", func() bool { return a.a.LastApplied() >= rc.Seq })
 
 	attacks := []struct {
 		name, tok, reason string
