@@ -176,6 +176,7 @@ func TestCLIRevokeRefusals(t *testing.T) {
 // stdin: revoke all without --force must refuse, even when the pipe says
 // yes, and publish nothing.
 func TestCLIRevokeAllRefusesWithoutTerminal(t *testing.T) {
+	buildBinary(t) // before the test's clock starts
 	ctx := cliContext(t, 3*time.Minute)
 	url := cliServer(t)
 	nc := cliConnect(t, url)
@@ -273,11 +274,12 @@ func TestCLIRevokeAllConfirmsOnTerminal(t *testing.T) {
 	if err != nil {
 		t.Skip("skipping: no script(1) to give the command a terminal")
 	}
+	bin := buildBinary(t) // before the test's clock starts
 	ctx := cliContext(t, 3*time.Minute)
 	url := cliServer(t)
 	nc := cliConnect(t, url)
 	pub := cliPublisher(t, ctx, nc)
-	line := buildBinary(t) + " --server " + url + " revoke all --reason confirmed"
+	line := bin + " --server " + url + " revoke all --reason confirmed"
 	for _, tc := range []struct {
 		answer string
 		msgs   uint64
