@@ -103,12 +103,19 @@ func (c *manualClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// stillClock is an agent.WithClock option whose time stands still, for
+// tests about verdicts rather than freshness: the agent's answers never go
+// stale because the machine was slow between two steps of the test, while
+// its probes still run and it still waits to be ready. Staleness itself is
+// tested on a manualClock that the test moves (TestStalenessFollowsPolicy).
+func stillClock() agent.Option { return agent.WithClock(newManualClock().Now) }
+
 func TestRevokeReachesThreeAgents(t *testing.T) {
 	s := natsserver.Run(t, "")
 	pub := newPublisher(t, connect(t, s.ClientURL()))
 	var agents []*agent.Agent
 	for range 3 {
-		agents = append(agents, newAgent(t, connect(t, s.ClientURL())))
+		agents = append(agents, newAgent(t, connect(t, s.ClientURL()), stillClock()))
 	}
 	tok := jwtrevoke.Token{JTI: "tok-1", Subject: "alice", IssuedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(5 * time.Minute)}
 	for i, a := range agents {

@@ -352,7 +352,7 @@ func TestBadEventsSkipped(t *testing.T) {
 	impostor := &jwtrevoke.Signer{KeyID: "ops-1", Key: otherPriv} // right ID, wrong key
 	unknown := &jwtrevoke.Signer{KeyID: "ops-9", Key: trustedPriv}
 	keys := jwtrevoke.KeySet{"ops-1": trustedPub}
-	a := newAgent(t, connect(t, s.ClientURL()), agent.WithTrustedKeys(keys))
+	a := newAgent(t, connect(t, s.ClientURL()), agent.WithTrustedKeys(keys), stillClock())
 
 	now := time.Now()
 	rev := func(key string) jwtrevoke.Revocation {
@@ -447,7 +447,7 @@ func TestBadEventsSkipped(t *testing.T) {
 	}
 	check("live agent", a)
 	// An agent that replays the same events judges them the same way.
-	check("late agent", newAgent(t, connect(t, s.ClientURL()), agent.WithTrustedKeys(keys)))
+	check("late agent", newAgent(t, connect(t, s.ClientURL()), agent.WithTrustedKeys(keys), stillClock()))
 }
 
 func TestStreamRecreatedRewinds(t *testing.T) {

@@ -72,7 +72,7 @@ func jetStream(t testing.TB, nc *nats.Conn) jetstream.JetStream {
 func TestAllKindsEndToEnd(t *testing.T) {
 	s := natsserver.Run(t, "")
 	pub := newPublisher(t, connect(t, s.ClientURL()))
-	a := newAgent(t, connect(t, s.ClientURL()))
+	a := newAgent(t, connect(t, s.ClientURL()), stillClock())
 	ctx := context.Background()
 
 	now := time.Now()
@@ -155,7 +155,7 @@ func TestLateAgentReplaysBeforeReady(t *testing.T) {
 		release = make(chan struct{})
 		once    sync.Once
 	)
-	a, err := agent.New(ctx, connect(t, s.ClientURL()), agent.WithMaxTokenLifetime(time.Hour),
+	a, err := agent.New(ctx, connect(t, s.ClientURL()), agent.WithMaxTokenLifetime(time.Hour), stillClock(),
 		agent.WithOnApply(func(_ jwtrevoke.Revocation, seq uint64) {
 			once.Do(func() {
 				held <- seq
@@ -225,7 +225,7 @@ func TestEvictionSettlesUnknownFromStream(t *testing.T) {
 	)
 	s := natsserver.Run(t, "")
 	pub := newPublisher(t, connect(t, s.ClientURL()))
-	small := []agent.Option{agent.WithMemoryBudget(1 << 20), agent.WithFilterOptions(filter.WithFalsePositiveRate(1e-3))}
+	small := []agent.Option{agent.WithMemoryBudget(1 << 20), agent.WithFilterOptions(filter.WithFalsePositiveRate(1e-3)), stillClock()}
 	a := newAgent(t, connect(t, s.ClientURL()), small...)
 	// An agent that can never settle in time: its Unknown verdicts stay
 	// Unknown, and failing closed, it must refuse them.

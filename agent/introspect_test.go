@@ -36,7 +36,7 @@ func newIntroEnv(t *testing.T, agentOpts []agent.Option, opts ...agent.Introspec
 	t.Helper()
 	s := natsserver.Run(t, "")
 	e := &introEnv{pub: newPublisher(t, connect(t, s.ClientURL()))}
-	e.a = newAgent(t, connect(t, s.ClientURL()), agentOpts...)
+	e.a = newAgent(t, connect(t, s.ClientURL()), append([]agent.Option{stillClock()}, agentOpts...)...)
 	v, err := agent.NewVerifier(hmacKeyfunc, []string{"HS256"}, agent.WithIssuer("https://id.example"))
 	if err != nil {
 		t.Fatal(err)

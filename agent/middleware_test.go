@@ -49,7 +49,7 @@ func newMWEnv(t *testing.T, opts ...agent.MiddlewareOption) *mwEnv {
 	t.Helper()
 	s := natsserver.Run(t, "")
 	e := &mwEnv{pub: newPublisher(t, connect(t, s.ClientURL()))}
-	e.a = newAgent(t, connect(t, s.ClientURL()))
+	e.a = newAgent(t, connect(t, s.ClientURL()), stillClock())
 	mw, err := agent.Middleware(e.a, hmacKeyfunc, []string{"HS256"}, opts...)
 	if err != nil {
 		t.Fatalf("Middleware() error = %v", err)
@@ -200,7 +200,7 @@ func TestMiddlewareOptions(t *testing.T) {
 	}
 	s := natsserver.Run(t, "")
 	newPublisher(t, connect(t, s.ClientURL()))
-	a := newAgent(t, connect(t, s.ClientURL()))
+	a := newAgent(t, connect(t, s.ClientURL()), stillClock())
 	for _, algs := range [][]string{nil, {"none"}, {"HS256", "RS256"}, {"XX999"}} {
 		if _, err := agent.Middleware(a, hmacKeyfunc, algs); err == nil {
 			t.Errorf("Middleware(algs %v) = nil error, want error", algs)

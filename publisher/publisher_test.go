@@ -81,6 +81,15 @@ func streamInfo(t testing.TB, nc *nats.Conn, name string) *jetstream.StreamInfo 
 // takes to say so.
 const patience = time.Minute
 
+// stillClock is an agent.WithClock option whose time stands still: an
+// agent here is asked for verdicts, and must not go stale because the
+// machine was slow between two steps of a test (the agent package tests
+// staleness on a clock it moves).
+func stillClock() agent.Option {
+	now := time.Now()
+	return agent.WithClock(func() time.Time { return now })
+}
+
 // waitFor polls cond every millisecond until it holds, and fails the test
 // if it does not within patience.
 func waitFor(t testing.TB, what string, cond func() bool) {
@@ -413,7 +422,7 @@ func TestSignedEventsVerifiedByAgents(t *testing.T) {
 	defer cancel()
 	start := func(keys jwtrevoke.KeySet) *agent.Agent {
 		t.Helper()
-		a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(lifetime), agent.WithTrustedKeys(keys))
+		a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(lifetime), agent.WithTrustedKeys(keys), stillClock())
 		if err != nil {
 			t.Fatalf("agent.New() error = %v", err)
 		}

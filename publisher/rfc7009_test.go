@@ -81,7 +81,7 @@ func newRFCEnv(t *testing.T, opts ...publisher.HandlerOption) *rfcEnv {
 	e.pub = newPub(t, e.nc)
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
-	a, err := agent.New(ctx, dial(t, s.ClientURL()), agent.WithMaxTokenLifetime(lifetime))
+	a, err := agent.New(ctx, dial(t, s.ClientURL()), agent.WithMaxTokenLifetime(lifetime), stillClock())
 	if err != nil {
 		t.Fatalf("agent.New() error = %v", err)
 	}
