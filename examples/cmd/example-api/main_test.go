@@ -26,6 +26,11 @@ func TestExampleAPI(t *testing.T) {
 		"JWTREVOKE_MAX_LIFETIME": "1h",
 		"LISTEN":                 "127.0.0.1:0",
 		"EXAMPLE_API_DEMO_LOGIN": "true",
+		// Staleness is the agent package's to test. Here a bound of a
+		// minute, a large multiple of the probe round trip, keeps the API
+		// fresh (ready, answering 200) however slow the machine is
+		// between two requests.
+		"JWTREVOKE_STALENESS": "1m",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)

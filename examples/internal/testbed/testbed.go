@@ -76,7 +76,11 @@ func New(t testing.TB) *Bed {
 	if b.Pub, err = publisher.New(ctx, nc, publisher.WithMaxTokenLifetime(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	// The agent's clock stands still: the tests ask it for verdicts, and it
+	// must not go stale because the machine was slow between two steps.
+	still := time.Now()
 	b.Agent, err = agent.New(ctx, nc, agent.WithMaxTokenLifetime(time.Hour),
+		agent.WithClock(func() time.Time { return still }),
 		agent.WithOnApply(func(r jwtrevoke.Revocation, _ uint64) { b.applied <- r }))
 	if err != nil {
 		t.Fatal(err)
