@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func connect(t testing.TB, url string) *nats.Conn {
 
 func newPublisher(t testing.TB, nc *nats.Conn, opts ...publisher.Option) *publisher.Publisher {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	p, err := publisher.New(ctx, nc, append([]publisher.Option{publisher.WithMaxTokenLifetime(time.Hour)}, opts...)...)
 	if err != nil {
@@ -38,7 +39,7 @@ func newPublisher(t testing.TB, nc *nats.Conn, opts ...publisher.Option) *publis
 
 func newAgent(t testing.TB, nc *nats.Conn, opts ...agent.Option) *agent.Agent {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	a, err := agent.New(ctx, nc, append([]agent.Option{agent.WithMaxTokenLifetime(time.Hour)}, opts...)...)
 	if err != nil {
@@ -51,25 +52,70 @@ func newAgent(t testing.TB, nc *nats.Conn, opts ...agent.Option) *agent.Agent {
 	return a
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
+// patience bounds every wait for something a test caused: an event
+// reaching an agent, a settle, a consumer made again, a server restarted,
+// a probe answered. On an idle machine these take milliseconds, a
+// consumer's recovery a few seconds (its heartbeats); patience is over ten
+// times the slowest, so that a machine loaded by -race and by the other
+// test binaries go test runs beside this one is never taken for a broken
+// build. A wait ends as soon as its event happens: patience is only how
+// long a broken build takes to say so.
+const patience = time.Minute
+
+// eventually polls cond every millisecond until it holds, and fails the
+// test if it does not within patience. It returns how long it waited.
+func eventually(t testing.TB, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("%s: not true after %v", what, d)
+		if time.Since(start) > patience {
+			t.Fatalf("%s: not true after %v", what, patience)
 		}
-		time.Sleep(200 * time.Microsecond)
+		time.Sleep(time.Millisecond)
 	}
 	return time.Since(start)
 }
+
+// manualClock is a clock that moves only when the test moves it. Given to
+// an agent (agent.WithClock), it makes staleness depend on what the agent
+// heard from the server, never on how fast the machine runs: every time
+// the agent records is a reading of this clock, so a test knows exactly
+// how stale the agent is.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// newManualClock returns a clock that stands at the present.
+func newManualClock() *manualClock { return &manualClock{now: time.Now()} }
+
+// Now is the agent.WithClock function.
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock by d.
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// stillClock is an agent.WithClock option whose time stands still, for
+// tests about verdicts rather than freshness: the agent's answers never go
+// stale because the machine was slow between two steps of the test, while
+// its probes still run and it still waits to be ready. Staleness itself is
+// tested on a manualClock that the test moves (TestStalenessFollowsPolicy).
+func stillClock() agent.Option { return agent.WithClock(newManualClock().Now) }
 
 func TestRevokeReachesThreeAgents(t *testing.T) {
 	s := natsserver.Run(t, "")
 	pub := newPublisher(t, connect(t, s.ClientURL()))
 	var agents []*agent.Agent
 	for range 3 {
-		agents = append(agents, newAgent(t, connect(t, s.ClientURL())))
+		agents = append(agents, newAgent(t, connect(t, s.ClientURL()), stillClock()))
 	}
 	tok := jwtrevoke.Token{JTI: "tok-1", Subject: "alice", IssuedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(5 * time.Minute)}
 	for i, a := range agents {
@@ -82,7 +128,7 @@ func TestRevokeReachesThreeAgents(t *testing.T) {
 		t.Fatalf("RevokeToken() error = %v", err)
 	}
 	for i, a := range agents {
-		took := eventually(t, 5*time.Second, fmt.Sprintf("agent %d rejects", i), func() bool {
+		took := eventually(t, fmt.Sprintf("agent %d rejects", i), func() bool {
 			r := a.Check(&tok)
 			return r.Verdict == filter.Revoked && !r.Allowed
 		})

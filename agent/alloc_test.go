@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/filter"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
 )
 
@@ -15,11 +16,22 @@ func TestCheckDoesNotAllocate(t *testing.T) {
 	pub := newPublisher(t, connect(t, s.ClientURL()))
 	a := newAgent(t, connect(t, s.ClientURL()))
 	revoked := jwtrevoke.Token{JTI: "gone", Subject: "alice", Session: "s1", KeyID: "k1", IssuedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(time.Hour)}
-	if _, err := pub.RevokeToken(t.Context(), revoked); err != nil {
+	rc, err := pub.RevokeToken(t.Context(), revoked)
+	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "revocation applied", func() bool { return !a.Check(&revoked).Allowed })
+	// Wait for the event itself: a refusal could also come from a stale
+	// agent, and then the revoked path would not be the one measured.
+	waitApplied(t, a, rc.Seq)
 	clean := jwtrevoke.Token{JTI: "live", Subject: "bob", Session: "s2", KeyID: "k1", IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	for _, c := range []struct {
+		tok  *jwtrevoke.Token
+		want filter.Verdict
+	}{{&clean, filter.NotRevoked}, {&revoked, filter.Revoked}} {
+		if r := a.Check(c.tok); r.Verdict != c.want {
+			t.Fatalf("Check(%s) = %+v, want %v", c.tok.JTI, r, c.want)
+		}
+	}
 	for _, tok := range []*jwtrevoke.Token{&clean, &revoked} {
 		if n := testing.AllocsPerRun(1000, func() { a.Check(tok) }); n != 0 {
 			t.Errorf("Check(%s) allocates %v times per call, want 0", tok.JTI, n)

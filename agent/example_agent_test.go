@@ -66,8 +66,12 @@ func ExampleAgent_Check() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	for a.LastApplied() < rc.Seq && ctx.Err() == nil { // propagation takes milliseconds
-		time.Sleep(time.Millisecond)
+	// Propagation takes milliseconds; the minute is only how long a broken
+	// setup takes to say so.
+	for deadline := time.Now().Add(time.Minute); a.LastApplied() < rc.Seq; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			log.Fatal("the agent did not apply the revocation")
+		}
 	}
 	r = a.Check(&tok)
 	fmt.Printf("after logout: allowed=%v reason=%q kind=%v\n", r.Allowed, r.Reason(), r.Kind)

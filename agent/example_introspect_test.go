@@ -84,11 +84,16 @@ func ExampleNewIntrospectionHandler() {
 	times := strings.NewReplacer(fmt.Sprint(exp.Unix()), "<exp>", fmt.Sprint(iat.Unix()), "<iat>")
 	fmt.Println(times.Replace(introspect(tok)))
 
-	if _, err := pub.RevokeSubject(ctx, "alice", time.Time{}); err != nil {
+	rc, err := pub.RevokeSubject(ctx, "alice", time.Time{})
+	if err != nil {
 		log.Fatal(err)
 	}
-	for introspect(tok) != `{"active":false}` { // the agent applies it within milliseconds
-		time.Sleep(time.Millisecond)
+	// The agent applies it within milliseconds; the minute is only how
+	// long a broken setup takes to say so.
+	for deadline := time.Now().Add(time.Minute); a.LastApplied() < rc.Seq; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			log.Fatal("the agent did not apply the revocation")
+		}
 	}
 	fmt.Println(introspect(tok))
 	// Output:

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func jtiRevocations(prefix string, n int) []jwtrevoke.Revocation {
 // revokeBatch publishes revs and returns the highest acknowledged sequence.
 func revokeBatch(t testing.TB, p *publisher.Publisher, revs []jwtrevoke.Revocation) uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	rcs, err := p.RevokeBatch(ctx, revs)
 	if err != nil {
@@ -51,10 +52,12 @@ func revokeBatch(t testing.TB, p *publisher.Publisher, revs []jwtrevoke.Revocati
 	return last
 }
 
-// waitApplied waits until a has applied the event at seq.
-func waitApplied(t testing.TB, a *agent.Agent, seq uint64, d time.Duration) {
+// waitApplied waits until a has applied the event at seq. The agent
+// stores its last applied sequence after it has added the event to its
+// filter and counted it, so once this returns, checks and Stats show it.
+func waitApplied(t testing.TB, a *agent.Agent, seq uint64) {
 	t.Helper()
-	eventually(t, d, fmt.Sprintf("agent applies seq %d (at %d)", seq, a.LastApplied()), func() bool { return a.LastApplied() >= seq })
+	eventually(t, fmt.Sprintf("agent applies seq %d (at %d)", seq, a.LastApplied()), func() bool { return a.LastApplied() >= seq })
 }
 
 func jetStream(t testing.TB, nc *nats.Conn) jetstream.JetStream {
@@ -69,7 +72,7 @@ func jetStream(t testing.TB, nc *nats.Conn) jetstream.JetStream {
 func TestAllKindsEndToEnd(t *testing.T) {
 	s := natsserver.Run(t, "")
 	pub := newPublisher(t, connect(t, s.ClientURL()))
-	a := newAgent(t, connect(t, s.ClientURL()))
+	a := newAgent(t, connect(t, s.ClientURL()), stillClock())
 	ctx := context.Background()
 
 	now := time.Now()
@@ -89,7 +92,7 @@ func TestAllKindsEndToEnd(t *testing.T) {
 		}
 		last = rc.Seq
 	}
-	waitApplied(t, a, last, 5*time.Second)
+	waitApplied(t, a, last)
 
 	exp := now.Add(10 * time.Minute)
 	before, after := cut.Add(-time.Minute), cut.Add(time.Minute) // iat either side of the cut-off
@@ -141,35 +144,59 @@ func TestLateAgentReplaysBeforeReady(t *testing.T) {
 	revs := jtiRevocations("late", n)
 	last := revokeBatch(t, pub, revs)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
-	a, err := agent.New(ctx, connect(t, s.ClientURL()), agent.WithMaxTokenLifetime(time.Hour))
+	// The replay is held at its first event until the checks below are
+	// done: the agent is then surely not ready, however fast it replays.
+	// The hook runs on the goroutine that applies events, after the event
+	// is applied.
+	var (
+		held    = make(chan uint64, 1)
+		release = make(chan struct{})
+		once    sync.Once
+	)
+	a, err := agent.New(ctx, connect(t, s.ClientURL()), agent.WithMaxTokenLifetime(time.Hour), stillClock(),
+		agent.WithOnApply(func(_ jwtrevoke.Revocation, seq uint64) {
+			once.Do(func() {
+				held <- seq
+				<-release
+			})
+		}))
 	if err != nil {
 		t.Fatalf("agent.New() error = %v", err)
 	}
 	t.Cleanup(func() { a.Close() })
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseOnce) // runs before Close, should the test stop early
+	var first uint64
+	select {
+	case first = <-held:
+	case <-ctx.Done():
+		t.Fatalf("the agent applied no event in %v", patience)
+	}
+	if first >= last || a.Ready() {
+		t.Fatalf("replay held at seq %d of %d with Ready() = %v, want held before the last and not ready", first, last, a.Ready())
+	}
 
 	// Until it is ready, every answer is stale and, failing closed, refused.
-	sawNotReady := 0
-	for i := 0; i < n && !a.Ready(); i += 97 {
+	checks := 0
+	for i := 0; i < n; i += 97 {
 		tok := jtiToken(revs[i].Key)
 		r := a.Check(&tok)
-		if !r.NotReady {
-			continue
-		}
-		sawNotReady++
-		if !r.Stale || r.Allowed {
-			t.Fatalf("Check() while not ready = %+v, want Stale and not Allowed (FailClosed)", r)
+		checks++
+		if !r.NotReady || !r.Stale || r.Allowed {
+			t.Fatalf("Check(%s) while not ready = %+v, want NotReady, Stale and not Allowed (FailClosed)", revs[i].Key, r)
 		}
 		if r.Verdict == filter.NotRevoked && r.Reason() != "not_ready" {
-			t.Fatalf("Check() while not ready Reason() = %q, want not_ready", r.Reason())
+			t.Fatalf("Check(%s) while not ready Reason() = %q, want not_ready", revs[i].Key, r.Reason())
 		}
 	}
 	clean := jtiToken("never-revoked")
-	if r := a.Check(&clean); r.NotReady && (r.Allowed || r.Reason() != "not_ready") {
+	if r := a.Check(&clean); !r.NotReady || r.Allowed || r.Reason() != "not_ready" {
 		t.Fatalf("Check(clean) while not ready = %+v, Reason %q; want refused, not_ready", r, r.Reason())
 	}
-	t.Logf("%d checks answered while not ready", sawNotReady)
+	t.Logf("%d checks answered while the replay was held at seq %d of %d", checks, first, last)
+	releaseOnce()
 
 	if err := a.WaitReady(ctx); err != nil {
 		t.Fatalf("WaitReady() error = %v", err)
@@ -198,7 +225,7 @@ func TestEvictionSettlesUnknownFromStream(t *testing.T) {
 	)
 	s := natsserver.Run(t, "")
 	pub := newPublisher(t, connect(t, s.ClientURL()))
-	small := []agent.Option{agent.WithMemoryBudget(1 << 20), agent.WithFilterOptions(filter.WithFalsePositiveRate(1e-3))}
+	small := []agent.Option{agent.WithMemoryBudget(1 << 20), agent.WithFilterOptions(filter.WithFalsePositiveRate(1e-3)), stillClock()}
 	a := newAgent(t, connect(t, s.ClientURL()), small...)
 	// An agent that can never settle in time: its Unknown verdicts stay
 	// Unknown, and failing closed, it must refuse them.
@@ -207,8 +234,8 @@ func TestEvictionSettlesUnknownFromStream(t *testing.T) {
 	revs := jtiRevocations("evict", n)
 	start := time.Now()
 	last := revokeBatch(t, pub, revs)
-	waitApplied(t, a, last, 30*time.Second)
-	waitApplied(t, unsettled, last, 30*time.Second)
+	waitApplied(t, a, last)
+	waitApplied(t, unsettled, last)
 	t.Logf("published and applied %d revocations in %v", n, time.Since(start))
 
 	st := a.Stats()
@@ -232,7 +259,7 @@ func TestEvictionSettlesUnknownFromStream(t *testing.T) {
 			t.Fatalf("Check(%s) = %+v, want refused", revs[i].Key, r)
 		}
 		if r.Verdict != filter.Revoked {
-			eventually(t, 5*time.Second, "settled to Revoked", func() bool {
+			eventually(t, "settled to Revoked", func() bool {
 				r = a.Check(&tok)
 				if r.Allowed {
 					t.Fatalf("Check(%s) = %+v, want refused", revs[i].Key, r)
@@ -276,7 +303,7 @@ func TestEvictionSettlesUnknownFromStream(t *testing.T) {
 	for i := range sample {
 		tok := jtiToken(fmt.Sprintf("clean-%d", i))
 		var r agent.Result
-		eventually(t, 5*time.Second, "clean token settled", func() bool {
+		eventually(t, "clean token settled", func() bool {
 			r = a.Check(&tok)
 			return r.Verdict != filter.Unknown
 		})

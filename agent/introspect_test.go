@@ -36,7 +36,7 @@ func newIntroEnv(t *testing.T, agentOpts []agent.Option, opts ...agent.Introspec
 	t.Helper()
 	s := natsserver.Run(t, "")
 	e := &introEnv{pub: newPublisher(t, connect(t, s.ClientURL()))}
-	e.a = newAgent(t, connect(t, s.ClientURL()), agentOpts...)
+	e.a = newAgent(t, connect(t, s.ClientURL()), append([]agent.Option{stillClock()}, agentOpts...)...)
 	v, err := agent.NewVerifier(agent.Keyfunc(hmacKeyfunc), []string{"HS256"}, agent.WithIssuer("https://id.example"))
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func introspect(t testing.TB, target string, rq introReq) (int, http.Header, str
 	for k, v := range rq.header {
 		req.Header.Set(k, v)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
 	if err != nil {
@@ -203,17 +203,26 @@ func TestIntrospectionAfterRevocation(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	if _, err := e.pub.RevokeJTI(ctx, "r-1", now.Add(5*time.Minute)); err != nil {
+	// Wait for the agent to apply each event, not for an inactive answer:
+	// a stale agent answers inactive too.
+	rc, err := e.pub.RevokeJTI(ctx, "r-1", now.Add(5*time.Minute))
+	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "r-1 inactive", func() bool { return !active(tok) })
+	waitApplied(t, e.a, rc.Seq)
+	if active(tok) {
+		t.Errorf("r-1 active after its revocation was applied")
+	}
 	if !active(sibling) {
 		t.Errorf("r-2 inactive after revoking only r-1")
 	}
-	if _, err := e.pub.RevokeSubject(ctx, "alice", time.Time{}); err != nil {
+	if rc, err = e.pub.RevokeSubject(ctx, "alice", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "alice's r-2 inactive", func() bool { return !active(sibling) })
+	waitApplied(t, e.a, rc.Seq)
+	if active(sibling) {
+		t.Errorf("alice's r-2 active after her subject was revoked")
+	}
 	if !active(bobs) {
 		t.Errorf("bob's token inactive after revoking alice")
 	}
@@ -221,10 +230,15 @@ func TestIntrospectionAfterRevocation(t *testing.T) {
 
 func TestIntrospectionStaleFailsClosed(t *testing.T) {
 	// A server that goes away: after the staleness bound the agent can no
-	// longer vouch for any token, and under FailClosed says inactive.
+	// longer vouch for any token, and under FailClosed says inactive. The
+	// agent's clock moves only when the test moves it, so it is fresh
+	// until then however slowly its probes are answered, and stale after,
+	// since a server that is down answers none.
+	const bound = 100 * time.Millisecond
 	s := natsserver.Run(t, "")
 	newPublisher(t, connect(t, s.ClientURL())) // creates the stream
-	a := newAgent(t, connect(t, s.ClientURL()), agent.WithStaleness(100*time.Millisecond))
+	clk := newManualClock()
+	a := newAgent(t, connect(t, s.ClientURL()), agent.WithStaleness(bound), agent.WithClock(clk.Now))
 	v, err := agent.NewVerifier(agent.Keyfunc(hmacKeyfunc), []string{"HS256"})
 	if err != nil {
 		t.Fatal(err)
@@ -241,10 +255,13 @@ func TestIntrospectionStaleFailsClosed(t *testing.T) {
 	}
 	s.Shutdown()
 	s.WaitForShutdown()
-	eventually(t, 5*time.Second, "stale agent answers inactive", func() bool {
-		_, _, body := introspect(t, srv.URL, introReq{body: tokenForm(raw)})
-		return body == `{"active":false}`
-	})
+	clk.Advance(bound + time.Nanosecond)
+	if r := a.Check(&jwtrevoke.Token{JTI: "stale-1"}); !r.Stale || r.Allowed {
+		t.Fatalf("Check() past the bound with the server down = %+v, want stale, refused", r)
+	}
+	if _, _, body := introspect(t, srv.URL, introReq{body: tokenForm(raw)}); body != `{"active":false}` {
+		t.Errorf("stale agent: body = %s, want {\"active\":false}", body)
+	}
 }
 
 func TestIntrospectionCORS(t *testing.T) {
@@ -352,14 +369,14 @@ func TestAgentCollector(t *testing.T) {
 	}
 	ctx := context.Background()
 	now := time.Now()
-	rc, err := e.pub.RevokeJTI(ctx, "m-1", now.Add(5*time.Minute))
+	if _, err := e.pub.RevokeJTI(ctx, "m-1", now.Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := e.pub.RevokeSubject(ctx, "alice", time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.pub.RevokeSubject(ctx, "alice", time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "agent applies both", func() bool { return e.a.LastApplied() >= rc.Seq+1 })
+	waitApplied(t, e.a, rc.Seq) // and the one before
 	revoked := jwtrevoke.Token{JTI: "m-1", IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(5 * time.Minute)}
 	allowed := jwtrevoke.Token{JTI: "m-2", Subject: "bob", IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(5 * time.Minute)}
 	if r := e.a.Check(&revoked); r.Verdict != filter.Revoked {
@@ -386,7 +403,7 @@ func TestAgentCollector(t *testing.T) {
 		{"jwtrevoke_live_entries", []string{"kind", "sub"}, 1},
 		{"jwtrevoke_live_entries", []string{"kind", "all"}, 0},
 		{"jwtrevoke_ready", nil, 1},
-		{"jwtrevoke_last_applied_sequence", nil, float64(rc.Seq + 1)},
+		{"jwtrevoke_last_applied_sequence", nil, float64(rc.Seq)},
 		{"jwtrevoke_propagation_lag_seconds", nil, 2},
 		{"jwtrevoke_evictions_total", nil, 0},
 		{"jwtrevoke_introspection_requests_total", []string{"outcome", "inactive"}, 1},

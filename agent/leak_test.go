@@ -17,7 +17,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	// response mux), which live as long as the connection.
 	pub := newPublisher(t, nc)
 	last := revokeBatch(t, pub, jtiRevocations("leak", 2000))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 
 	t.Run("ready, used, closed", func(t *testing.T) {
@@ -30,7 +30,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 			if err := a.WaitReady(ctx); err != nil {
 				t.Fatal(err)
 			}
-			waitApplied(t, a, last, 10*time.Second)
+			waitApplied(t, a, last)
 			tok := jtiToken("leak-7")
 			if r := a.Check(&tok); r.Verdict != filter.Revoked {
 				t.Fatalf("Check(leak-7) = %+v, want Revoked", r)
@@ -39,7 +39,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitApplied(t, a, rc.Seq, 5*time.Second)
+			waitApplied(t, a, rc.Seq)
 			last = rc.Seq
 			if err := a.Close(); err != nil {
 				t.Fatalf("Close() error = %v", err)
@@ -52,7 +52,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 				t.Fatalf("Check() after Close = %+v, want Revoked, stale", r)
 			}
 		}
-		natsserver.NoNewGoroutines(t, baseline, 5*time.Second)
+		natsserver.NoNewGoroutines(t, baseline, patience)
 	})
 
 	t.Run("closed while replaying", func(t *testing.T) {
@@ -66,7 +66,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 				t.Fatalf("Close() error = %v", err)
 			}
 		}
-		natsserver.NoNewGoroutines(t, baseline, 5*time.Second)
+		natsserver.NoNewGoroutines(t, baseline, patience)
 	})
 
 	t.Run("closed after its consumer was deleted", func(t *testing.T) {
@@ -91,10 +91,10 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitApplied(t, a, rc.Seq, 10*time.Second)
+		waitApplied(t, a, rc.Seq)
 		if err := a.Close(); err != nil {
 			t.Fatalf("Close() error = %v", err)
 		}
-		natsserver.NoNewGoroutines(t, baseline, 15*time.Second)
+		natsserver.NoNewGoroutines(t, baseline, patience)
 	})
 }

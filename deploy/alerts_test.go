@@ -33,7 +33,7 @@ func exported(t *testing.T) map[string]map[string][]string {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a few requests; a hang guard
 	defer cancel()
 	pub, err := publisher.New(ctx, nc, publisher.WithMaxTokenLifetime(lifetime))
 	if err != nil {

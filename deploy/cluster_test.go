@@ -131,8 +131,8 @@ func bootCluster(t *testing.T, files []string) *cluster {
 		go func() {
 			defer wg.Done()
 			s.Start()
-			if !s.ReadyForConnections(20 * time.Second) {
-				errs[i] = fmt.Errorf("%s: not ready for connections after 20s", files[i])
+			if !s.ReadyForConnections(bootWait) {
+				errs[i] = fmt.Errorf("%s: not ready for connections after %v", files[i], bootWait)
 			}
 		}()
 	}
@@ -142,9 +142,18 @@ func bootCluster(t *testing.T, files []string) *cluster {
 			t.Fatal(err)
 		}
 	}
-	c.waitMetaLeader(t, 30*time.Second)
+	c.waitMetaLeader(t, bootWait)
 	return c
 }
+
+// bootWait bounds each node's wait for its listeners and then the wait for
+// a JetStream meta leader. Both end at their event: a node listens within
+// milliseconds and the nodes elect a leader within a second or two when
+// idle, though an election that fails (a vote lost to a starved node) is
+// retried only after a randomized timeout of several seconds. Two minutes
+// leave room for several such rounds on a loaded machine; the bound only
+// turns a cluster that never forms into a failure.
+const bootWait = 2 * time.Minute
 
 // waitMetaLeader waits until the JetStream meta group has a leader that
 // every node follows.

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,11 +17,19 @@ import (
 const natsCLIVersion = "v0.5.0"
 
 var natsCLI struct {
-	once sync.Once
-	path string
-	err  error
-	out  []byte
+	once     sync.Once
+	path     string
+	err      error
+	out      []byte
+	timedOut bool // go install was killed at installTimeout
 }
+
+// installTimeout bounds go install of the nats CLI. It only guards against
+// a hung toolchain: with a cold cache beside the -race test binaries of
+// `go test ./...`, as in CI, the install took three and a half minutes on
+// this two-core machine, more than the minute TestCluster used to allow.
+// Ten minutes is the default go test -timeout of the whole test binary.
+const installTimeout = 10 * time.Minute
 
 // installNatsCLI builds github.com/nats-io/natscli/nats at natsCLIVersion
 // into a temporary directory once per test process. TestMain starts it
@@ -32,12 +41,16 @@ func installNatsCLI() (string, error) {
 			natsCLI.err = err
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "go", "install", "github.com/nats-io/natscli/nats@"+natsCLIVersion)
 		cmd.Dir = dir // outside this module: go install pkg@version builds it on its own
 		cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=", "GOWORK=off")
 		natsCLI.out, natsCLI.err = cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			natsCLI.err = fmt.Errorf("go install did not finish within %v: %w", installTimeout, ctx.Err())
+			natsCLI.timedOut = true
+		}
 		if natsCLI.err == nil {
 			natsCLI.path = filepath.Join(dir, "nats")
 		}
@@ -76,8 +89,10 @@ var runbook = []struct {
 	{"sys", "server list"},
 }
 
-// runbookCommands runs the runbook's commands with the nats CLI.
-func runbookCommands(t *testing.T, ctx context.Context, c *cluster) {
+// runbookCommands runs the runbook's commands with the nats CLI. It waits
+// for the CLI's install (started by TestMain) before its own clock starts:
+// the install takes as long as the machine needs.
+func runbookCommands(t *testing.T, c *cluster) {
 	if testing.Short() {
 		t.Skip("skipping the nats CLI in -short mode")
 	}
@@ -91,13 +106,17 @@ func runbookCommands(t *testing.T, ctx context.Context, c *cluster) {
 		}
 	}
 	bin, err := installNatsCLI()
+	if natsCLI.timedOut {
+		t.Fatalf("installing the nats CLI (go install github.com/nats-io/natscli/nats@%s): %v\n%s", natsCLIVersion, err, natsCLI.out)
+	}
 	if err != nil {
 		t.Skipf("skipping: could not install the nats CLI (go install github.com/nats-io/natscli/nats@%s; offline?): %v\n%s", natsCLIVersion, err, natsCLI.out)
 	}
 	home := t.TempDir()
 	for _, cmd := range runbook {
 		u := c.users[cmd.user]
-		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		// Each command answers within a second; the bound is a hang guard.
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		x := exec.CommandContext(cctx, bin, append([]string{"--server", c.clientURLs("nats"), "--user", u.name, "--password", u.password}, strings.Fields(cmd.args)...)...)
 		// Its own empty configuration: no saved contexts, no NATS_URL.
 		x.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "NATS_CONTEXT=", "NATS_URL=", "NATS_USER=", "NATS_PASSWORD=")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -270,31 +271,56 @@ func TestCheckDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// TestConcurrentAddCheckExpire adds, checks and expires from several
+// goroutines at once while time passes. Time is the filter's clock, and it
+// moves with the writers' progress (each add moves it by step), never with
+// the real clock: on a fast machine or a slow one the same revocations
+// have expired by the end, and generations are dropped while the writers
+// are still adding.
 func TestConcurrentAddCheckExpire(t *testing.T) {
-	var clockMu sync.Mutex
-	now := t0
-	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
-	f := newFilter(t, WithMemoryBudget(1<<20), WithMaxTokenLifetime(time.Minute), WithGrace(0), WithClock(clock))
-	var wg sync.WaitGroup
+	const (
+		writers, adds = 2, 20000
+		lifetime      = time.Minute
+		// 400 s of clock over the test: most entries expire before it
+		// ends, the last minute's stay live.
+		step = 10 * time.Millisecond
+	)
+	var finished atomic.Int64 // adds done, by every writer
+	clock := func() time.Time { return t0.Add(time.Duration(finished.Load()) * step) }
+	f := newFilter(t, WithMemoryBudget(1<<20), WithMaxTokenLifetime(lifetime), WithGrace(0), WithClock(clock))
+	type record struct {
+		kind jwtrevoke.Kind
+		key  string
+		exp  time.Time
+	}
+	added := make([][]record, writers)
+	var writing, others sync.WaitGroup
 	stop := make(chan struct{})
-	const writers, adds = 2, 20000
-	added := make([][]string, writers)
 	for w := range writers {
-		wg.Go(func() {
+		writing.Go(func() {
 			for i := range adds {
-				key := fmt.Sprintf("w%d-%d", w, i)
-				if err := f.Add(jwtrevoke.Revocation{Kind: jwtrevoke.Kind(1 + i%4), Key: key, Before: clock(), Expires: clock().Add(time.Hour)}); err != nil {
+				r := record{kind: jwtrevoke.Kind(1 + i%4), key: fmt.Sprintf("w%d-%d", w, i)}
+				now := clock()
+				r.exp = now.Add(lifetime)
+				if err := f.Add(jwtrevoke.Revocation{Kind: r.kind, Key: r.key, Before: now, Expires: r.exp}); err != nil {
 					t.Errorf("Add() error = %v", err)
 					return
 				}
-				added[w] = append(added[w], key)
+				// Every add is found at once, while the others go on. (Unless
+				// the entry expired meanwhile, which takes a minute of clock:
+				// 6000 adds by the other writer.)
+				if v := f.CheckKeyAt(r.kind, r.key, time.Time{}, now); v == NotRevoked && clock().Before(r.exp) {
+					t.Errorf("CheckKeyAt(%v, %q) = not_revoked right after Add", r.kind, r.key)
+					return
+				}
+				added[w] = append(added[w], r)
+				finished.Add(1)
 			}
 		})
 	}
 	for range 2 {
-		wg.Go(func() {
-			i := 0
-			for {
+		others.Go(func() {
+			for i := 0; ; i++ {
 				select {
 				case <-stop:
 					return
@@ -305,45 +331,53 @@ func TestConcurrentAddCheckExpire(t *testing.T) {
 					t.Errorf("Check(%+v) = revoked, never revoked", tok)
 					return
 				}
-				i++
 			}
 		})
 	}
-	wg.Go(func() {
+	others.Go(func() {
 		for {
 			select {
 			case <-stop:
 				return
 			case <-time.After(time.Millisecond):
 			}
-			clockMu.Lock()
-			now = now.Add(time.Second)
-			clockMu.Unlock()
 			f.Expire(clock())
 			_ = f.Stats()
 		}
 	})
-	// Wait for the writers, then stop readers and the clock.
-	waitWriters(&wg, stop, func() bool {
-		return f.Stats().Kinds[0].Added+f.Stats().Kinds[1].Added+f.Stats().Kinds[2].Added+f.Stats().Kinds[3].Added == writers*adds
-	})
+	writing.Wait()
+	close(stop)
+	others.Wait()
+
+	end := clock()
+	var live, expired int
 	for w := range writers {
-		for i, key := range added[w] {
-			k := jwtrevoke.Kind(1 + i%4)
-			if v := f.CheckKeyAt(k, key, time.Time{}, clock()); v == NotRevoked {
-				t.Fatalf("CheckKeyAt(%v, %q) = not_revoked after concurrent adds", k, key)
+		for _, r := range added[w] {
+			v := f.CheckKeyAt(r.kind, r.key, time.Time{}, end)
+			switch {
+			case r.exp.After(end):
+				live++
+				if v == NotRevoked {
+					t.Fatalf("CheckKeyAt(%v, %q) = not_revoked at %v, expiring at %v, after concurrent adds", r.kind, r.key, end, r.exp)
+				}
+			case !r.exp.Add(time.Second).After(end): // entries keep whole seconds
+				expired++
+				if v == Revoked {
+					t.Fatalf("CheckKeyAt(%v, %q) = revoked at %v, expired at %v", r.kind, r.key, end, r.exp)
+				}
 			}
 		}
 	}
-}
-
-func waitWriters(wg *sync.WaitGroup, stop chan struct{}, done func() bool) {
-	deadline := time.Now().Add(60 * time.Second)
-	for !done() && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	if live == 0 || expired == 0 {
+		t.Fatalf("%d live and %d expired entries at the end: the test needs both", live, expired)
 	}
-	close(stop)
-	wg.Wait()
+	st := f.Stats()
+	for _, ks := range st.Kinds[:4] {
+		if ks.Generations > f.maxGenerations() {
+			t.Errorf("%v: %d generations at the end, want ≤ %d: expired ones were not dropped", ks.Kind, ks.Generations, f.maxGenerations())
+		}
+	}
+	t.Logf("%d live and %d expired entries at the end; %d exact, %d evictions", live, expired, st.ExactEntries, st.Evictions)
 }
 
 // TestBudgetHeld grows the live set far past what a 1 MiB budget holds at

@@ -41,7 +41,7 @@ func dial(t testing.TB, url string) *nats.Conn {
 
 func newPub(t testing.TB, nc *nats.Conn, opts ...publisher.Option) *publisher.Publisher {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	p, err := publisher.New(ctx, nc, append([]publisher.Option{publisher.WithMaxTokenLifetime(lifetime)}, opts...)...)
 	if err != nil {
@@ -72,13 +72,32 @@ func streamInfo(t testing.TB, nc *nats.Conn, name string) *jetstream.StreamInfo 
 	return info
 }
 
-// waitFor polls cond every millisecond until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+// patience bounds every wait for something a test caused: a publish
+// acknowledged, an event reaching an agent, a request answered. On an idle
+// machine these take milliseconds; patience is thousands of times that, so
+// that a machine loaded by -race and by the other test binaries go test
+// runs beside this one is never taken for a broken build. A wait ends as
+// soon as its event happens: patience is only how long a broken build
+// takes to say so.
+const patience = time.Minute
+
+// stillClock is an agent.WithClock option whose time stands still: an
+// agent here is asked for verdicts, and must not go stale because the
+// machine was slow between two steps of a test (the agent package tests
+// staleness on a clock it moves).
+func stillClock() agent.Option {
+	now := time.Now()
+	return agent.WithClock(func() time.Time { return now })
+}
+
+// waitFor polls cond every millisecond until it holds, and fails the test
+// if it does not within patience.
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	deadline := time.Now().Add(patience)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %v", what, d)
+			t.Fatalf("%s: not true after %v", what, patience)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -158,7 +177,7 @@ func TestNewRefusesUnsafeStream(t *testing.T) {
 			prefix := fmt.Sprintf("unsafe%d.v1", i)
 			cfg := publisher.StreamConfig(name, prefix, lifetime, time.Minute, 1)
 			tt.mutate(&cfg)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), patience)
 			defer cancel()
 			if _, err := js.CreateStream(ctx, cfg); err != nil {
 				t.Fatalf("CreateStream(%s) error = %v", tt.name, err)
@@ -345,7 +364,7 @@ func TestRevokeBatch(t *testing.T) {
 	for i := range revs {
 		revs[i] = jwtrevoke.Revocation{Kind: jwtrevoke.KindToken, Key: fmt.Sprintf("batch-%d", i), Before: time.Now(), Expires: exp}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	start := time.Now()
 	rcs, err := p.RevokeBatch(ctx, revs)
@@ -402,11 +421,11 @@ func TestSignedEventsVerifiedByAgents(t *testing.T) {
 		t.Fatalf("publisher.New(WithSigner) error = %v", err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	start := func(keys jwtrevoke.KeySet) *agent.Agent {
 		t.Helper()
-		a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(lifetime), agent.WithTrustedKeys(keys))
+		a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(lifetime), agent.WithTrustedKeys(keys), stillClock())
 		if err != nil {
 			t.Fatalf("agent.New() error = %v", err)
 		}
@@ -434,7 +453,7 @@ func TestSignedEventsVerifiedByAgents(t *testing.T) {
 	}
 
 	for _, a := range []*agent.Agent{trusting, wrongKey, otherID} {
-		waitFor(t, 5*time.Second, "agent applied the event", func() bool { return a.LastApplied() >= rc.Seq })
+		waitFor(t, "agent applied the event", func() bool { return a.LastApplied() >= rc.Seq })
 	}
 	if r := trusting.Check(&tok); r.Verdict != filter.Revoked || r.Allowed {
 		t.Errorf("trusting agent: Check(revoked) = %+v, want Revoked, refused", r)

@@ -16,6 +16,7 @@ import (
 // reason; a token issued after the cut-off is allowed; a token that does
 // not verify is refused; no server is an error (exit 2).
 func TestCLICheckExitCodes(t *testing.T) {
+	buildBinary(t) // before the test's clock starts
 	ctx := cliContext(t, 3*time.Minute)
 	url := cliServer(t)
 	nc := cliConnect(t, url)
@@ -25,7 +26,7 @@ func TestCLICheckExitCodes(t *testing.T) {
 	before := cliSignToken(t, "j-before", "dave", "sess-d", time.Now().Add(-time.Minute))
 	check := func(tok string, extra ...string) (cliCheckJSON, string, int) {
 		t.Helper()
-		args := append([]string{"--server", url, "check", tok, "--json", "--timeout", "20s"}, extra...)
+		args := append([]string{"--server", url, "check", tok, "--json", "--timeout", cliCheckTimeout}, extra...)
 		if len(extra) == 0 {
 			args = append(args, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID)
 		}
@@ -78,7 +79,7 @@ func TestCLICheckExitCodes(t *testing.T) {
 	}
 
 	// Text output, for people.
-	stdout, _, code := cliExec(t, ctx, nil, "-s", url, "check", before, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID)
+	stdout, _, code := cliExec(t, ctx, nil, "-s", url, "check", before, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID, "--timeout", cliCheckTimeout)
 	for _, want := range []string{"Token REFUSED: revoked", `subject "dave"`, "password change", "admin:alice", "Issued before:", "applied up to seq"} {
 		if code != 1 || !strings.Contains(stdout, want) {
 			t.Errorf("check text output (exit %d) lacks %q:\n%s", code, want, stdout)
@@ -108,7 +109,7 @@ func TestCLICheckRun(t *testing.T) {
 	o := &checkOptions{
 		g:       &globalFlags{server: url, stream: publisher.DefaultStream, maxLifetime: 24 * time.Hour},
 		keys:    keyFlags{hmacSecret: cliTestSecret, hmacKeyID: cliTestKeyID},
-		timeout: 20 * time.Second,
+		timeout: 2 * time.Minute, // as cliCheckTimeout
 	}
 	cmd := &cobra.Command{}
 	cmd.SetContext(ctx)
@@ -136,6 +137,12 @@ func TestCLICheckRun(t *testing.T) {
 		t.Errorf("print = %q, %v", out.String(), err)
 	}
 }
+
+// cliCheckTimeout is the --timeout the tests give check: how long it may
+// wait for its agent to replay the stream. The replay of a few events takes
+// milliseconds; the default 10 s is a bound a loaded CI machine can miss,
+// and a check that is ready exits at once whatever the bound.
+const cliCheckTimeout = "2m"
 
 // cliCheckJSON is check --json output, as a script reads it.
 type cliCheckJSON struct {

@@ -134,7 +134,10 @@ func cliSecretFile(t *testing.T) string {
 	return cliWriteFile(t, "secret.txt", []byte(cliTestSecret+"\n"))
 }
 
-// cliContext bounds a test.
+// cliContext bounds a test. Every wait inside ends at its event (an
+// answer, a line of output, an exit); the CLI tests take well under a
+// second each when idle, so the bounds they pass (half a minute and up)
+// are hang guards that a loaded machine does not come near.
 func cliContext(t *testing.T, d time.Duration) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)

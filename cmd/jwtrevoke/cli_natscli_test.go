@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,33 +32,46 @@ var (
 	natsCLIPath string
 	natsCLIErr  error
 	natsCLIOut  []byte
+	// natsCLITimedOut: go install was killed at buildTimeout.
+	natsCLITimedOut bool
 )
 
 // natsCLI installs github.com/nats-io/natscli/nats at natsCLIVersion into
 // a temporary directory, once per test process, and returns its path. If
-// that fails (offline, no module proxy) the test is skipped, saying why.
+// go install fails (offline, no module proxy) the test is skipped, saying
+// why; if it is still building when buildTimeout ends, the test fails: a
+// slow machine must not turn the test into a skip.
 func natsCLI(t *testing.T) string {
 	t.Helper()
-	natsCLIOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "jwtrevoke-natscli-")
-		if err != nil {
-			natsCLIErr = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "install", "github.com/nats-io/natscli/nats@"+natsCLIVersion)
-		cmd.Dir = dir // outside this module: go install pkg@version builds it on its own
-		cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=", "GOWORK=off")
-		natsCLIOut, natsCLIErr = cmd.CombinedOutput()
-		if natsCLIErr == nil {
-			natsCLIPath = filepath.Join(dir, "nats")
-		}
-	})
+	natsCLIOnce.Do(installNatsCLIOnce)
+	if natsCLITimedOut {
+		t.Fatalf("installing the nats CLI (go install github.com/nats-io/natscli/nats@%s): %v\n%s", natsCLIVersion, natsCLIErr, natsCLIOut)
+	}
 	if natsCLIErr != nil {
 		t.Skipf("skipping: could not install the nats CLI (go install github.com/nats-io/natscli/nats@%s; offline?): %v\n%s", natsCLIVersion, natsCLIErr, natsCLIOut)
 	}
 	return natsCLIPath
+}
+
+func installNatsCLIOnce() {
+	dir, err := os.MkdirTemp("", "jwtrevoke-natscli-")
+	if err != nil {
+		natsCLIErr = err
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "install", "github.com/nats-io/natscli/nats@"+natsCLIVersion)
+	cmd.Dir = dir // outside this module: go install pkg@version builds it on its own
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=", "GOWORK=off")
+	natsCLIOut, natsCLIErr = cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		natsCLIErr = fmt.Errorf("go install did not finish within %v: %w", buildTimeout, ctx.Err())
+		natsCLITimedOut = true
+	}
+	if natsCLIErr == nil {
+		natsCLIPath = filepath.Join(dir, "nats")
+	}
 }
 
 // runNats runs the nats CLI with its own empty configuration (no saved
@@ -114,7 +128,8 @@ func docMsgID(body []byte) string {
 // publisher created, and publishes revocations built by hand from
 // docs/wire-format.md, which an agent and jwtrevoke check then honour.
 func TestNatsCLI(t *testing.T) {
-	natsCLI(t) // build (or skip) before starting anything
+	natsCLI(t)     // build (or skip) before starting anything,
+	buildBinary(t) // and before the test's clock starts
 	ctx := cliContext(t, 4*time.Minute)
 	url := cliServer(t)
 	nc := cliConnect(t, url)
@@ -140,8 +155,8 @@ func TestNatsCLI(t *testing.T) {
 	}
 	c := info.Config
 	if len(c.Subjects) != 1 || c.Subjects[0] != "jwtrevoke.v1.>" || !c.DenyDelete || !c.DenyPurge || !c.AllowDirect ||
-		c.Storage != "file" || c.MaxMsgsPerSubject != 1 || c.Duplicates <= 0 {
-		t.Fatalf("nats stream info JWTREVOKE: config %+v; want subjects [jwtrevoke.v1.>], deny_delete, deny_purge, allow_direct, file storage, one per subject", c)
+		c.Storage != "file" || c.MaxMsgsPerSubject != -1 || c.Duplicates <= 0 {
+		t.Fatalf("nats stream info JWTREVOKE: config %+v; want subjects [jwtrevoke.v1.>], deny_delete, deny_purge, allow_direct, file storage, every event per subject kept", c)
 	}
 
 	// An agent that is running when the hand-made event arrives.
@@ -204,7 +219,7 @@ func TestNatsCLI(t *testing.T) {
 	// 5. jwtrevoke check, a late agent that replays the stream, says revoked.
 	secret := cliSecretFile(t)
 	tok := cliSignToken(t, "g-3", "grace", "", cutoff.Add(-time.Minute))
-	stdout, stderr, code := cliExec(t, ctx, nil, "--server", url, "--max-lifetime", "1h", "check", tok, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID, "--json")
+	stdout, stderr, code := cliExec(t, ctx, nil, "--server", url, "--max-lifetime", "1h", "check", tok, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID, "--json", "--timeout", cliCheckTimeout)
 	var rep cliCheckJSON
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 1 || rep.Verdict != "revoked" || rep.Kind != "sub" || rep.Reason != "by hand" ||
 		rep.Revocation == nil || rep.Revocation.Actor != "ops:nats-cli" || !rep.Revocation.Before.Equal(time.Unix(0, before)) {

@@ -83,12 +83,12 @@ func TestCLIRevokeEachKindThenStatus(t *testing.T) {
 			t.Errorf("status kinds[%s] = %d, want %d (all: %v)", k, st.Kinds[k], n, st.Kinds)
 		}
 	}
-	// Seven events written, one per key kept: the subject's second event
-	// replaced its first.
-	if st.Messages != 6 || st.LastSeq != 7 || st.Other != 0 || !st.Safe || st.Problem != "" ||
+	// Seven events written, every one kept (the subject's two events on
+	// its one subject): six keys, seven messages.
+	if st.Messages != 7 || st.LastSeq != 7 || st.Other != 0 || !st.Safe || st.Problem != "" ||
 		st.Stream != "JWTREVOKE" || len(st.Subjects) != 1 || st.Subjects[0] != "jwtrevoke.v1.>" ||
-		st.Storage != "File" || st.MaxMsgsPerSubject != 1 || st.Replicas != 1 {
-		t.Errorf("status = %+v, want 6 messages, last seq 7, safe, subjects [jwtrevoke.v1.>], file storage", st)
+		st.Storage != "File" || st.MaxMsgsPerSubject != -1 || st.Replicas != 1 {
+		t.Errorf("status = %+v, want 7 messages, last seq 7, safe, subjects [jwtrevoke.v1.>], file storage, every event per subject kept", st)
 	}
 
 	stdout, _, err = cliRun(ctx, nil, "-s", url, "status")
@@ -176,6 +176,7 @@ func TestCLIRevokeRefusals(t *testing.T) {
 // stdin: revoke all without --force must refuse, even when the pipe says
 // yes, and publish nothing.
 func TestCLIRevokeAllRefusesWithoutTerminal(t *testing.T) {
+	buildBinary(t) // before the test's clock starts
 	ctx := cliContext(t, 3*time.Minute)
 	url := cliServer(t)
 	nc := cliConnect(t, url)
@@ -273,11 +274,12 @@ func TestCLIRevokeAllConfirmsOnTerminal(t *testing.T) {
 	if err != nil {
 		t.Skip("skipping: no script(1) to give the command a terminal")
 	}
+	bin := buildBinary(t) // before the test's clock starts
 	ctx := cliContext(t, 3*time.Minute)
 	url := cliServer(t)
 	nc := cliConnect(t, url)
 	pub := cliPublisher(t, ctx, nc)
-	line := buildBinary(t) + " --server " + url + " revoke all --reason confirmed"
+	line := bin + " --server " + url + " revoke all --reason confirmed"
 	for _, tc := range []struct {
 		answer string
 		msgs   uint64

@@ -27,7 +27,8 @@ const (
 	demoRefreshLifetime = time.Hour
 	demoMaxBody         = 16 << 10
 	// demoIssueDelayHeader tells the page how long a login or refresh
-	// waited for a cut-off's second to end (see issuer.notBefore).
+	// waited for a cut-off's second to end (see issuer.notBefore), in
+	// milliseconds rounded up: 0 when it did not wait.
 	demoIssueDelayHeader = "X-Issue-Delay-Ms"
 )
 
@@ -186,11 +187,13 @@ type demoTokenPair struct {
 
 // mint signs an access token for sub in session sid, waiting first (at
 // most a second) if a cut-off for sub falls in the current second. It
-// returns the token, its claims and how long it waited. A session that
-// ended meanwhile (logout everywhere while this request waited) gets no
-// token.
+// returns the token, its claims and how long it waited for the cut-off's
+// second to end: zero when it did not wait (not the time the rest of the
+// call took). A session that ended meanwhile (logout everywhere while this
+// request waited) gets no token.
 func (is *demoIssuer) mint(ctx context.Context, sub, sid string) (string, jwt.MapClaims, time.Duration, error) {
 	start := is.now()
+	var waited time.Duration
 	if nb := is.notBefore(sub); start.Before(nb) {
 		t := time.NewTimer(nb.Sub(start))
 		select {
@@ -199,6 +202,7 @@ func (is *demoIssuer) mint(ctx context.Context, sub, sid string) (string, jwt.Ma
 			t.Stop()
 			return "", nil, 0, ctx.Err()
 		}
+		waited = is.now().Sub(start)
 	}
 	is.mu.Lock()
 	s := is.sessions[sid]
@@ -208,7 +212,6 @@ func (is *demoIssuer) mint(ctx context.Context, sub, sid string) (string, jwt.Ma
 		return "", nil, 0, &demoGrantError{"the session has ended"}
 	}
 	now := is.now()
-	waited := now.Sub(start)
 	// A whole-second iat, as JWT issuers write it by default.
 	iat := now.Unix()
 	claims := jwt.MapClaims{
@@ -387,7 +390,8 @@ func (is *demoIssuer) issue(w http.ResponseWriter, r *http.Request, sub, sid, re
 		is.log.Info("waited for a cut-off's second to end before issuing", "sub", sub, "waited", waited.Round(time.Millisecond))
 	}
 	is.log.Debug("issued", "sub", sub, "sid", sid, "why", why)
-	w.Header().Set(demoIssueDelayHeader, strconv.FormatInt(waited.Milliseconds(), 10))
+	// Rounded up, so that any wait at all shows as one.
+	w.Header().Set(demoIssueDelayHeader, strconv.FormatInt(int64((waited+time.Millisecond-1)/time.Millisecond), 10))
 	demoJSON(w, http.StatusOK, demoTokenPair{AccessToken: raw, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(demoAccessLifetime / time.Second)})
 }
 

@@ -75,25 +75,32 @@ func startServe(t *testing.T, extra ...string) *serveProc {
 			t.Logf("jwtrevoke serve output:\n%s", p.out.String())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
+	// Ready when /readyz says so; the process exiting first fails at once.
+	deadline := time.Now().Add(serveWait)
 	for {
-		select {
-		case <-p.done:
-			t.Fatalf("jwtrevoke serve exited before ready: %v\n%s", p.err, p.out.String())
-		default:
-		}
 		if status, _ := p.get(t, "/readyz", ""); status == http.StatusOK {
 			return p
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("jwtrevoke serve not ready after 20s:\n%s", p.out.String())
+			t.Fatalf("jwtrevoke serve not ready after %v:\n%s", serveWait, p.out.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-p.done:
+			t.Fatalf("jwtrevoke serve exited before ready: %v\n%s", p.err, p.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
+// serveWait bounds each wait of these tests for the child to do something:
+// be ready (an embedded NATS server, a stream and a replay: well under a
+// second when idle), exit after SIGTERM (tens of milliseconds), apply a
+// revocation (milliseconds). Every wait ends at its event; the bound only
+// turns a hang into a failure, so it is generous for a loaded CI machine.
+const serveWait = 2 * time.Minute
+
 // terminate sends the process SIGTERM and returns its exit error once it
-// has exited; it fails the test if that takes over 10 seconds.
+// has exited; it fails the test if that takes longer than serveWait.
 func (p *serveProc) terminate(t *testing.T) error {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -102,13 +109,15 @@ func (p *serveProc) terminate(t *testing.T) error {
 	select {
 	case <-p.done:
 		return p.err
-	case <-time.After(10 * time.Second):
-		t.Fatalf("jwtrevoke serve still running 10s after SIGTERM")
+	case <-time.After(serveWait):
+		t.Fatalf("jwtrevoke serve still running %v after SIGTERM", serveWait)
 		return nil
 	}
 }
 
-var serveHTTP = &http.Client{Timeout: 10 * time.Second}
+// serveHTTP's timeout only turns a hung request into a failure; each
+// request takes milliseconds.
+var serveHTTP = &http.Client{Timeout: time.Minute}
 
 func (p *serveProc) do(t *testing.T, req *http.Request) (int, []byte) {
 	t.Helper()
@@ -163,13 +172,14 @@ func (p *serveProc) active(t *testing.T, raw string) bool {
 	return ans.Active
 }
 
-// eventuallyInactive waits until /introspect says raw is inactive.
+// eventuallyInactive waits until /introspect says raw is inactive: the
+// service's agent has applied its revocation (how soon is not asserted).
 func (p *serveProc) eventuallyInactive(t *testing.T, what, raw string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(serveWait)
 	for p.active(t, raw) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: still active after 5s", what)
+			t.Fatalf("%s: still active after %v", what, serveWait)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -388,7 +398,9 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{"missing PEM file", []string{"--client", "a:0123456789abcdef", "--pem", "/nonexistent/k.pem"}, "--pem"},
 		{"bad CORS origin", []string{"--hmac-secret", serveTestSecret, "--cors-origin", "app.example.com"}, "origin"},
 	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// Refused before it starts anything: it exits at once. The bound
+		// only stops a serve that starts after all.
+		ctx, cancel := context.WithTimeout(context.Background(), serveWait)
 		cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--listen", "127.0.0.1:" + port, "--nats-listen", "127.0.0.1:" + natsPort, "--data", t.TempDir()}, tt.args...)...)
 		cmd.Env = append(cmd.Environ(), "NATS_URL=", "JWTREVOKE_HMAC_SECRET=", "JWTREVOKE_ADMIN_TOKEN=", "JWTREVOKE_CLIENTS=")
 		out, err := cmd.CombinedOutput()

@@ -24,12 +24,11 @@ func newStatusCmd(g *globalFlags) *cobra.Command {
 	o := &statusOptions{g: g}
 	c := &cobra.Command{
 		Use:   "status",
-		Short: "Show the revocation stream: configuration, state, events per kind, safety",
+		Short: "Show the revocation stream: configuration, contract, state, live revocations per kind, safety",
 		Long: `Status shows the revocation stream as the server reports it: subjects, storage,
 replicas, max age, messages, bytes, first and last sequence, consumers and the
-cluster leader; the number of events of each kind (the stream keeps one event
-per key, and drops each when it expires, so this is the number of live
-revocations); the stream's contract (wire version, subject prefix, max token
+cluster leader; the number of keys revoked, by kind (the stream keeps every
+event of a key until it expires, so this is the number of live revocations); the stream's contract (wire version, subject prefix, max token
 lifetime, leeway), which the publisher that created it wrote into its metadata;
 and whether the configuration is safe for that contract (the publisher's check:
 MaxAge, file storage, limits retention, no size limits that discard, deletes and
@@ -167,8 +166,8 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 			MaxTokenLifetimeSeconds: contract.MaxTokenLifetime.Seconds(), LeewaySeconds: contract.Leeway.Seconds()}
 	}
 	rep.lifetime = contract.MaxTokenLifetime
-	// Events per kind: the stream's per-subject counts under each kind's
-	// subjects (one subject per key).
+	// Keys per kind: the subjects under each kind's prefix (one subject per
+	// key; the stream keeps every live event of a key on it).
 	var sum uint64
 	for _, k := range jwtrevoke.Kinds {
 		filter := contract.SubjectPrefix + "." + k.String() + ".>"
@@ -176,12 +175,10 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 		if err != nil {
 			return statusReport{}, fmt.Errorf("counting %s events: %w", k, err)
 		}
-		var n uint64
 		for _, c := range ki.State.Subjects {
-			n += c
+			sum += c
 		}
-		rep.Kinds[k.String()] = n
-		sum += n
+		rep.Kinds[k.String()] = uint64(len(ki.State.Subjects))
 	}
 	if state.Msgs > sum {
 		rep.Other = state.Msgs - sum

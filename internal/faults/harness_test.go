@@ -47,14 +47,30 @@ func server(t *testing.T, o natsproc.Options) *natsproc.Server {
 }
 
 // dial connects with the reconnect settings a service would use: reconnect
-// forever, quickly, and find a dead link within a second (pings every
-// 250 ms, two may be outstanding).
+// forever, quickly, and find a dead link within about a second (pings every
+// 250 ms, four may be outstanding: a PONG may be a second late on a loaded
+// machine before the link counts as dead; with two, half a second was
+// enough to make a merely slow machine look like a dead link).
+//
+// The connection's asynchronous errors (a read or write on a link a case
+// cut or a server it killed: "connection reset by peer", …) go to the
+// test's log, named by the case, instead of nats.go's default handler,
+// which writes them to the process's stderr where nothing says which case
+// or connection they belong to. A case that passes its own
+// nats.ErrorHandler in opts replaces this one.
 func dial(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
+	errLog := asyncErrLog(t, url)
 	base := []nats.Option{
 		nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.ReconnectJitter(20*time.Millisecond, 20*time.Millisecond),
-		nats.Timeout(time.Second), nats.PingInterval(250 * time.Millisecond), nats.MaxPingsOutstanding(2),
-		nats.ReconnectBufSize(64 << 20),
+		nats.Timeout(time.Second), nats.PingInterval(250 * time.Millisecond), nats.MaxPingsOutstanding(4),
+		nats.ReconnectBufSize(64 << 20), nats.ErrorHandler(errLog),
+		// Disconnects too: a reply in flight is lost with the connection.
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err != nil {
+				errLog(nc, nil, fmt.Errorf("disconnected: %w", err))
+			}
+		}),
 	}
 	nc, err := nats.Connect(url, append(base, opts...)...)
 	if err != nil {
@@ -62,6 +78,30 @@ func dial(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// asyncErrLog is a nats.ErrHandler that logs to t until t's cleanups begin
+// (a log call after the test ends would panic).
+func asyncErrLog(t testing.TB, url string) nats.ErrHandler {
+	var mu sync.Mutex
+	done := false
+	t.Cleanup(func() {
+		mu.Lock()
+		done = true
+		mu.Unlock()
+	})
+	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return
+		}
+		if sub != nil {
+			t.Logf("nats async error on %s (subscription %q): %v", url, sub.Subject, err)
+			return
+		}
+		t.Logf("nats async error on %s: %v", url, err)
+	}
 }
 
 func jetStream(t testing.TB, nc *nats.Conn) jetstream.JetStream {
@@ -234,8 +274,13 @@ type probe struct {
 
 // obs is what the poller saw of one probe at one agent.
 type obs struct {
-	applied      atomic.Int64 // OnApply time
-	lastAllowed  atomic.Int64 // last check after the ack that allowed the token
+	applied     atomic.Int64 // OnApply time
+	lastAllowed atomic.Int64 // last check after the ack that allowed the token
+	// allowedFrom is when that check began: the agent allowed the token
+	// at some instant after it, so it is a lower bound that does not
+	// depend on how long the poller took (F03 compares it with the
+	// agent's own stale onset).
+	allowedFrom  atomic.Int64
 	firstRefused atomic.Int64 // first refusal after lastAllowed
 	done         atomic.Bool  // a Revoked verdict was seen: refused for good
 }
@@ -368,11 +413,13 @@ func (tr *tracker) poll(ctx context.Context) {
 					o.done.Store(true)
 					continue
 				}
+				before := time.Now().UnixNano()
 				r := n.a.Check(&p.tok)
 				now = time.Now().UnixNano()
 				switch {
 				case r.Allowed:
 					o.lastAllowed.Store(now)
+					o.allowedFrom.Store(before)
 					o.firstRefused.Store(0)
 					all = false
 				case r.Verdict == filter.Revoked:
@@ -468,8 +515,13 @@ func while(n int, cond func() bool) func(int) bool {
 }
 
 // stallAfter is how long settle waits for an agent that is behind and
-// makes no progress at all before it counts the rest as lost.
-var stallAfter = pick(10*time.Second, 30*time.Second)
+// makes no progress at all before it counts the rest as lost. An agent
+// restarts a consumer that made no progress for one staleness bound (1 s),
+// and a cluster election takes 5–9 s; 30 s is a large multiple of both, so
+// a loaded machine that recovers slowly is not counted as losing events.
+// It costs nothing when agents progress (settle returns as soon as they
+// hold everything).
+const stallAfter = 30 * time.Second
 
 // settle waits until every agent refuses every acked token as revoked
 // (each agent's LastApplied first reaches the highest acked sequence, so

@@ -2,10 +2,13 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jwtrevoke/jwtrevoke/filter"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
@@ -111,16 +114,13 @@ func TestConsumerDeletedMidBurst(t *testing.T) {
 	log := &ackLog{}
 	stop := tr.load(ctx, pub, "cdel", log, 200, pick(50*time.Millisecond, 20*time.Millisecond), 1, 5*time.Millisecond)
 	var resumes []time.Duration
+	var deletedPerRound []int
 	for range deletes {
 		time.Sleep(pick(500*time.Millisecond, 2*time.Second))
-		var names []string
-		for name := range st.ConsumerNames(ctx).Name() {
-			names = append(names, name)
-		}
-		for _, name := range names {
-			if err := st.DeleteConsumer(ctx, name); err != nil {
-				t.Logf("DeleteConsumer(%s): %v", name, err)
-			}
+		n := deleteConsumers(t, st)
+		deletedPerRound = append(deletedPerRound, n)
+		if n == 0 {
+			t.Errorf("round %d deleted no consumer: it did not test a delete", len(deletedPerRound))
 		}
 		deleted := time.Now()
 		// Resumed: every agent applies a revocation acked after the delete.
@@ -156,7 +156,8 @@ func TestConsumerDeletedMidBurst(t *testing.T) {
 	r.exposure = tr.exposures(agents)
 	p := percentiles(resumes, 0.5, 1)
 	r.setRecovery(p[1])
-	r.note("recovery column = slowest resume (delete → every agent applied a revocation acked after it) %v, median %v", p[1].Round(time.Millisecond), p[0].Round(time.Millisecond))
+	r.note("recovery column = slowest resume (delete → every agent applied a revocation acked after it) %v, median %v; consumers deleted per round %v",
+		p[1].Round(time.Millisecond), p[0].Round(time.Millisecond), deletedPerRound)
 	for i, a := range agents {
 		r.note("%s", statsLine(a))
 		if lost[i] > 0 {
@@ -166,4 +167,52 @@ func TestConsumerDeletedMidBurst(t *testing.T) {
 			t.Errorf("%s: EventsApplied = %d, want %d: resumed at the wrong sequence", a.name, got, len(acked))
 		}
 	}
+}
+
+// deleteConsumers deletes every consumer of st and returns how many it
+// deleted. Each request has its own 10 s bound and is retried for up to a
+// minute: a request whose reply is lost (a reconnect on a loaded machine)
+// would otherwise wait for the case's 10-minute context, and an unchecked
+// listing error would delete nothing and prove nothing.
+func deleteConsumers(t *testing.T, st jetstream.Stream) int {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	var names []string
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		l := st.ConsumerNames(ctx)
+		names = names[:0]
+		for name := range l.Name() {
+			names = append(names, name)
+		}
+		err := l.Err()
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("listing consumers: %v (%d attempts)", err, attempt)
+		}
+	}
+	deleted := 0
+	for _, name := range names {
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := st.DeleteConsumer(ctx, name)
+			cancel()
+			if err == nil || (attempt > 1 && errors.Is(err, jetstream.ErrConsumerNotFound)) {
+				// Deleted (on a retry, not found: the earlier attempt
+				// deleted it and its reply was lost).
+				deleted++
+				break
+			}
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || time.Now().After(deadline) {
+				// Gone before we asked (an agent replaced its ordered
+				// consumer), or the server never answered.
+				t.Logf("DeleteConsumer(%s): %v", name, err)
+				break
+			}
+		}
+	}
+	return deleted
 }

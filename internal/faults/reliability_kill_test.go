@@ -221,7 +221,10 @@ func TestClusterLeaderKill(t *testing.T) {
 	log := &ackLog{}
 	stop := tr.load(ctx, pub, "leader", log, pick(100, 500), pick(50*time.Millisecond, 20*time.Millisecond), 4, 5*time.Millisecond)
 	time.Sleep(pick(time.Second, 5*time.Second))
-	old := leader()
+	// One StreamInfo may time out (1 s) on a loaded machine in the middle
+	// of the burst; ask again rather than take "" for the leader.
+	var old string
+	mustWait(t, 30*time.Second, "the stream leader before the kill", func() bool { old = leader(); return old != "" })
 	var victim *natsproc.Server
 	for _, n := range nodes {
 		if n.Name() == old {

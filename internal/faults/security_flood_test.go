@@ -103,13 +103,16 @@ func TestBogusFlood(t *testing.T) {
 	// Check latency: clean tokens (the common case) and the real revoked
 	// ones (after the pass above settled what it could).
 	rng := rand.New(rand.NewPCG(1, 6))
-	cleanLat := make([]time.Duration, 0, 20000)
-	for range 20000 {
+	const cleanChecks = 20000
+	settlesBefore := a.a.Stats().Settles
+	cleanLat := make([]time.Duration, 0, cleanChecks)
+	for range cleanChecks {
 		tok := jtiToken(fmt.Sprintf("clean-%d", rng.Uint64()))
 		t0 := time.Now()
 		a.a.Check(&tok)
 		cleanLat = append(cleanLat, time.Since(t0))
 	}
+	cleanSettles := a.a.Stats().Settles - settlesBefore
 	realLat := make([]time.Duration, 0, len(acked))
 	for _, x := range acked {
 		t0 := time.Now()
@@ -125,8 +128,8 @@ func TestBogusFlood(t *testing.T) {
 	rp := percentiles(realLat, 0.5, 0.99)
 	r.note("flood published in %v, applied %.0f events/s (signature checks included); filter %d bytes of a %d budget, %d exact entries of %d live, %d evictions",
 		published.Round(time.Millisecond), applyRate, st.Filter.Bytes, st.Filter.Budget, st.Filter.ExactEntries, bogus+real, st.Filter.Evictions)
-	r.note("check p50/p99: clean tokens %v / %v, real revoked tokens %v / %v (%d settles by direct get, %d errors); %d real tokens still Unknown (refused) at the end; test process heap after GC %d MiB",
-		cp[0], cp[1], rp[0], rp[1], st.Settles, st.SettleErrors, unknown, ms.HeapInuse>>20)
+	r.note("check p50/p99: clean tokens %v / %v (%d of %d went to the stream), real revoked tokens %v / %v (%d settles by direct get, %d errors); %d real tokens still Unknown (refused) at the end; test process heap after GC %d MiB",
+		cp[0], cp[1], cleanSettles, cleanChecks, rp[0], rp[1], st.Settles, st.SettleErrors, unknown, ms.HeapInuse>>20)
 	if accepted > 0 {
 		t.Errorf("%d real revoked tokens accepted", accepted)
 	}
@@ -136,9 +139,15 @@ func TestBogusFlood(t *testing.T) {
 	if st.EventsApplied != uint64(bogus+real) {
 		t.Errorf("EventsApplied = %d, want %d", st.EventsApplied, bogus+real)
 	}
-	// The hot path stays fast for tokens nobody revoked: a Bloom miss,
-	// or a false positive settled once.
-	if !raceEnabled && cp[1] > time.Millisecond {
-		t.Errorf("clean-token check p99 = %v, want well under a millisecond", cp[1])
+	// The hot path stays local for tokens nobody revoked: a Bloom miss, or
+	// a false positive settled once by a direct get. The check latency
+	// above is a figure (on a loaded machine it measures the scheduler);
+	// what makes it fast is that almost no clean check leaves the process,
+	// and that is counted, not timed: at the filter's 1e-6 false-positive
+	// target, even 1% of the checks going to the stream means the flood
+	// made the Bloom filters useless. (agent/alloc_test.go holds the check
+	// to zero allocations.)
+	if cleanSettles*100 > cleanChecks {
+		t.Errorf("%d of %d checks of tokens nobody revoked went to the stream (direct get), want under 1%%: the flood defeats the Bloom prefilter", cleanSettles, cleanChecks)
 	}
 }

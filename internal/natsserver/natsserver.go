@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/freeport"
 )
 
 // Config says where the embedded server listens and stores.
@@ -58,9 +60,11 @@ func Start(c Config) (*server.Server, error) {
 		s.ConfigureLogger()
 	}
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
+	// A hang guard, not a speed limit: startup takes milliseconds, and a
+	// listen error ends the wait at once.
+	if !s.ReadyForConnections(time.Minute) {
 		s.Shutdown()
-		return nil, fmt.Errorf("natsserver: not ready after 10s on %s:%d", c.Host, c.Port)
+		return nil, fmt.Errorf("natsserver: not ready after 1m on %s:%d", c.Host, c.Port)
 	}
 	return s, nil
 }
@@ -81,14 +85,21 @@ func Port(s *server.Server) int {
 	return n
 }
 
-// Run starts a server for a test on a free loopback port with a store in
-// dir (t.TempDir() if dir is empty) and shuts it down when the test ends.
+// Run starts a server for a test on a loopback port reserved for this
+// process (internal/freeport, so that Restart finds it free again) with a
+// store in dir (t.TempDir() if dir is empty) and shuts it down when the
+// test ends.
 func Run(t testing.TB, dir string) *server.Server {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	s, err := Start(Config{StoreDir: dir, Port: -1})
+	ports, err := freeport.Take(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { freeport.Release(ports...) })
+	s, err := Start(Config{StoreDir: dir, Port: ports[0]})
 	if err != nil {
 		t.Fatal(err)
 	}

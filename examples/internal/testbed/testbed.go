@@ -31,6 +31,15 @@ const (
 	Audience = "example-api"
 )
 
+// Patience bounds every wait for something a test caused: a server or an
+// agent starting, a revocation reaching an agent, a request answered. On an
+// idle machine these take milliseconds; Patience is thousands of times
+// that, so that a machine loaded by -race and by the other test binaries
+// go test runs beside this one is never taken for a broken build. A wait
+// ends as soon as its event happens: Patience is only how long a broken
+// build takes to say so.
+const Patience = time.Minute
+
 // Bed is a running revocation setup for one test.
 type Bed struct {
 	URL     string // NATS client URL
@@ -51,8 +60,8 @@ func New(t testing.TB) *Bed {
 		t.Fatal(err)
 	}
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready after 10s")
+	if !s.ReadyForConnections(Patience) {
+		t.Fatalf("nats-server not ready after %v", Patience)
 	}
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	nc, err := nats.Connect(s.ClientURL())
@@ -61,13 +70,17 @@ func New(t testing.TB) *Bed {
 	}
 	t.Cleanup(nc.Close)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), Patience)
 	defer cancel()
 	b := &Bed{URL: s.ClientURL(), Conn: nc, applied: make(chan jwtrevoke.Revocation, 64)}
 	if b.Pub, err = publisher.New(ctx, nc, publisher.WithMaxTokenLifetime(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	// The agent's clock stands still: the tests ask it for verdicts, and it
+	// must not go stale because the machine was slow between two steps.
+	still := time.Now()
 	b.Agent, err = agent.New(ctx, nc, agent.WithMaxTokenLifetime(time.Hour),
+		agent.WithClock(func() time.Time { return still }),
 		agent.WithOnApply(func(r jwtrevoke.Revocation, _ uint64) { b.applied <- r }))
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +118,7 @@ func (b *Bed) Revoke(t testing.TB, raw string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), Patience)
 	defer cancel()
 	rc, err := b.Pub.RevokeJWT(ctx, tok, publisher.Reason("logout"))
 	if err != nil {
