@@ -218,7 +218,7 @@ func (c *cluster) connectAs(t *testing.T, name, password, scheme string, opts ..
 	opts = append([]nats.Option{
 		nats.Name("deploy test " + name),
 		nats.UserInfo(name, password),
-		nats.Timeout(5 * time.Second),
+		nats.Timeout(time.Minute), // a dial takes milliseconds; a hang guard
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			cn.mu.Lock()
 			cn.errs = append(cn.errs, err)
