@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"slices"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -201,13 +200,4 @@ func Thumbprint(key any) (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return b64(sum[:]), nil
-}
-
-// keyIDs lists the identities of keys, for error messages.
-func keyIDs(keys []Key) []string {
-	ids := make([]string, 0, len(keys))
-	for _, k := range keys {
-		ids = append(ids, k.ID)
-	}
-	return slices.Compact(ids)
 }

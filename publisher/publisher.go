@@ -192,7 +192,10 @@ func (p *Publisher) RevokeSession(ctx context.Context, sid string, before time.T
 	return p.revokeCutoff(ctx, jwtrevoke.KindSession, sid, before, opts)
 }
 
-// RevokeKey revokes every token signed with the key kid.
+// RevokeKey revokes every token signed with the key kid: the identity the
+// agents' verifiers know the key by (its configured name, JWKS kid or RFC
+// 7638 thumbprint; see agent.KeySet), matched against the key that
+// verifies a token, not only its header.
 func (p *Publisher) RevokeKey(ctx context.Context, kid string, opts ...RevokeOption) (Receipt, error) {
 	return p.revokeCutoff(ctx, jwtrevoke.KindKey, kid, time.Time{}, opts)
 }

@@ -202,9 +202,12 @@ func (o *revokeOptions) keyCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "key <kid>",
 		Aliases: []string{"kid"},
-		Short:   "Revoke every token signed with a signing key (its kid header)",
-		Long: `Revoke every token whose header kid is <kid>, whenever it was issued: for a
-leaked or retired signing key. Issue new tokens under a new kid first.`,
+		Short:   "Revoke every token a signing key verifies",
+		Long: `Revoke every token that the signing key named <kid> verifies, whenever it was
+issued and whatever its header says: for a leaked or retired signing key. A key
+is named as serve knows it: --pem NAME=path (or the file name), --hmac-key-id,
+its JWKS kid, or for a key without a name its RFC 7638 thumbprint (serve logs
+its keys' names at start). Issue new tokens under a new key first.`,
 		Example: `  jwtrevoke revoke key signing-2026-01 --reason "key leaked"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

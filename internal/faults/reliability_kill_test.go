@@ -309,13 +309,13 @@ func TestClusterLeaderKill(t *testing.T) {
 		}
 	}
 	if len(noResponse) > 0 {
-		r.bug("publisher: %d Revoke calls failed during the leader election with the default retries (8 attempts): %s. "+
+		t.Errorf("regression of a fixed bug: publisher: %d Revoke calls failed during the leader election with the default retries (8 attempts): %s. "+
 			"publisher/retry.go counts attempts, and JetStream answers \"no responders\" at once while the stream has no leader, so the 8 attempts "+
 			"(20 ms … 1 s back-off, 2.3 s in all) end long before an election (5–9 s here) does; the retry budget should be time-based (at least the per-attempt timeout × attempts)",
 			len(noResponse), errsSummary(noResponse))
 	}
 	if log.hung > 0 {
-		r.bug("publisher: %d RevokeBatch calls never returned until the test's %v deadline cut them off: publisher/batch.go waits on each PubAckFuture with no timeout "+
+		t.Errorf("regression of a fixed bug: publisher: %d RevokeBatch calls never returned until the test's %v deadline cut them off: publisher/batch.go waits on each PubAckFuture with no timeout "+
 			"(select on Ok, Err, ctx.Done), and when the stream leader dies holding in-flight publishes their acks never come and nats.go never fails the futures "+
 			"(jetstream.New without WithPublishAsyncTimeout); with a context without deadline RevokeBatch hangs for ever. Each wait should be bounded by the "+
 			"per-attempt timeout, falling back to the slow path (Revoke retries, deduplicated by message ID)", log.hung, batchTimeout)
@@ -334,7 +334,7 @@ func TestClusterLeaderKill(t *testing.T) {
 		}
 	}
 	if len(falseRewinds) > 0 {
-		r.bug("agent: a false rewind alarm around the leader election: %s — it replayed the whole stream, though the stream lost nothing (the replicas "+
+		t.Errorf("regression of a fixed bug: agent: a false rewind alarm around the leader election: %s — it replayed the whole stream, though the stream lost nothing (the replicas "+
 			"agree and hold every acked event). agent.probe (agent/agent.go) takes a single StreamInfo answer (LastSeq below what the agent applied, "+
 			"or a different Created) as proof of a rewind; one answered during an election is not. It should confirm the condition (a second probe, "+
 			"or a settled cluster leader) before it alarms and replays",
@@ -352,7 +352,7 @@ func TestClusterLeaderKill(t *testing.T) {
 		}
 	}
 	if len(stuck) > 0 {
-		r.bug("agent: after the stream leader was killed, %s stopped applying events for good and stayed stale (refusing every token, fail closed) while the stream moved on. "+
+		t.Errorf("regression of a fixed bug: agent: after the stream leader was killed, %s stopped applying events for good and stayed stale (refusing every token, fail closed) while the stream moved on. "+
 			"The ordered consumer was recreated on the dead node (R1 consumer placed there by the meta leader before it noticed) and never pulled again; "+
 			"the stream's consumers: %s. agent.probe (agent/agent.go) sees that LastSeq is past LastApplied but only leaves the agent stale: it should restart "+
 			"the consumer from LastApplied+1 when it has made no progress while behind for a staleness bound",

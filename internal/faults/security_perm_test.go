@@ -50,6 +50,7 @@ accounts {
               "$JS.API.CONSUMER.DELETE.JWTREVOKE.>",
               "$JS.API.CONSUMER.MSG.NEXT.JWTREVOKE.>",
               "$JS.API.STREAM.MSG.GET.JWTREVOKE",
+              "$JS.API.DIRECT.GET.JWTREVOKE",
               "$JS.API.DIRECT.GET.JWTREVOKE.>"
             ]
             deny: ["jwtrevoke.v1.>"]
