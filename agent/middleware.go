@@ -355,18 +355,22 @@ func (v *Verifier) Verify(raw string) (*jwt.Token, jwtrevoke.Token, *AuthError) 
 	if err != nil {
 		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonInvalid, Err: fmt.Errorf("%w: %w", jwt.ErrTokenUnverifiable, err)}
 	}
-	signed := parts[0] + "." + parts[1]
+	// The signing input is the raw token up to its last dot (header.payload),
+	// sliced rather than joined again.
+	signed := raw[:len(parts[0])+1+len(parts[1])]
 	var key *Key
-	err = fmt.Errorf("%w: no key to try", jwt.ErrTokenSignatureInvalid)
+	var lastErr error
 	for i := range keys {
-		if e := tok.Method.Verify(signed, tok.Signature, keys[i].Key); e == nil {
+		if lastErr = tok.Method.Verify(signed, tok.Signature, keys[i].Key); lastErr == nil {
 			key = &keys[i]
 			break
-		} else {
-			err = fmt.Errorf("%w: %w", jwt.ErrTokenSignatureInvalid, e)
 		}
 	}
 	if key == nil {
+		err := fmt.Errorf("%w: no key to try", jwt.ErrTokenSignatureInvalid)
+		if lastErr != nil {
+			err = fmt.Errorf("%w: %w", jwt.ErrTokenSignatureInvalid, lastErr)
+		}
 		return nil, jwtrevoke.Token{}, &AuthError{Reason: ReasonInvalid, Err: err}
 	}
 	if err := v.validator.Validate(claims); err != nil {
