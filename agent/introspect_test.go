@@ -228,39 +228,51 @@ func TestIntrospectionAfterRevocation(t *testing.T) {
 	}
 }
 
-func TestIntrospectionStaleFailsClosed(t *testing.T) {
-	// A server that goes away: after the staleness bound the agent can no
-	// longer vouch for any token, and under FailClosed says inactive. The
-	// agent's clock moves only when the test moves it, so it is fresh
-	// until then however slowly its probes are answered, and stale after,
-	// since a server that is down answers none.
+// TestIntrospectionStale: a server that goes away. After the staleness
+// bound the agent can no longer vouch for any token: under FailClosed it
+// says inactive; under FailOpen it still says active, and says that the
+// answer came from a stale agent (the "stale" member and the
+// Jwtrevoke-Stale header, as Result.Stale does in Go). A fresh answer
+// carries neither. The agent's clock moves only when the test moves it,
+// so it is fresh until then however slowly its probes are answered, and
+// stale after, since a server that is down answers none.
+func TestIntrospectionStale(t *testing.T) {
 	const bound = 100 * time.Millisecond
-	s := natsserver.Run(t, "")
-	newPublisher(t, connect(t, s.ClientURL())) // creates the stream
-	clk := newManualClock()
-	a := newAgent(t, connect(t, s.ClientURL()), agent.WithStaleness(bound), agent.WithClock(clk.Now))
-	v, err := agent.NewVerifier(agent.Keyfunc(hmacKeyfunc), []string{"HS256"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := agent.NewIntrospectionHandler(a, v, agent.WithPublicClient())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	raw := hs256(t, claims("stale-1", "alice", "s", time.Now()), "")
-	if _, _, body := introspect(t, srv.URL, introReq{body: tokenForm(raw)}); !strings.HasPrefix(body, `{"active":true`) {
-		t.Fatalf("fresh agent: body = %s, want active", body)
-	}
-	s.Shutdown()
-	s.WaitForShutdown()
-	clk.Advance(bound + time.Nanosecond)
-	if r := a.Check(&jwtrevoke.Token{JTI: "stale-1"}); !r.Stale || r.Allowed {
-		t.Fatalf("Check() past the bound with the server down = %+v, want stale, refused", r)
-	}
-	if _, _, body := introspect(t, srv.URL, introReq{body: tokenForm(raw)}); body != `{"active":false}` {
-		t.Errorf("stale agent: body = %s, want {\"active\":false}", body)
+	for _, policy := range []agent.Policy{agent.FailClosed, agent.FailOpen} {
+		t.Run(policy.String(), func(t *testing.T) {
+			s := natsserver.Run(t, "")
+			newPublisher(t, connect(t, s.ClientURL())) // creates the stream
+			clk := newManualClock()
+			a := newAgent(t, connect(t, s.ClientURL()), agent.WithStaleness(bound), agent.WithClock(clk.Now), agent.WithPolicy(policy))
+			v, err := agent.NewVerifier(agent.Keyfunc(hmacKeyfunc), []string{"HS256"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := agent.NewIntrospectionHandler(a, v, agent.WithPublicClient())
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			raw := hs256(t, claims("stale-1", "alice", "s", time.Now()), "")
+			if _, hdr, body := introspect(t, srv.URL, introReq{body: tokenForm(raw)}); !strings.HasPrefix(body, `{"active":true`) || strings.Contains(body, `"stale"`) || hdr.Get(agent.StaleHeader) != "" {
+				t.Fatalf("fresh agent: body %s, %s %q; want active, not marked stale", body, agent.StaleHeader, hdr.Get(agent.StaleHeader))
+			}
+			s.Shutdown()
+			s.WaitForShutdown()
+			clk.Advance(bound + time.Nanosecond)
+			open := policy == agent.FailOpen
+			if r := a.Check(&jwtrevoke.Token{JTI: "stale-1"}); !r.Stale || r.Allowed != open {
+				t.Fatalf("Check() past the bound with the server down = %+v, want stale, allowed %v", r, open)
+			}
+			_, hdr, body := introspect(t, srv.URL, introReq{body: tokenForm(raw)})
+			switch {
+			case !open && body != `{"active":false}`:
+				t.Errorf("stale agent failing closed: body = %s, want {\"active\":false}", body)
+			case open && (!strings.HasPrefix(body, `{"active":true`) || !strings.Contains(body, `"stale":true`) || hdr.Get(agent.StaleHeader) != "stale"):
+				t.Errorf("stale agent failing open: body %s, %s %q; want active with \"stale\":true and the header \"stale\"", body, agent.StaleHeader, hdr.Get(agent.StaleHeader))
+			}
+		})
 	}
 }
 
