@@ -280,7 +280,7 @@ func TestJWKSCloseLeavesNoGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	is.srv.CloseClientConnections()
-	natsserver.NoNewGoroutines(t, baseline, patience)
+	natsserver.NoNewGoroutines(t, baseline, patience, "nats-io/nats-server/")
 	// Keyfunc still answers from the last keys.
 	if _, err := j.Keyfunc(mustParseUnverified(t, is.sign(t, "a"))); err != nil {
 		t.Errorf("Keyfunc after Close = %v, want the last key", err)

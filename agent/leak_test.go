@@ -52,7 +52,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 				t.Fatalf("Check() after Close = %+v, want Revoked, stale", r)
 			}
 		}
-		natsserver.NoNewGoroutines(t, baseline, patience)
+		natsserver.NoNewGoroutines(t, baseline, patience, "nats-io/nats-server/")
 	})
 
 	t.Run("closed while replaying", func(t *testing.T) {
@@ -66,7 +66,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 				t.Fatalf("Close() error = %v", err)
 			}
 		}
-		natsserver.NoNewGoroutines(t, baseline, patience)
+		natsserver.NoNewGoroutines(t, baseline, patience, "nats-io/nats-server/")
 	})
 
 	t.Run("closed after its consumer was deleted", func(t *testing.T) {
@@ -95,6 +95,6 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		if err := a.Close(); err != nil {
 			t.Fatalf("Close() error = %v", err)
 		}
-		natsserver.NoNewGoroutines(t, baseline, patience)
+		natsserver.NoNewGoroutines(t, baseline, patience, "nats-io/nats-server/")
 	})
 }

@@ -5,7 +5,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
 )
+
+// leakWait bounds how long a leak check waits for the goroutines of what
+// was closed to return. They return within milliseconds once their
+// connections close; the bound is only there so that a real leak fails
+// the test instead of hanging it, and is generous so that a starved
+// machine does not look like a leak.
+const leakWait = 60 * time.Second
 
 // TestCLIVerbsLeaveNoGoroutines: each verb closes its agent, consumer and
 // connection before it returns.
@@ -19,7 +28,7 @@ func TestCLIVerbsLeaveNoGoroutines(t *testing.T) {
 	}
 	// The goroutines running now; the warm-up's may still be ending, which
 	// is why the check below compares sets and not counts.
-	baseline := runningGoroutines()
+	baseline := natsserver.Goroutines()
 
 	for _, args := range [][]string{
 		{"-s", url, "revoke", "subject", "leak"},
@@ -39,5 +48,5 @@ func TestCLIVerbsLeaveNoGoroutines(t *testing.T) {
 	}
 	// Every goroutine the verbs started has returned, except the embedded
 	// server's own (it serves the whole test).
-	noGoroutinesSince(t, baseline, "nats-io/nats-server/")
+	natsserver.NoNewGoroutines(t, baseline, leakWait, "nats-io/nats-server/")
 }
