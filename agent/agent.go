@@ -41,6 +41,14 @@ type Agent struct {
 	readyOnce sync.Once
 	target    uint64 // the stream's last sequence when New ran
 
+	// applyMu orders applying events against consumer restarts: a stopped
+	// consumer may still call its handler (nats.go does not wait for an
+	// in-flight callback, and an ordered consumer resetting itself can
+	// start one more delivery after Stop), so each consumer carries the
+	// generation it was started in and its late deliveries are dropped.
+	applyMu sync.Mutex
+	gen     uint64 // current consumer generation; guarded by applyMu
+
 	mu      sync.Mutex // guards the fields below
 	probes  []probe    // answered probes not yet covered by applied
 	created time.Time  // the stream's creation time, to detect recreation
@@ -202,8 +210,14 @@ func (a *Agent) startConsumer(ctx context.Context, from uint64, rewind bool) err
 	if closed {
 		return ErrClosed
 	}
+	a.applyMu.Lock()
+	a.gen++
+	gen := a.gen
 	if rewind {
 		a.applied.Store(from - 1)
+	}
+	a.applyMu.Unlock()
+	if rewind {
 		a.mu.Lock()
 		a.probes = nil
 		a.mu.Unlock()
@@ -219,7 +233,7 @@ func (a *Agent) startConsumer(ctx context.Context, from uint64, rewind bool) err
 	// The consumer's own heartbeats only keep it healthy (nats.go accepts
 	// 500 ms to 30 s); freshness comes from the probes.
 	hb := min(max(a.cfg.staleAfter/5, 500*time.Millisecond), 5*time.Second)
-	cc, err := cons.Consume(a.handle,
+	cc, err := cons.Consume(func(m jetstream.Msg) { a.handle(gen, m) },
 		jetstream.PullHeartbeat(hb),
 		jetstream.PullExpiry(max(3*hb, time.Second)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -239,24 +253,40 @@ func (a *Agent) startConsumer(ctx context.Context, from uint64, rewind bool) err
 	return nil
 }
 
-// handle applies one event. The ordered consumer calls it for one message
-// at a time, in stream order.
-func (a *Agent) handle(m jetstream.Msg) {
+// handle applies one event delivered by the consumer of generation gen.
+// The ordered consumer calls it for one message at a time, in stream order;
+// a delivery from a consumer that has since been replaced is dropped, so
+// that it can neither move the applied sequence past events the new
+// consumer has yet to deliver nor undo a rewind.
+func (a *Agent) handle(gen uint64, m jetstream.Msg) {
+	r, seq, ok := a.apply(gen, m)
+	if ok && a.cfg.onApply != nil {
+		a.cfg.onApply(r, seq) // outside applyMu: fn may be slow
+	}
+}
+
+// apply is handle's part under applyMu; ok says a revocation was applied.
+func (a *Agent) apply(gen uint64, m jetstream.Msg) (r jwtrevoke.Revocation, seq uint64, ok bool) {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	if gen != a.gen {
+		return r, 0, false
+	}
 	meta, err := m.Metadata()
 	if err != nil {
 		a.stats.rejected(reasonMalformed)
-		return
+		return r, 0, false
 	}
-	seq := meta.Sequence.Stream
+	seq = meta.Sequence.Stream
 	now := a.cfg.clock()
 	a.heardAt.Store(now.UnixNano())
 	if seq <= a.applied.Load() {
-		return // already applied (a consumer restart)
+		return r, 0, false // already applied (a consumer restart)
 	}
-	r, _, err := a.dec.DecodeSigned(m.Data(), now)
+	r, _, err = a.dec.DecodeSigned(m.Data(), now)
 	switch {
 	case err == nil:
-		if err := a.f.AddAt(r, now); err != nil {
+		if err = a.f.AddAt(r, now); err != nil {
 			a.stats.rejected(reasonMalformed)
 			a.cfg.log.Warn("revocation event refused by the filter", "seq", seq, "err", err)
 		} else {
@@ -279,9 +309,7 @@ func (a *Agent) handle(m jetstream.Msg) {
 	a.mu.Lock()
 	a.coverProbesLocked(seq)
 	a.mu.Unlock()
-	if err == nil && a.cfg.onApply != nil {
-		a.cfg.onApply(r, seq)
-	}
+	return r, seq, err == nil
 }
 
 // fresh records that every event stored before t is applied.

@@ -1,0 +1,114 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/filter"
+	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/publisher"
+)
+
+// TestLateDeliveryAfterRewindIsDropped: a consumer that has been replaced
+// can still call the agent's handler — nats.go does not wait for a
+// callback in flight when it stops a subscription, and an ordered consumer
+// that was resetting itself when it was stopped can deliver once more. A
+// rewind (the stream recreated) resets the applied sequence and replays
+// the new stream from its first event; a late delivery of the new stream's
+// last event from the old consumer must not move the applied sequence past
+// the events the new consumer has yet to deliver, or they are never
+// applied (fault F11 lost the first 500 revocations of a recreated stream
+// that way). This replays that delivery by hand, right after the restart.
+func TestLateDeliveryAfterRewindIsDropped(t *testing.T) {
+	s := natsserver.Run(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	revokeN := func(p *publisher.Publisher, prefix string, n int) {
+		t.Helper()
+		for i := range n {
+			if _, err := p.RevokeJTI(ctx, fmt.Sprintf("%s-%d", prefix, i), time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pub, err := publisher.New(ctx, nc, publisher.WithMaxTokenLifetime(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokeN(pub, "old", 5)
+	// A staleness bound of an hour keeps the prober (and its own rewind
+	// check) out of the way: the test restarts the consumer itself.
+	a, err := New(ctx, nc, WithMaxTokenLifetime(time.Hour), WithStaleness(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(ctx, publisher.DefaultStream); err != nil {
+		t.Fatal(err)
+	}
+	for pub, err = publisher.New(ctx, nc, publisher.WithMaxTokenLifetime(time.Hour)); err != nil; pub, err = publisher.New(ctx, nc, publisher.WithMaxTokenLifetime(time.Hour)) {
+		if ctx.Err() != nil {
+			t.Fatalf("recreating the stream: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // the server may still be removing the old store
+	}
+	const n = 5
+	revokeN(pub, "new", n)
+	oc, err := js.OrderedConsumer(ctx, publisher.DefaultStream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: n,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := oc.Next(jetstream.FetchMaxWait(30 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	a.applyMu.Lock()
+	stale := a.gen
+	a.applyMu.Unlock()
+	if err := a.startConsumer(ctx, 1, true); err != nil {
+		t.Fatal(err)
+	}
+	a.handle(stale, last) // the old consumer's late delivery
+
+	for i := range n {
+		tok := jwtrevoke.Token{JTI: fmt.Sprintf("new-%d", i), ExpiresAt: time.Now().Add(time.Hour)}
+		for {
+			r := a.Check(&tok)
+			if r.Verdict == filter.Revoked && !r.Allowed {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("Check(new-%d) = %+v after the rewind (LastApplied %d), want Revoked: the late delivery skipped it", i, r, a.LastApplied())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i := range 5 {
+		tok := jwtrevoke.Token{JTI: fmt.Sprintf("old-%d", i), ExpiresAt: time.Now().Add(time.Hour)}
+		if r := a.Check(&tok); r.Verdict != filter.Revoked {
+			t.Errorf("Check(old-%d) = %+v after the rewind, want still Revoked", i, r)
+		}
+	}
+}
