@@ -53,7 +53,7 @@ var ErrMalformedClaims = errors.New("jwtrevoke: malformed claims")
 //
 // The kid a key revocation is checked against should be the identity of
 // the key that verified the token, not what its header claims: the
-// agent's Verifier and Middleware set it so (see agent.KeySet). FromJWT
+// agent's Verifier and Middleware set it so (see keyset.Set). FromJWT
 // can only read the header, so a key revocation holds against a token
 // it builds only if the keyfunc that verified it picked the key by that
 // kid and refused a kid it did not know.

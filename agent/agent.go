@@ -19,9 +19,6 @@ import (
 var (
 	ErrBadOption = errors.New("jwtrevoke/agent: bad option")
 	ErrClosed    = errors.New("jwtrevoke/agent: closed")
-	// ErrNoClientAuth is returned by NewIntrospectionHandler when neither
-	// WithClientCredentials nor WithPublicClient says who may call it.
-	ErrNoClientAuth = errors.New("jwtrevoke/agent: introspection handler needs client credentials or a public client")
 )
 
 // Agent replays and tails the revocation stream into a filter and answers
@@ -54,6 +51,9 @@ type Agent struct {
 	created time.Time  // the stream's creation time, to detect recreation
 	cc      jetstream.ConsumeContext
 	closed  bool
+	waiters []waiter // WaitApplied calls; nwaiters is their number
+
+	nwaiters atomic.Int64
 
 	// Touched by the prober goroutine only.
 	rewindSuspect int    // consecutive probes that saw the stream behind
@@ -308,6 +308,9 @@ func (a *Agent) apply(gen uint64, m jetstream.Msg) (r jwtrevoke.Revocation, seq 
 	}
 	a.mu.Lock()
 	a.coverProbesLocked(seq)
+	if a.nwaiters.Load() > 0 {
+		a.wakeLocked(seq, false)
+	}
 	a.mu.Unlock()
 	return r, seq, err == nil
 }
@@ -448,6 +451,7 @@ func (a *Agent) Close() error {
 	a.closed = true
 	cc := a.cc
 	a.cc = nil
+	a.wakeLocked(0, true)
 	a.mu.Unlock()
 	a.cancel()
 	if cc != nil {

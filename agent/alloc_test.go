@@ -6,15 +6,15 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/filter"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
 // TestCheckDoesNotAllocate holds the hot path to invariant 5: a check of
 // a token, revoked or not, allocates nothing.
 func TestCheckDoesNotAllocate(t *testing.T) {
-	s := natsserver.Run(t, "")
-	pub := newPublisher(t, connect(t, s.ClientURL()))
-	a := newAgent(t, connect(t, s.ClientURL()))
+	s := testkit.NATS(t, "")
+	pub := testkit.NewPublisher(t, testkit.Connect(t, s.ClientURL()))
+	a := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()))
 	revoked := jwtrevoke.Token{JTI: "gone", Subject: "alice", Session: "s1", KeyID: "k1", IssuedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(time.Hour)}
 	rc, err := pub.RevokeToken(t.Context(), revoked)
 	if err != nil {
@@ -22,7 +22,7 @@ func TestCheckDoesNotAllocate(t *testing.T) {
 	}
 	// Wait for the event itself: a refusal could also come from a stale
 	// agent, and then the revoked path would not be the one measured.
-	waitApplied(t, a, rc.Seq)
+	testkit.WaitApplied(t, a, rc.Seq)
 	clean := jwtrevoke.Token{JTI: "live", Subject: "bob", Session: "s2", KeyID: "k1", IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
 	for _, c := range []struct {
 		tok  *jwtrevoke.Token

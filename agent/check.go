@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jwtrevoke/jwtrevoke"
@@ -30,21 +31,21 @@ type Result struct {
 	Allowed bool
 }
 
-// Reason names why a token was refused (or, for an allowed stale answer,
-// why it may be wrong): "revoked", "unknown", "not_ready", "stale", or ""
-// for a fresh NotRevoked.
-func (r Result) Reason() string {
+// Reason names why a token was refused or, for an allowed stale answer,
+// why it may be wrong: ReasonRevoked, ReasonUnknown, ReasonNotReady,
+// ReasonStale, or ReasonNone for a fresh NotRevoked.
+func (r Result) Reason() jwtrevoke.Reason {
 	switch {
 	case r.Verdict == filter.Revoked:
-		return "revoked"
+		return jwtrevoke.ReasonRevoked
 	case r.Verdict == filter.Unknown:
-		return "unknown"
+		return jwtrevoke.ReasonUnknown
 	case r.NotReady:
-		return "not_ready"
+		return jwtrevoke.ReasonNotReady
 	case r.Stale:
-		return "stale"
+		return jwtrevoke.ReasonStale
 	}
-	return ""
+	return jwtrevoke.ReasonNone
 }
 
 // Check answers whether a verified token may be used. It does no network
@@ -76,6 +77,28 @@ func (a *Agent) Check(t *jwtrevoke.Token) Result {
 // (under FailClosed) unknown or stale. It is the hook other JWT middleware
 // expects; Check tells why.
 func (a *Agent) IsRevoked(t *jwtrevoke.Token) bool { return !a.Check(t).Allowed }
+
+// IsRevokedJWT is the check as a hook for other JWT middleware
+// (auth0/go-jwt-middleware, echo-jwt, jwtauth): call it with the token they
+// verified, and refuse the request when it returns true. A token whose
+// jti, sub, sid or kid is present but not a non-empty string is reported
+// revoked: it could slip past a revocation otherwise.
+//
+// The kid checked is the token's header (see jwtrevoke.FromJWT): a key
+// revocation holds only if the other middleware's keyfunc picked the key by
+// that kid and refused kids it does not know. verify.Middleware and verify.Verifier
+// check the identity of the key that verified instead.
+func (a *Agent) IsRevokedJWT(t *jwt.Token) bool {
+	tok, err := jwtrevoke.FromJWT(t)
+	if err != nil {
+		return true
+	}
+	return a.IsRevoked(&tok)
+}
+
+// Now is the agent's clock (WithClock): verify.Middleware checks exp,
+// nbf and iat with it too.
+func (a *Agent) Now() time.Time { return a.cfg.clock() }
 
 // settle asks the stream for the latest event of each key whose check is
 // Unknown, caches the answers in the filter and checks again.

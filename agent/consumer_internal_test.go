@@ -26,7 +26,13 @@ import (
 // applied (fault F11 lost the first 500 revocations of a recreated stream
 // that way). This replays that delivery by hand, right after the restart.
 func TestLateDeliveryAfterRewindIsDropped(t *testing.T) {
-	s := natsserver.Run(t, "")
+	// The agent's own package cannot use internal/testkit (it imports the
+	// agent): start the server by hand, on a port it picks.
+	s, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	nc, err := nats.Connect(s.ClientURL())
@@ -62,7 +68,7 @@ func TestLateDeliveryAfterRewindIsDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := js.DeleteStream(ctx, publisher.DefaultStream); err != nil {
+	if err := js.DeleteStream(ctx, jwtrevoke.DefaultStream); err != nil {
 		t.Fatal(err)
 	}
 	for pub, err = publisher.New(ctx, nc, publisher.WithMaxTokenLifetime(time.Hour)); err != nil; pub, err = publisher.New(ctx, nc, publisher.WithMaxTokenLifetime(time.Hour)) {
@@ -73,7 +79,7 @@ func TestLateDeliveryAfterRewindIsDropped(t *testing.T) {
 	}
 	const n = 5
 	revokeN(pub, "new", n)
-	oc, err := js.OrderedConsumer(ctx, publisher.DefaultStream, jetstream.OrderedConsumerConfig{
+	oc, err := js.OrderedConsumer(ctx, jwtrevoke.DefaultStream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: n,
 	})
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -21,10 +21,10 @@ import (
 // the 24 h default dropped these as too far ahead), and an agent whose
 // option contradicts it is refused at New with both values named.
 func TestAgentFollowsTheStreamContract(t *testing.T) {
-	s := natsserver.Run(t, "")
+	s := testkit.NATS(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pub, err := publisher.New(ctx, connect(t, s.ClientURL()), publisher.WithMaxTokenLifetime(72*time.Hour), publisher.WithLeeway(2*time.Minute))
+	pub, err := publisher.New(ctx, testkit.Connect(t, s.ClientURL()), publisher.WithMaxTokenLifetime(72*time.Hour), publisher.WithLeeway(2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestAgentFollowsTheStreamContract(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	a, err := agent.New(ctx, connect(t, s.ClientURL()))
+	a, err := agent.New(ctx, testkit.Connect(t, s.ClientURL()))
 	if err != nil {
 		t.Fatalf("agent.New() on a 72h stream error = %v", err)
 	}
@@ -65,7 +65,7 @@ func TestAgentFollowsTheStreamContract(t *testing.T) {
 		{agent.WithMaxTokenLifetime(time.Hour), []string{"1h0m0s", "72h0m0s"}},
 		{agent.WithSubjectPrefix("other.v1"), []string{"other.v1", jwtrevoke.DefaultSubjectPrefix}},
 	} {
-		b, err := agent.New(ctx, connect(t, s.ClientURL()), tt.opt)
+		b, err := agent.New(ctx, testkit.Connect(t, s.ClientURL()), tt.opt)
 		if err == nil {
 			b.Close()
 		}
@@ -80,14 +80,14 @@ func TestAgentFollowsTheStreamContract(t *testing.T) {
 		}
 	}
 	// The stream's own value is not a contradiction.
-	c, err := agent.New(ctx, connect(t, s.ClientURL()), agent.WithMaxTokenLifetime(72*time.Hour))
+	c, err := agent.New(ctx, testkit.Connect(t, s.ClientURL()), agent.WithMaxTokenLifetime(72*time.Hour))
 	if err != nil {
 		t.Errorf("agent.New(WithMaxTokenLifetime(the stream's)) error = %v", err)
 	} else {
 		c.Close()
 	}
 	// A publisher contradicting it is refused too.
-	if _, err := publisher.New(ctx, connect(t, s.ClientURL()), publisher.WithMaxTokenLifetime(time.Hour)); !errors.Is(err, jwtrevoke.ErrContract) {
+	if _, err := publisher.New(ctx, testkit.Connect(t, s.ClientURL()), publisher.WithMaxTokenLifetime(time.Hour)); !errors.Is(err, jwtrevoke.ErrContract) {
 		t.Errorf("publisher.New(WithMaxTokenLifetime(1h)) on a 72h stream error = %v, want ErrContract", err)
 	}
 }
@@ -96,11 +96,11 @@ func TestAgentFollowsTheStreamContract(t *testing.T) {
 // in its metadata (by hand, or by an older version) is still used, with the
 // agent's own options.
 func TestAgentOnAStreamWithoutContract(t *testing.T) {
-	s := natsserver.Run(t, "")
+	s := testkit.NATS(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	nc := connect(t, s.ClientURL())
-	cfg := publisher.StreamConfig(publisher.DefaultStream, jwtrevoke.DefaultSubjectPrefix, time.Hour, time.Minute, 1)
+	nc := testkit.Connect(t, s.ClientURL())
+	cfg := publisher.StreamConfig(jwtrevoke.DefaultStream, jwtrevoke.DefaultSubjectPrefix, time.Hour, time.Minute, 1)
 	cfg.Metadata = nil
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -109,7 +109,7 @@ func TestAgentOnAStreamWithoutContract(t *testing.T) {
 	if _, err := js.CreateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	a := newAgent(t, nc) // WithMaxTokenLifetime(time.Hour)
+	a := testkit.NewAgent(t, nc) // WithMaxTokenLifetime(time.Hour)
 	if got := a.Contract().MaxTokenLifetime; got != time.Hour {
 		t.Errorf("Contract().MaxTokenLifetime = %v, want the agent's 1h", got)
 	}

@@ -28,10 +28,10 @@
 //
 // # HTTP and metrics
 //
-// Middleware verifies a request's JWT and refuses revoked tokens with an
-// RFC 6750 answer; Verifier is its verification half alone.
-// NewIntrospectionHandler is an OAuth 2.0 introspection endpoint (RFC 7662)
-// for services that cannot embed an agent. Collector returns the agent's
+// The agent knows no HTTP: package verify has the net/http middleware that
+// verifies a request's JWT and asks the agent, and package oauth the RFC
+// 7662 introspection endpoint for services that cannot embed an agent.
+// IsRevokedJWT is the hook for other JWT middleware. Collector returns the agent's
 // Prometheus metrics (checks by outcome, live entries, staleness,
 // propagation lag) for a registry of your own; it never labels by token.
 //

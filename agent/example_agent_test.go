@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // An API replica checks every verified token with its agent; a revocation
@@ -30,9 +32,15 @@ func ExampleAgent_Check() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Port: -1})
+	// An embedded NATS server with JetStream, for the example; in production
+	// connect to your cluster instead.
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
 	if err != nil {
 		log.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		log.Fatal("nats-server did not start")
 	}
 	defer srv.WaitForShutdown()
 	defer srv.Shutdown()
@@ -88,9 +96,15 @@ func ExampleMiddleware() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Port: -1})
+	// An embedded NATS server with JetStream, for the example; in production
+	// connect to your cluster instead.
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
 	if err != nil {
 		log.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		log.Fatal("nats-server did not start")
 	}
 	defer srv.WaitForShutdown()
 	defer srv.Shutdown()
@@ -115,13 +129,13 @@ func ExampleMiddleware() {
 
 	secret := []byte("an HMAC secret of at least 32 bytes!")
 	keyfunc := func(*jwt.Token) (any, error) { return secret, nil }
-	mw, err := agent.Middleware(a, agent.Keyfunc(keyfunc), []string{"HS256"})
+	mw, err := verify.Middleware(a, keyset.Keyfunc(keyfunc), []string{"HS256"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/whoami", func(w http.ResponseWriter, r *http.Request) {
-		claims, _ := agent.ClaimsFromContext[jwt.MapClaims](r.Context())
+		claims, _ := verify.ClaimsFromContext[jwt.MapClaims](r.Context())
 		fmt.Fprintf(w, "hello %s", claims["sub"])
 	})
 	api := httptest.NewServer(mw(mux))

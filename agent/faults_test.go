@@ -15,22 +15,22 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
 func TestServerRestartMidStream(t *testing.T) {
 	const n = 300
 	dir := t.TempDir()
-	s := natsserver.Run(t, dir)
+	s := testkit.NATS(t, dir)
 	url := s.ClientURL()
-	pub := newPublisher(t, connect(t, url)) // default retries
+	pub := testkit.NewPublisher(t, testkit.Connect(t, url)) // default retries
 	var agents []*agent.Agent
 	for range 3 {
-		agents = append(agents, newAgent(t, connect(t, url)))
+		agents = append(agents, testkit.NewAgent(t, testkit.Connect(t, url)))
 	}
 	retries := func() float64 {
-		v, _ := value(gathered(t, pub.Collector()), "jwtrevoke_publish_retries_total")
+		v, _ := testkit.MetricValue(testkit.Gather(t, pub.Collector()), "jwtrevoke_publish_retries_total")
 		return v
 	}
 
@@ -43,7 +43,7 @@ func TestServerRestartMidStream(t *testing.T) {
 		half     = make(chan struct{}) // n/2 revocations published
 		down     = make(chan struct{}) // the server is shut down
 		done     = make(chan struct{})
-		ctx, cc  = context.WithTimeout(context.Background(), patience)
+		ctx, cc  = context.WithTimeout(context.Background(), testkit.Patience)
 	)
 	defer cc()
 	go func() {
@@ -79,7 +79,7 @@ func TestServerRestartMidStream(t *testing.T) {
 	select {
 	case <-half:
 	case <-ctx.Done():
-		t.Fatalf("%d of %d revocations published after %v", finished.Load(), n, patience)
+		t.Fatalf("%d of %d revocations published after %v", finished.Load(), n, testkit.Patience)
 	}
 	start := time.Now()
 	retried := retries()
@@ -89,13 +89,13 @@ func TestServerRestartMidStream(t *testing.T) {
 	close(down)
 	// A publish attempt fails while the server is down: that publish is
 	// now retrying, and can only finish on the restarted server.
-	eventually(t, "a publish attempt fails while the server is down", func() bool { return retries() > retried })
-	natsserver.Restart(t, s, dir)
+	testkit.Eventually(t, "a publish attempt fails while the server is down", func() bool { return retries() > retried })
+	testkit.Restart(t, s, dir)
 	t.Logf("server down after %d revocations, restarted in %v", at, time.Since(start))
 	select {
 	case <-done:
-	case <-time.After(patience):
-		t.Fatalf("publisher not done after %v: %d of %d", patience, finished.Load(), n)
+	case <-time.After(testkit.Patience):
+		t.Fatalf("publisher not done after %v: %d of %d", testkit.Patience, finished.Load(), n)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -109,14 +109,14 @@ func TestServerRestartMidStream(t *testing.T) {
 	}
 
 	for i, a := range agents {
-		waitApplied(t, a, last)
+		testkit.WaitApplied(t, a, last)
 		for _, rc := range rcs {
 			tok := jtiToken(rc.Revocation.Key)
 			if r := a.Check(&tok); r.Verdict != filter.Revoked || r.Allowed {
 				t.Fatalf("agent %d: Check(%s) (seq %d) = %+v, want Revoked, refused", i, rc.Revocation.Key, rc.Seq, r)
 			}
 		}
-		eventually(t, fmt.Sprintf("agent %d fresh", i), func() bool {
+		testkit.Eventually(t, fmt.Sprintf("agent %d fresh", i), func() bool {
 			tok := jtiToken("never-revoked")
 			r := a.Check(&tok)
 			return r.Allowed && !r.Stale
@@ -139,17 +139,17 @@ func TestServerRestartMidStream(t *testing.T) {
 }
 
 func TestConsumerDeletedRecovers(t *testing.T) {
-	s := natsserver.Run(t, "")
-	nc := connect(t, s.ClientURL())
-	pub := newPublisher(t, nc)
-	a := newAgent(t, connect(t, s.ClientURL()))
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	s := testkit.NATS(t, "")
+	nc := testkit.Connect(t, s.ClientURL())
+	pub := testkit.NewPublisher(t, nc)
+	a := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()))
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 
 	first := jtiRevocations("before", 20)
-	waitApplied(t, a, revokeBatch(t, pub, first))
+	testkit.WaitApplied(t, a, revokeBatch(t, pub, first))
 
-	st, err := jetStream(t, nc).Stream(ctx, publisher.DefaultStream)
+	st, err := testkit.JetStream(t, nc).Stream(ctx, jwtrevoke.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,9 +170,9 @@ func TestConsumerDeletedRecovers(t *testing.T) {
 
 	second := jtiRevocations("after", 20)
 	last := revokeBatch(t, pub, second)
-	took := eventually(t, "agent applies events published after its consumer was deleted", func() bool { return a.LastApplied() >= last })
+	took := testkit.Eventually(t, "agent applies events published after its consumer was deleted", func() bool { return a.LastApplied() >= last })
 	t.Logf("recovered in %v", took)
-	eventually(t, "the agent made a new consumer", func() bool {
+	testkit.Eventually(t, "the agent made a new consumer", func() bool {
 		var now []string
 		for name := range st.ConsumerNames(ctx).Name() {
 			now = append(now, name)
@@ -193,9 +193,9 @@ func TestConsumerDeletedRecovers(t *testing.T) {
 // startAgent is newAgent for agents whose New may fail: it returns the error.
 func startAgent(t testing.TB, url string, opts ...agent.Option) (*agent.Agent, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
-	a, err := agent.New(ctx, connect(t, url), append([]agent.Option{agent.WithMaxTokenLifetime(time.Hour)}, opts...)...)
+	a, err := agent.New(ctx, testkit.Connect(t, url), append([]agent.Option{agent.WithMaxTokenLifetime(time.Hour)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -222,9 +222,9 @@ func TestStalenessFollowsPolicy(t *testing.T) {
 // machine answers a probe.
 func testStaleness(t *testing.T, bound time.Duration) {
 	dir := t.TempDir()
-	s := natsserver.Run(t, dir)
-	pub := newPublisher(t, connect(t, s.ClientURL()))
-	clk := newManualClock()
+	s := testkit.NATS(t, dir)
+	pub := testkit.NewPublisher(t, testkit.Connect(t, s.ClientURL()))
+	clk := testkit.NewManualClock()
 	closed, err := startAgent(t, s.ClientURL(), agent.WithStaleness(bound), agent.WithClock(clk.Now))
 	if err != nil {
 		t.Fatalf("agent.New(WithStaleness(%v)) error = %v", bound, err)
@@ -243,8 +243,8 @@ func testStaleness(t *testing.T, bound time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitApplied(t, closed, rc.Seq)
-	waitApplied(t, open, rc.Seq)
+	testkit.WaitApplied(t, closed, rc.Seq)
+	testkit.WaitApplied(t, open, rc.Seq)
 	clean, revoked := jtiToken("stale-clean"), jtiToken("stale-revoked")
 	fresh := func(a *agent.Agent) bool { r := a.Check(&clean); return r.Allowed && !r.Stale && r.Reason() == "" }
 	for _, c := range agents {
@@ -256,7 +256,7 @@ func testStaleness(t *testing.T, bound time.Duration) {
 	// again: here, an answer to one of its probes.
 	clk.Advance(bound + time.Nanosecond)
 	for _, c := range agents {
-		eventually(t, c.name+" fresh again from its probes, a bound later", func() bool { return fresh(c.a) })
+		testkit.Eventually(t, c.name+" fresh again from its probes, a bound later", func() bool { return fresh(c.a) })
 	}
 
 	// Each agent last heard from the server at the clock's present time
@@ -281,13 +281,13 @@ func testStaleness(t *testing.T, bound time.Duration) {
 		}
 	}
 	// The agents' probes fail while the server is down.
-	eventually(t, "a probe fails while the server is down", func() bool { return closed.Stats().ProbeErrors > 0 })
+	testkit.Eventually(t, "a probe fails while the server is down", func() bool { return closed.Stats().ProbeErrors > 0 })
 
 	restart := time.Now()
-	natsserver.Restart(t, s, dir)
+	testkit.Restart(t, s, dir)
 	t.Logf("server restarted in %v", time.Since(restart))
 	for _, c := range agents {
-		took := eventually(t, c.name+" fresh again after the restart", func() bool { return fresh(c.a) })
+		took := testkit.Eventually(t, c.name+" fresh again after the restart", func() bool { return fresh(c.a) })
 		t.Logf("%s: fresh again %v after the restart", c.name, took)
 	}
 	if st := closed.Stats(); st.ChecksStale == 0 || st.ProbeErrors == 0 {
@@ -299,8 +299,8 @@ func testStaleness(t *testing.T, bound time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitApplied(t, closed, rc.Seq)
-	waitApplied(t, open, rc.Seq)
+	testkit.WaitApplied(t, closed, rc.Seq)
+	testkit.WaitApplied(t, open, rc.Seq)
 	// Close while the server is up (cleanups would stop the server first).
 	// Close must return; how fast it does is no business of a unit test.
 	for _, c := range agents {
@@ -309,7 +309,7 @@ func testStaleness(t *testing.T, bound time.Duration) {
 }
 
 // closeWithin closes a and fails the test if Close does not return within
-// patience: Close waits for the agent's goroutines, never for the network.
+// testkit.Patience: Close waits for the agent's goroutines, never for the network.
 func closeWithin(t testing.TB, name string, a *agent.Agent) {
 	t.Helper()
 	start := time.Now()
@@ -321,8 +321,8 @@ func closeWithin(t testing.TB, name string, a *agent.Agent) {
 			t.Errorf("%s: Close() error = %v", name, err)
 		}
 		t.Logf("%s: Close() returned in %v", name, time.Since(start))
-	case <-time.After(patience):
-		t.Fatalf("%s: Close() has not returned after %v", name, patience)
+	case <-time.After(testkit.Patience):
+		t.Fatalf("%s: Close() has not returned after %v", name, testkit.Patience)
 	}
 }
 
@@ -341,10 +341,10 @@ func rawEvent(version, kind byte, before, expires, issued time.Time, key, reason
 }
 
 func TestBadEventsSkipped(t *testing.T) {
-	s := natsserver.Run(t, "")
-	nc := connect(t, s.ClientURL())
-	newPublisher(t, nc) // creates the stream
-	js := jetStream(t, nc)
+	s := testkit.NATS(t, "")
+	nc := testkit.Connect(t, s.ClientURL())
+	testkit.NewPublisher(t, nc) // creates the stream
+	js := testkit.JetStream(t, nc)
 
 	trustedPub, trustedPriv, _ := ed25519.GenerateKey(nil)
 	_, otherPriv, _ := ed25519.GenerateKey(nil)
@@ -352,7 +352,7 @@ func TestBadEventsSkipped(t *testing.T) {
 	impostor := &jwtrevoke.Signer{KeyID: "ops-1", Key: otherPriv} // right ID, wrong key
 	unknown := &jwtrevoke.Signer{KeyID: "ops-9", Key: trustedPriv}
 	keys := jwtrevoke.KeySet{"ops-1": trustedPub}
-	a := newAgent(t, connect(t, s.ClientURL()), agent.WithTrustedKeys(keys), stillClock())
+	a := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()), agent.WithTrustedKeys(keys), testkit.StillClock())
 
 	now := time.Now()
 	rev := func(key string) jwtrevoke.Revocation {
@@ -399,7 +399,7 @@ func TestBadEventsSkipped(t *testing.T) {
 		{"unknown key ID", encode(rev("unknown-kid"), unknown), "unknown_key_id"},
 		{"expired", encode(expired, trusted), ""},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 	want := map[string]uint64{}
 	for i, b := range bad {
@@ -418,7 +418,7 @@ func TestBadEventsSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitApplied(t, a, ack.Sequence)
+	testkit.WaitApplied(t, a, ack.Sequence)
 
 	check := func(name string, a *agent.Agent) {
 		t.Helper()
@@ -447,27 +447,27 @@ func TestBadEventsSkipped(t *testing.T) {
 	}
 	check("live agent", a)
 	// An agent that replays the same events judges them the same way.
-	check("late agent", newAgent(t, connect(t, s.ClientURL()), agent.WithTrustedKeys(keys), stillClock()))
+	check("late agent", testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()), agent.WithTrustedKeys(keys), testkit.StillClock()))
 }
 
 func TestStreamRecreatedRewinds(t *testing.T) {
-	s := natsserver.Run(t, "")
-	nc := connect(t, s.ClientURL())
-	pub := newPublisher(t, nc)
-	a := newAgent(t, connect(t, s.ClientURL()))
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	s := testkit.NATS(t, "")
+	nc := testkit.Connect(t, s.ClientURL())
+	pub := testkit.NewPublisher(t, nc)
+	a := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()))
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 
 	old := jtiRevocations("old", 10)
-	waitApplied(t, a, revokeBatch(t, pub, old))
+	testkit.WaitApplied(t, a, revokeBatch(t, pub, old))
 
-	if err := jetStream(t, nc).DeleteStream(ctx, publisher.DefaultStream); err != nil {
+	if err := testkit.JetStream(t, nc).DeleteStream(ctx, jwtrevoke.DefaultStream); err != nil {
 		t.Fatalf("DeleteStream() error = %v", err)
 	}
 	// A new publisher recreates the stream, empty. Right after a delete
 	// the server may still be removing the old store ("error creating
 	// store for stream"): try again for a moment.
-	eventually(t, "stream recreated", func() bool {
+	testkit.Eventually(t, "stream recreated", func() bool {
 		p, err := publisher.New(ctx, nc, publisher.WithMaxTokenLifetime(time.Hour))
 		if err != nil {
 			t.Logf("publisher.New() right after DeleteStream: %v", err)
@@ -477,7 +477,7 @@ func TestStreamRecreatedRewinds(t *testing.T) {
 		pub = p
 		return true
 	})
-	if info, err := jetStream(t, nc).Stream(ctx, publisher.DefaultStream); err != nil || info.CachedInfo().State.Msgs != 0 {
+	if info, err := testkit.JetStream(t, nc).Stream(ctx, jwtrevoke.DefaultStream); err != nil || info.CachedInfo().State.Msgs != 0 {
 		t.Fatalf("recreated stream: %v, %v; want it empty", err, info)
 	}
 	// Fewer events than before, so the new stream's sequences stay below
@@ -485,10 +485,10 @@ func TestStreamRecreatedRewinds(t *testing.T) {
 	fresh := jtiRevocations("new", 3)
 	revokeBatch(t, pub, fresh)
 
-	eventually(t, "rewind detected", func() bool { return a.Stats().Rewinds >= 1 })
+	testkit.Eventually(t, "rewind detected", func() bool { return a.Stats().Rewinds >= 1 })
 	for _, rv := range fresh {
 		tok := jtiToken(rv.Key)
-		eventually(t, "new revocation "+rv.Key+" applied", func() bool {
+		testkit.Eventually(t, "new revocation "+rv.Key+" applied", func() bool {
 			r := a.Check(&tok)
 			return r.Verdict == filter.Revoked && !r.Allowed
 		})
@@ -506,7 +506,7 @@ func TestStreamRecreatedRewinds(t *testing.T) {
 	}
 	// The agent adds an event to its filter before it stores its sequence:
 	// wait for the sequence, then check both.
-	waitApplied(t, a, rc.Seq)
+	testkit.WaitApplied(t, a, rc.Seq)
 	if a.LastApplied() != rc.Seq {
 		t.Errorf("LastApplied() = %d, want %d (the recreated stream's last)", a.LastApplied(), rc.Seq)
 	}
@@ -515,5 +515,5 @@ func TestStreamRecreatedRewinds(t *testing.T) {
 		t.Errorf("Check(after-rewind) = %+v, want Revoked, refused", r)
 	}
 	clean := jtiToken("never-revoked")
-	eventually(t, "fresh again", func() bool { r := a.Check(&clean); return r.Allowed && !r.Stale })
+	testkit.Eventually(t, "fresh again", func() bool { r := a.Check(&clean); return r.Allowed && !r.Stale })
 }

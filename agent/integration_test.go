@@ -7,13 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -36,10 +33,10 @@ func jtiRevocations(prefix string, n int) []jwtrevoke.Revocation {
 // revokeBatch publishes revs and returns the highest acknowledged sequence.
 // A bulk publish takes time in proportion to its size and to the machine's
 // load (40,000 events take about 10 s under -race on a loaded 2-core
-// machine), so it gets five times patience.
+// machine), so it gets five times testkit.Patience.
 func revokeBatch(t testing.TB, p *publisher.Publisher, revs []jwtrevoke.Revocation) uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*patience)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*testkit.Patience)
 	defer cancel()
 	rcs, err := p.RevokeBatch(ctx, revs)
 	if err != nil {
@@ -55,27 +52,10 @@ func revokeBatch(t testing.TB, p *publisher.Publisher, revs []jwtrevoke.Revocati
 	return last
 }
 
-// waitApplied waits until a has applied the event at seq. The agent
-// stores its last applied sequence after it has added the event to its
-// filter and counted it, so once this returns, checks and Stats show it.
-func waitApplied(t testing.TB, a *agent.Agent, seq uint64) {
-	t.Helper()
-	eventually(t, fmt.Sprintf("agent applies seq %d (at %d)", seq, a.LastApplied()), func() bool { return a.LastApplied() >= seq })
-}
-
-func jetStream(t testing.TB, nc *nats.Conn) jetstream.JetStream {
-	t.Helper()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
-
 func TestAllKindsEndToEnd(t *testing.T) {
-	s := natsserver.Run(t, "")
-	pub := newPublisher(t, connect(t, s.ClientURL()))
-	a := newAgent(t, connect(t, s.ClientURL()), stillClock())
+	s := testkit.NATS(t, "")
+	pub := testkit.NewPublisher(t, testkit.Connect(t, s.ClientURL()))
+	a := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()), testkit.StillClock())
 	ctx := context.Background()
 
 	now := time.Now()
@@ -95,7 +75,7 @@ func TestAllKindsEndToEnd(t *testing.T) {
 		}
 		last = rc.Seq
 	}
-	waitApplied(t, a, last)
+	testkit.WaitApplied(t, a, last)
 
 	exp := now.Add(10 * time.Minute)
 	before, after := cut.Add(-time.Minute), cut.Add(time.Minute) // iat either side of the cut-off
@@ -122,9 +102,9 @@ func TestAllKindsEndToEnd(t *testing.T) {
 	}
 	for _, tt := range tests {
 		r := a.Check(&tt.tok)
-		wantAllowed, wantReason := tt.verdict == filter.NotRevoked, ""
+		wantAllowed, wantReason := tt.verdict == filter.NotRevoked, jwtrevoke.ReasonNone
 		if !wantAllowed {
-			wantReason = "revoked"
+			wantReason = jwtrevoke.ReasonRevoked
 		}
 		if r.Verdict != tt.verdict || r.Kind != tt.kind || r.Allowed != wantAllowed || r.Reason() != wantReason || r.Stale || r.NotReady {
 			t.Errorf("%s: Check() = {Verdict %v Kind %v Allowed %v Reason %q Stale %v NotReady %v}, want {%v %v %v %q false false}",
@@ -142,12 +122,12 @@ func TestAllKindsEndToEnd(t *testing.T) {
 
 func TestLateAgentReplaysBeforeReady(t *testing.T) {
 	const n = 2000
-	s := natsserver.Run(t, "")
-	pub := newPublisher(t, connect(t, s.ClientURL()))
+	s := testkit.NATS(t, "")
+	pub := testkit.NewPublisher(t, testkit.Connect(t, s.ClientURL()))
 	revs := jtiRevocations("late", n)
 	last := revokeBatch(t, pub, revs)
 
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 	// The replay is held at its first event until the checks below are
 	// done: the agent is then surely not ready, however fast it replays.
@@ -158,7 +138,7 @@ func TestLateAgentReplaysBeforeReady(t *testing.T) {
 		release = make(chan struct{})
 		once    sync.Once
 	)
-	a, err := agent.New(ctx, connect(t, s.ClientURL()), agent.WithMaxTokenLifetime(time.Hour), stillClock(),
+	a, err := agent.New(ctx, testkit.Connect(t, s.ClientURL()), agent.WithMaxTokenLifetime(time.Hour), testkit.StillClock(),
 		agent.WithOnApply(func(_ jwtrevoke.Revocation, seq uint64) {
 			once.Do(func() {
 				held <- seq
@@ -175,7 +155,7 @@ func TestLateAgentReplaysBeforeReady(t *testing.T) {
 	select {
 	case first = <-held:
 	case <-ctx.Done():
-		t.Fatalf("the agent applied no event in %v", patience)
+		t.Fatalf("the agent applied no event in %v", testkit.Patience)
 	}
 	if first >= last || a.Ready() {
 		t.Fatalf("replay held at seq %d of %d with Ready() = %v, want held before the last and not ready", first, last, a.Ready())
@@ -226,19 +206,19 @@ func TestEvictionSettlesUnknownFromStream(t *testing.T) {
 		n      = 40000
 		sample = 2000
 	)
-	s := natsserver.Run(t, "")
-	pub := newPublisher(t, connect(t, s.ClientURL()))
-	small := []agent.Option{agent.WithMemoryBudget(1 << 20), agent.WithFilterOptions(filter.WithFalsePositiveRate(1e-3)), stillClock()}
-	a := newAgent(t, connect(t, s.ClientURL()), small...)
+	s := testkit.NATS(t, "")
+	pub := testkit.NewPublisher(t, testkit.Connect(t, s.ClientURL()))
+	small := []agent.Option{agent.WithMemoryBudget(1 << 20), agent.WithFalsePositiveRate(1e-3), testkit.StillClock()}
+	a := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()), small...)
 	// An agent that can never settle in time: its Unknown verdicts stay
 	// Unknown, and failing closed, it must refuse them.
-	unsettled := newAgent(t, connect(t, s.ClientURL()), append(small, agent.WithSettleTimeout(time.Nanosecond))...)
+	unsettled := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()), append(small, agent.WithSettleTimeout(time.Nanosecond))...)
 
 	revs := jtiRevocations("evict", n)
 	start := time.Now()
 	last := revokeBatch(t, pub, revs)
-	waitApplied(t, a, last)
-	waitApplied(t, unsettled, last)
+	testkit.WaitApplied(t, a, last)
+	testkit.WaitApplied(t, unsettled, last)
 	t.Logf("published and applied %d revocations in %v", n, time.Since(start))
 
 	st := a.Stats()
@@ -262,7 +242,7 @@ func TestEvictionSettlesUnknownFromStream(t *testing.T) {
 			t.Fatalf("Check(%s) = %+v, want refused", revs[i].Key, r)
 		}
 		if r.Verdict != filter.Revoked {
-			eventually(t, "settled to Revoked", func() bool {
+			testkit.Eventually(t, "settled to Revoked", func() bool {
 				r = a.Check(&tok)
 				if r.Allowed {
 					t.Fatalf("Check(%s) = %+v, want refused", revs[i].Key, r)
@@ -306,7 +286,7 @@ func TestEvictionSettlesUnknownFromStream(t *testing.T) {
 	for i := range sample {
 		tok := jtiToken(fmt.Sprintf("clean-%d", i))
 		var r agent.Result
-		eventually(t, "clean token settled", func() bool {
+		testkit.Eventually(t, "clean token settled", func() bool {
 			r = a.Check(&tok)
 			return r.Verdict != filter.Unknown
 		})

@@ -7,21 +7,21 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
 func TestCloseLeavesNoGoroutines(t *testing.T) {
-	s := natsserver.Run(t, "")
-	nc := connect(t, s.ClientURL())
+	s := testkit.NATS(t, "")
+	nc := testkit.Connect(t, s.ClientURL())
 	// The publisher's requests start the connection's own goroutines (the
 	// response mux), which live as long as the connection.
-	pub := newPublisher(t, nc)
+	pub := testkit.NewPublisher(t, nc)
 	last := revokeBatch(t, pub, jtiRevocations("leak", 2000))
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 
 	t.Run("ready, used, closed", func(t *testing.T) {
-		baseline := natsserver.Goroutines()
+		baseline := testkit.Goroutines()
 		for range 3 {
 			a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(time.Hour), agent.WithMemoryBudget(1<<20))
 			if err != nil {
@@ -30,7 +30,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 			if err := a.WaitReady(ctx); err != nil {
 				t.Fatal(err)
 			}
-			waitApplied(t, a, last)
+			testkit.WaitApplied(t, a, last)
 			tok := jtiToken("leak-7")
 			if r := a.Check(&tok); r.Verdict != filter.Revoked {
 				t.Fatalf("Check(leak-7) = %+v, want Revoked", r)
@@ -39,7 +39,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitApplied(t, a, rc.Seq)
+			testkit.WaitApplied(t, a, rc.Seq)
 			last = rc.Seq
 			if err := a.Close(); err != nil {
 				t.Fatalf("Close() error = %v", err)
@@ -52,11 +52,11 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 				t.Fatalf("Check() after Close = %+v, want Revoked, stale", r)
 			}
 		}
-		natsserver.NoNewGoroutines(t, baseline, patience, "nats-io/nats-server/")
+		testkit.NoNewGoroutines(t, baseline, testkit.Patience, "nats-io/nats-server/")
 	})
 
 	t.Run("closed while replaying", func(t *testing.T) {
-		baseline := natsserver.Goroutines()
+		baseline := testkit.Goroutines()
 		for range 3 {
 			a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(time.Hour))
 			if err != nil {
@@ -66,11 +66,11 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 				t.Fatalf("Close() error = %v", err)
 			}
 		}
-		natsserver.NoNewGoroutines(t, baseline, patience, "nats-io/nats-server/")
+		testkit.NoNewGoroutines(t, baseline, testkit.Patience, "nats-io/nats-server/")
 	})
 
 	t.Run("closed after its consumer was deleted", func(t *testing.T) {
-		baseline := natsserver.Goroutines()
+		baseline := testkit.Goroutines()
 		a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(time.Hour))
 		if err != nil {
 			t.Fatal(err)
@@ -78,7 +78,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		if err := a.WaitReady(ctx); err != nil {
 			t.Fatal(err)
 		}
-		st, err := jetStream(t, nc).Stream(ctx, "JWTREVOKE")
+		st, err := testkit.JetStream(t, nc).Stream(ctx, "JWTREVOKE")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,10 +91,10 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitApplied(t, a, rc.Seq)
+		testkit.WaitApplied(t, a, rc.Seq)
 		if err := a.Close(); err != nil {
 			t.Fatalf("Close() error = %v", err)
 		}
-		natsserver.NoNewGoroutines(t, baseline, patience, "nats-io/nats-server/")
+		testkit.NoNewGoroutines(t, baseline, testkit.Patience, "nats-io/nats-server/")
 	})
 }

@@ -35,7 +35,6 @@ import (
 //	rewinds_total                          detections of a stream that lost events already applied
 //	probe_errors_total, consumer_errors_total  failed round trips to the server
 //	propagation_lag_seconds                histogram: event issued at the publisher → applied here (LagBuckets)
-//	introspection_requests_total{outcome}  RFC 7662 endpoint requests: active, inactive, invalid_request, invalid_client
 //
 // To tell several agents in one registry apart (the demo runs several
 // replicas in one process), wrap each collector with
@@ -64,7 +63,6 @@ func (a *Agent) Collector() prometheus.Collector {
 		probeErrors:    d("probe_errors_total", "Failed freshness probes of the stream."),
 		consumerErrors: d("consumer_errors_total", "Errors reported by the stream consumer."),
 		lag:            d("propagation_lag_seconds", "Time from a revocation's publication to its application here."),
-		introspections: d("introspection_requests_total", "Requests to the RFC 7662 introspection endpoint, by outcome.", "outcome"),
 	}
 }
 
@@ -73,13 +71,13 @@ type collector struct {
 	checks, applied, expired, rejected, live, exact, bytes      *prometheus.Desc
 	budget, fpEstimate, settles, settleErrors, evictions, ready *prometheus.Desc
 	stale, lastApplied, rewinds, probeErrors, consumerErrors    *prometheus.Desc
-	lag, introspections                                         *prometheus.Desc
+	lag                                                         *prometheus.Desc
 }
 
 func (c *collector) descs() []*prometheus.Desc {
 	return []*prometheus.Desc{c.checks, c.applied, c.expired, c.rejected, c.live, c.exact, c.bytes,
 		c.budget, c.fpEstimate, c.settles, c.settleErrors, c.evictions, c.ready,
-		c.stale, c.lastApplied, c.rewinds, c.probeErrors, c.consumerErrors, c.lag, c.introspections}
+		c.stale, c.lastApplied, c.rewinds, c.probeErrors, c.consumerErrors, c.lag}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -141,9 +139,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.lag, err)
 	} else {
 		ch <- h
-	}
-	for i, name := range introspectOutcomeNames {
-		counter(c.introspections, c.a.stats.introspections[i].Load(), name)
 	}
 }
 

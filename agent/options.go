@@ -9,10 +9,6 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/filter"
 )
 
-// DefaultStream is the name of the revocation stream, as the publisher
-// creates it (jwtrevoke.DefaultStream).
-const DefaultStream = jwtrevoke.DefaultStream
-
 // Policy says what a check answers when the agent cannot be sure: when it
 // is stale or not ready, or when an Unknown verdict cannot be settled.
 type Policy uint8
@@ -56,7 +52,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		stream:        DefaultStream,
+		stream:        jwtrevoke.DefaultStream,
 		prefix:        jwtrevoke.DefaultSubjectPrefix,
 		maxLifetime:   jwtrevoke.DefaultMaxTokenLifetime,
 		leeway:        jwtrevoke.DefaultLeeway,
@@ -68,7 +64,8 @@ func defaultConfig() config {
 	}
 }
 
-// WithStream names the revocation stream. The default is DefaultStream.
+// WithStream names the revocation stream. The default is
+// jwtrevoke.DefaultStream.
 func WithStream(name string) Option {
 	return func(c *config) error {
 		if name == "" {
@@ -158,10 +155,13 @@ func WithMemoryBudget(bytes int64) Option {
 	}
 }
 
-// WithFilterOptions passes further options to the filter.
-func WithFilterOptions(opts ...filter.Option) Option {
+// WithFalsePositiveRate sets the Bloom prefilter's target false-positive
+// rate (see filter.WithFalsePositiveRate): a false positive costs one exact
+// lookup, never a wrong answer. The filter's token lifetime and clock are
+// always the agent's. The default is the filter's.
+func WithFalsePositiveRate(p float64) Option {
 	return func(c *config) error {
-		c.filterOpts = append(c.filterOpts, opts...)
+		c.filterOpts = append(c.filterOpts, filter.WithFalsePositiveRate(p))
 		return nil
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -23,14 +23,14 @@ import (
 // taking the last one written.
 func TestSettleMergesEveryEventOfAKey(t *testing.T) {
 	const n = 15000
-	s := natsserver.Run(t, "")
+	s := testkit.NATS(t, "")
 	keyPub, keyPriv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc := connect(t, s.ClientURL())
-	pub := newPublisher(t, nc, publisher.WithSigner("ops", keyPriv))
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	nc := testkit.Connect(t, s.ClientURL())
+	pub := testkit.NewPublisher(t, nc, publisher.WithSigner("ops", keyPriv))
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 
 	// Victim: log out everywhere twice; the second cut-off is later. A
@@ -40,8 +40,8 @@ func TestSettleMergesEveryEventOfAKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	subj := jwtrevoke.Subject("", jwtrevoke.KindSubject, "victim")
-	st := jetStream(t, nc)
-	stream, err := st.Stream(ctx, publisher.DefaultStream)
+	st := testkit.JetStream(t, nc)
+	stream, err := st.Stream(ctx, jwtrevoke.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +72,9 @@ func TestSettleMergesEveryEventOfAKey(t *testing.T) {
 	}
 	last := revokeBatch(t, pub, revs)
 
-	a := newAgent(t, connect(t, s.ClientURL()), agent.WithTrustedKeys(jwtrevoke.KeySet{"ops": keyPub}),
-		agent.WithMemoryBudget(1<<20), agent.WithFilterOptions(filter.WithFalsePositiveRate(1e-3)))
-	waitApplied(t, a, last)
+	a := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()), agent.WithTrustedKeys(jwtrevoke.KeySet{"ops": keyPub}),
+		agent.WithMemoryBudget(1<<20), agent.WithFalsePositiveRate(1e-3))
+	testkit.WaitApplied(t, a, last)
 	fs := a.Stats().Filter
 	t.Logf("filter: %d exact entries of capacity %d, %d evictions", fs.ExactEntries, fs.ExactCapacity, fs.Evictions)
 	between := jwtrevoke.Token{JTI: "between", Subject: "victim", IssuedAt: t1.Add(time.Minute), ExpiresAt: now.Add(10 * time.Minute)}

@@ -72,7 +72,6 @@ type counters struct {
 	consumerRestarts                     atomic.Uint64
 	lagBuckets                           [len(LagBuckets) + 1]atomic.Uint64
 	lagSumNanos, lagCount, lagLast       atomic.Uint64
-	introspections                       [numIntrospectOutcomes]atomic.Uint64
 }
 
 const (

@@ -15,7 +15,6 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
-	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
 // catchupTimeout bounds one replay.
@@ -47,7 +46,7 @@ func runCatchup(ctx context.Context, s *scenarioRun) error {
 		if err != nil {
 			return err
 		}
-		st, err := js.Stream(ctx, publisher.DefaultStream)
+		st, err := js.Stream(ctx, jwtrevoke.DefaultStream)
 		if err != nil {
 			return err
 		}
@@ -157,7 +156,7 @@ func bareRead(ctx context.Context, ns *natsEnv, last uint64) (time.Duration, err
 	if err != nil {
 		return 0, err
 	}
-	cons, err := js.OrderedConsumer(ctx, publisher.DefaultStream, jetstream.OrderedConsumerConfig{
+	cons, err := js.OrderedConsumer(ctx, jwtrevoke.DefaultStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{jwtrevoke.SubjectFilter("")},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})

@@ -26,6 +26,8 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 type signingAlg struct {
@@ -83,19 +85,19 @@ type verifiedNoCheck struct {
 type noCheckKey struct{}
 
 // withoutCheck is the middleware minus the revocation check: the same
-// agent.Verifier (golang-jwt parse and verify, exp, jti) and the same
+// verify.Verifier (golang-jwt parse and verify, exp, jti) and the same
 // hand-off of the verified token in the request context.
-func withoutCheck(v *agent.Verifier) func(http.Handler) http.Handler {
+func withoutCheck(v *verify.Verifier) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			raw, err := agent.BearerToken(r)
+			raw, err := verify.BearerToken(r)
 			if err != nil {
-				agent.DefaultErrorHandler(w, r, &agent.AuthError{Reason: agent.ReasonMalformed, Err: err})
+				verify.DefaultErrorHandler(w, r, &verify.Error{Reason: jwtrevoke.ReasonMalformed, Err: err})
 				return
 			}
 			tok, t, aerr := v.Verify(raw)
 			if aerr != nil {
-				agent.DefaultErrorHandler(w, r, aerr)
+				verify.DefaultErrorHandler(w, r, verify.AsError(aerr))
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), noCheckKey{}, &verifiedNoCheck{JWT: tok, Token: t})))
@@ -143,11 +145,11 @@ func runMiddleware(ctx context.Context, s *scenarioRun) error {
 		if err != nil {
 			return err
 		}
-		with, err := agent.Middleware(a, agent.Keyfunc(alg.keyfunc()), []string{alg.name})
+		with, err := verify.Middleware(a, keyset.Keyfunc(alg.keyfunc()), []string{alg.name})
 		if err != nil {
 			return err
 		}
-		ver, err := agent.NewVerifier(agent.Keyfunc(alg.keyfunc()), []string{alg.name})
+		ver, err := verify.New(keyset.Keyfunc(alg.keyfunc()), []string{alg.name})
 		if err != nil {
 			return err
 		}
@@ -234,11 +236,11 @@ func (s *scenarioRun) httpEndToEnd(ctx context.Context, a *agent.Agent, alg sign
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"ok":true}`)
 	})
-	with, err := agent.Middleware(a, agent.Keyfunc(alg.keyfunc()), []string{alg.name})
+	with, err := verify.Middleware(a, keyset.Keyfunc(alg.keyfunc()), []string{alg.name})
 	if err != nil {
 		return err
 	}
-	ver, err := agent.NewVerifier(agent.Keyfunc(alg.keyfunc()), []string{alg.name})
+	ver, err := verify.New(keyset.Keyfunc(alg.keyfunc()), []string{alg.name})
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func runPublish(ctx context.Context, s *scenarioRun) error {
 			m.Data = d
 			m.Header.Set(jetstream.MsgIDHeader, jwtrevoke.MsgID(d))
 			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-			ttl := r.Expires.Sub(time.Now()) + publisher.RetentionMargin
+			ttl := r.Expires.Sub(time.Now()) + jwtrevoke.RetentionMargin
 			m.Header.Set(jetstream.MsgTTLHeader, strconv.FormatInt(int64(ttl/time.Second)+1, 10)+"s")
 			msgs[i] = m
 		}

@@ -18,8 +18,10 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+	"github.com/jwtrevoke/jwtrevoke/oauth"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // exported collects, from a real agent and publisher registered in a
@@ -27,7 +29,7 @@ import (
 // label takes.
 func exported(t *testing.T) map[string]map[string][]string {
 	t.Helper()
-	s := natsserver.Run(t, "")
+	s := testkit.NATS(t, "")
 	nc, err := nats.Connect(s.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +51,20 @@ func exported(t *testing.T) map[string]map[string][]string {
 	}
 	a.Check(&jwtrevoke.Token{JTI: "metrics"})
 
+	v, err := verify.New(testkit.HMACKeys(), []string{"HS256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke, err := oauth.NewRevocationHandler(pub, v, oauth.WithPublicClient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	introspect, err := oauth.NewIntrospectionHandler(a, v, oauth.WithPublicClient())
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(a.Collector(), pub.Collector())
+	reg.MustRegister(a.Collector(), pub.Collector(), revoke.Collector(), introspect.Collector())
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +173,7 @@ func TestAlertRules(t *testing.T) {
 			for _, m := range metricRef.FindAllStringSubmatch(r.Expr, -1) {
 				labels, ok := metrics[m[1]]
 				if !ok {
-					t.Errorf("%s: metric %s is not exported by the agent or publisher collectors", where, m[1])
+					t.Errorf("%s: metric %s is not exported by the agent, publisher or oauth collectors", where, m[1])
 					continue
 				}
 				used = append(used, m[1])

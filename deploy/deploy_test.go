@@ -21,7 +21,9 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 const lifetime = time.Hour
@@ -75,7 +77,7 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := js.Stream(ctx, publisher.DefaultStream)
+	st, err := js.Stream(ctx, jwtrevoke.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +100,7 @@ func TestCluster(t *testing.T) {
 	if err := a.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	mw, err := agent.Middleware(a, agent.Keyfunc(func(*jwt.Token) (any, error) { return hmacKey, nil }), []string{"HS256"})
+	mw, err := verify.Middleware(a, keyset.Keyfunc(func(*jwt.Token) (any, error) { return hmacKey, nil }), []string{"HS256"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,11 +178,11 @@ func TestCluster(t *testing.T) {
 			do            func(context.Context, jetstream.JetStream) error
 		}
 		stream := func(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
-			return js.Stream(ctx, publisher.DefaultStream)
+			return js.Stream(ctx, jwtrevoke.DefaultStream)
 		}
 		ops := []op{
 			{"delete the stream", "$JS.API.STREAM.DELETE.JWTREVOKE", func(ctx context.Context, js jetstream.JetStream) error {
-				return js.DeleteStream(ctx, publisher.DefaultStream)
+				return js.DeleteStream(ctx, jwtrevoke.DefaultStream)
 			}},
 			{"purge the stream", "$JS.API.STREAM.PURGE.JWTREVOKE", func(ctx context.Context, js jetstream.JetStream) error {
 				s, err := stream(ctx, js)
@@ -236,7 +238,7 @@ func TestCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := ajs.Stream(ctx, publisher.DefaultStream)
+		s, err := ajs.Stream(ctx, jwtrevoke.DefaultStream)
 		if err != nil {
 			t.Fatalf("admin: stream info: %v", err)
 		}

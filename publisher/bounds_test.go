@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
 // An event agents would refuse as too far ahead must not be acknowledged:
 // the caller would believe in a revocation nobody honours.
 func TestRevokeRefusesExpiryBeyondLifetime(t *testing.T) {
-	p := newPub(t, serverConn(t)) // max token lifetime: one hour, leeway one minute
+	p := testkit.NewPublisher(t, serverConn(t)) // max token lifetime: one hour, leeway one minute
 	ctx := context.Background()
 	now := time.Now()
 	tests := []struct {

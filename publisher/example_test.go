@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -28,9 +28,15 @@ func ExamplePublisher_RevokeToken() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Port: -1})
+	// An embedded NATS server with JetStream, for the example; in production
+	// connect to your cluster instead.
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
 	if err != nil {
 		log.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		log.Fatal("nats-server did not start")
 	}
 	defer srv.WaitForShutdown()
 	defer srv.Shutdown()

@@ -12,27 +12,6 @@ import (
 // (revocations per RevokeBatch call).
 var BatchSizeBuckets = [...]float64{1, 10, 100, 1000, 10000, 100000}
 
-// Outcomes of a request to the RFC 7009 endpoint, as counted by the
-// jwtrevoke_revocation_requests_total metric.
-const (
-	outcomeRevoked        = iota // a verified access token was revoked
-	outcomeRefreshRevoked        // the issuer's refresh token store revoked it
-	outcomeNotRevoked            // the token did not verify: 200, nothing revoked
-	outcomeInvalidRequest        // 400 (and 405, 413, 415)
-	outcomeInvalidClient         // 401
-	outcomeUnavailable           // 503: the revocation could not be stored
-	numOutcomes
-)
-
-var outcomeNames = [numOutcomes]string{
-	outcomeRevoked:        "revoked",
-	outcomeRefreshRevoked: "refresh_revoked",
-	outcomeNotRevoked:     "not_revoked",
-	outcomeInvalidRequest: "invalid_request",
-	outcomeInvalidClient:  "invalid_client",
-	outcomeUnavailable:    "unavailable",
-}
-
 // counters are the publisher's metrics: plain atomics, one add per event.
 type counters struct {
 	published          [len(jwtrevoke.Kinds) + 1]atomic.Uint64 // by Kind
@@ -41,7 +20,6 @@ type counters struct {
 	retries            atomic.Uint64
 	batches, batchRevs atomic.Uint64
 	batchBuckets       [len(BatchSizeBuckets) + 1]atomic.Uint64
-	requests           [numOutcomes]atomic.Uint64
 }
 
 // acked counts one acknowledged event.
@@ -77,8 +55,6 @@ func (c *counters) observeBatch(n int) {
 //	publish_errors_total                Revoke calls that failed after their retries
 //	publish_retries_total               publish attempts retried after a timeout or outage
 //	publish_batch_size                  histogram of revocations per RevokeBatch call
-//	revocation_requests_total{outcome}  RFC 7009 endpoint requests: revoked, refresh_revoked, not_revoked,
-//	                                    invalid_request, invalid_client, unavailable
 //
 // Collecting reads a few atomics. To tell several publishers in one
 // registry apart, wrap each with prometheus.WrapCollectorWith.
@@ -94,19 +70,16 @@ func (p *Publisher) Collector() prometheus.Collector {
 			"Publish attempts retried after a timeout or an unavailable server.", nil, nil),
 		batch: prometheus.NewDesc("jwtrevoke_publish_batch_size",
 			"Revocations per RevokeBatch call.", nil, nil),
-		requests: prometheus.NewDesc("jwtrevoke_revocation_requests_total",
-			"Requests to the RFC 7009 revocation endpoint, by outcome.", []string{"outcome"}, nil),
 	}
 }
 
 type collector struct {
 	p                                             *Publisher
 	published, duplicates, errors, retries, batch *prometheus.Desc
-	requests                                      *prometheus.Desc
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range [...]*prometheus.Desc{c.published, c.duplicates, c.errors, c.retries, c.batch, c.requests} {
+	for _, d := range [...]*prometheus.Desc{c.published, c.duplicates, c.errors, c.retries, c.batch} {
 		ch <- d
 	}
 }
@@ -129,9 +102,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	// landing mid-scrape cannot make +Inf smaller than the last bucket.
 	cum += s.batchBuckets[len(BatchSizeBuckets)].Load()
 	ch <- histogram(c.batch, cum, float64(s.batchRevs.Load()), buckets)
-	for i, name := range outcomeNames {
-		ch <- counter(c.requests, s.requests[i].Load(), name)
-	}
 }
 
 func counter(d *prometheus.Desc, v uint64, labels ...string) prometheus.Metric {

@@ -9,10 +9,6 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 )
 
-// DefaultStream is the name of the revocation stream
-// (jwtrevoke.DefaultStream).
-const DefaultStream = jwtrevoke.DefaultStream
-
 // Option configures a Publisher.
 type Option func(*config) error
 
@@ -34,7 +30,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		stream:      DefaultStream,
+		stream:      jwtrevoke.DefaultStream,
 		prefix:      jwtrevoke.DefaultSubjectPrefix,
 		maxLifetime: jwtrevoke.DefaultMaxTokenLifetime,
 		leeway:      jwtrevoke.DefaultLeeway,
@@ -47,7 +43,8 @@ func defaultConfig() config {
 	}
 }
 
-// WithStream names the revocation stream. The default is DefaultStream.
+// WithStream names the revocation stream. The default is
+// jwtrevoke.DefaultStream.
 func WithStream(name string) Option {
 	return func(c *config) error {
 		if name == "" {
@@ -132,7 +129,7 @@ func WithSigner(keyID string, key ed25519.PrivateKey) Option {
 			_, err = s.Sign(probe)
 		}
 		if err != nil {
-			return fmt.Errorf("%w: signer: %v", ErrBadOption, err)
+			return fmt.Errorf("%w: signer: %w", ErrBadOption, err)
 		}
 		c.signer = s
 		return nil

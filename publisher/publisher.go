@@ -18,10 +18,6 @@ import (
 // Errors returned by this package.
 var (
 	ErrBadOption = errors.New("jwtrevoke/publisher: bad option")
-	ErrNoTokenID = errors.New("jwtrevoke/publisher: token has no jti")
-	// ErrNoClientAuth is returned by NewRevocationHandler when neither
-	// WithClientCredentials nor WithPublicClient says who may call it.
-	ErrNoClientAuth = errors.New("jwtrevoke/publisher: revocation handler needs client credentials or a public client")
 )
 
 // Publisher writes revocation events. It is safe for use by multiple
@@ -143,14 +139,14 @@ func Actor(s string) RevokeOption { return func(r *jwtrevoke.Revocation) { r.Act
 // RevokeToken revokes one verified token by its jti until its exp. It is
 // the one line a logout handler needs:
 //
-//	ver, _ := agent.FromContext(r.Context()) // what the middleware verified
+//	ver, _ := verify.FromContext(r.Context()) // what the middleware verified
 //	_, err := pub.RevokeToken(r.Context(), ver.Token)
 //
 // A token that has already expired needs no revocation: RevokeToken
 // returns a zero Receipt and nil.
 func (p *Publisher) RevokeToken(ctx context.Context, t jwtrevoke.Token, opts ...RevokeOption) (Receipt, error) {
 	if t.JTI == "" {
-		return Receipt{}, ErrNoTokenID
+		return Receipt{}, jwtrevoke.ErrNoTokenID
 	}
 	return p.RevokeJTI(ctx, t.JTI, t.ExpiresAt, opts...)
 }
@@ -194,7 +190,7 @@ func (p *Publisher) RevokeSession(ctx context.Context, sid string, before time.T
 
 // RevokeKey revokes every token signed with the key kid: the identity the
 // agents' verifiers know the key by (its configured name, JWKS kid or RFC
-// 7638 thumbprint; see agent.KeySet), matched against the key that
+// 7638 thumbprint; see keyset.Set), matched against the key that
 // verifies a token, not only its header.
 func (p *Publisher) RevokeKey(ctx context.Context, kid string, opts ...RevokeOption) (Receipt, error) {
 	return p.revokeCutoff(ctx, jwtrevoke.KindKey, kid, time.Time{}, opts)
@@ -231,7 +227,7 @@ func (p *Publisher) revocation(k jwtrevoke.Kind, key string, before, expires tim
 //
 // An invalid r is refused with the error of r.Validate, and one whose
 // Expires is further ahead than now + max token lifetime + leeway +
-// RetentionMargin with jwtrevoke.ErrTooFarAhead: agents would refuse it.
+// jwtrevoke.RetentionMargin with jwtrevoke.ErrTooFarAhead: agents would refuse it.
 func (p *Publisher) Revoke(ctx context.Context, r jwtrevoke.Revocation) (Receipt, error) {
 	if r.Issued.IsZero() {
 		r.Issued = p.cfg.clock()
@@ -248,7 +244,7 @@ func (p *Publisher) Revoke(ctx context.Context, r jwtrevoke.Revocation) (Receipt
 
 // validate is r.Validate plus the bound the agents apply: an event that
 // must be remembered longer than the max token lifetime (plus leeway and
-// RetentionMargin) from now is refused with jwtrevoke.ErrTooFarAhead, since
+// jwtrevoke.RetentionMargin) from now is refused with jwtrevoke.ErrTooFarAhead, since
 // every agent would refuse it too and the revocation would be acknowledged
 // yet never honoured. Such an event means a token whose exp is beyond the
 // configured lifetime, or a cut-off in the future.
@@ -256,9 +252,9 @@ func (p *Publisher) validate(r jwtrevoke.Revocation, now time.Time) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
-	if limit := now.Add(p.cfg.maxLifetime + p.cfg.leeway + RetentionMargin); r.Expires.After(limit) {
+	if limit := now.Add(p.cfg.maxLifetime + p.cfg.leeway + jwtrevoke.RetentionMargin); r.Expires.After(limit) {
 		return fmt.Errorf("%w: %v %q must be kept until %s, past now + max token lifetime %v + leeway %v + %v: agents would refuse it",
-			jwtrevoke.ErrTooFarAhead, r.Kind, r.Key, r.Expires.UTC().Format(time.RFC3339), p.cfg.maxLifetime, p.cfg.leeway, RetentionMargin)
+			jwtrevoke.ErrTooFarAhead, r.Kind, r.Key, r.Expires.UTC().Format(time.RFC3339), p.cfg.maxLifetime, p.cfg.leeway, jwtrevoke.RetentionMargin)
 	}
 	return nil
 }
@@ -345,7 +341,7 @@ func (p *Publisher) message(subj string, r jwtrevoke.Revocation, data []byte) *n
 	if r.Kind == jwtrevoke.KindToken {
 		// The event leaves the log when no clock could still accept its
 		// token.
-		ttl := r.Expires.Sub(p.cfg.clock()) + RetentionMargin
+		ttl := r.Expires.Sub(p.cfg.clock()) + jwtrevoke.RetentionMargin
 		msg.Header.Set(jetstream.MsgTTLHeader, strconv.FormatInt(int64(ttl.Round(time.Second)/time.Second)+1, 10)+"s")
 	}
 	return msg

@@ -11,11 +11,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -25,29 +26,8 @@ const lifetime = time.Hour
 // serverConn starts an embedded server for the test and connects to it.
 func serverConn(t testing.TB) *nats.Conn {
 	t.Helper()
-	s := natsserver.Run(t, "")
-	return dial(t, s.ClientURL())
-}
-
-func dial(t testing.TB, url string) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatalf("nats.Connect(%s) error = %v", url, err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
-func newPub(t testing.TB, nc *nats.Conn, opts ...publisher.Option) *publisher.Publisher {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	p, err := publisher.New(ctx, nc, append([]publisher.Option{publisher.WithMaxTokenLifetime(lifetime)}, opts...)...)
-	if err != nil {
-		t.Fatalf("publisher.New() error = %v", err)
-	}
-	return p
+	s := testkit.NATS(t, "")
+	return testkit.Connect(t, s.ClientURL())
 }
 
 func stream(t testing.TB, nc *nats.Conn, name string) jetstream.Stream {
@@ -72,44 +52,13 @@ func streamInfo(t testing.TB, nc *nats.Conn, name string) *jetstream.StreamInfo 
 	return info
 }
 
-// patience bounds every wait for something a test caused: a publish
-// acknowledged, an event reaching an agent, a request answered. On an idle
-// machine these take milliseconds; patience is thousands of times that, so
-// that a machine loaded by -race and by the other test binaries go test
-// runs beside this one is never taken for a broken build. A wait ends as
-// soon as its event happens: patience is only how long a broken build
-// takes to say so.
-const patience = time.Minute
-
-// stillClock is an agent.WithClock option whose time stands still: an
-// agent here is asked for verdicts, and must not go stale because the
-// machine was slow between two steps of a test (the agent package tests
-// staleness on a clock it moves).
-func stillClock() agent.Option {
-	now := time.Now()
-	return agent.WithClock(func() time.Time { return now })
-}
-
-// waitFor polls cond every millisecond until it holds, and fails the test
-// if it does not within patience.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %v", what, patience)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestNewCreatesSafeStream(t *testing.T) {
 	nc := serverConn(t)
-	p := newPub(t, nc, publisher.WithLeeway(time.Minute))
-	if p.Stream() != publisher.DefaultStream {
-		t.Fatalf("Stream() = %q, want %q", p.Stream(), publisher.DefaultStream)
+	p := testkit.NewPublisher(t, nc, publisher.WithLeeway(time.Minute))
+	if p.Stream() != jwtrevoke.DefaultStream {
+		t.Fatalf("Stream() = %q, want %q", p.Stream(), jwtrevoke.DefaultStream)
 	}
-	cfg := streamInfo(t, nc, publisher.DefaultStream).Config
+	cfg := streamInfo(t, nc, jwtrevoke.DefaultStream).Config
 	if err := publisher.CheckStream(cfg, jwtrevoke.DefaultSubjectPrefix, lifetime, time.Minute); err != nil {
 		t.Fatalf("CheckStream(created stream) = %v, want nil", err)
 	}
@@ -120,7 +69,7 @@ func TestNewCreatesSafeStream(t *testing.T) {
 		{"Subjects", strings.Join(cfg.Subjects, ","), "jwtrevoke.v1.>"},
 		{"Storage", cfg.Storage, jetstream.FileStorage},
 		{"Retention", cfg.Retention, jetstream.LimitsPolicy},
-		{"MaxAge", cfg.MaxAge, lifetime + time.Minute + publisher.RetentionMargin},
+		{"MaxAge", cfg.MaxAge, lifetime + time.Minute + jwtrevoke.RetentionMargin},
 		{"MaxMsgs", cfg.MaxMsgs, int64(-1)},
 		{"MaxBytes", cfg.MaxBytes, int64(-1)},
 		{"MaxMsgsPerSubject", cfg.MaxMsgsPerSubject, int64(-1)},
@@ -138,7 +87,7 @@ func TestNewCreatesSafeStream(t *testing.T) {
 	}
 
 	// A second publisher accepts the stream the first one created.
-	newPub(t, nc, publisher.WithLeeway(time.Minute))
+	testkit.NewPublisher(t, nc, publisher.WithLeeway(time.Minute))
 
 	// Without permission to create, a missing stream is an error.
 	ctx := context.Background()
@@ -177,7 +126,7 @@ func TestNewRefusesUnsafeStream(t *testing.T) {
 			prefix := fmt.Sprintf("unsafe%d.v1", i)
 			cfg := publisher.StreamConfig(name, prefix, lifetime, time.Minute, 1)
 			tt.mutate(&cfg)
-			ctx, cancel := context.WithTimeout(context.Background(), patience)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 			defer cancel()
 			if _, err := js.CreateStream(ctx, cfg); err != nil {
 				t.Fatalf("CreateStream(%s) error = %v", tt.name, err)
@@ -196,7 +145,7 @@ func TestNewRefusesUnsafeStream(t *testing.T) {
 
 func TestRevokeMethodsReturnReceipts(t *testing.T) {
 	nc := serverConn(t)
-	p := newPub(t, nc, publisher.WithActor("svc:test"))
+	p := testkit.NewPublisher(t, nc, publisher.WithActor("svc:test"))
 	ctx := context.Background()
 	now := time.Now()
 	tok := jwtrevoke.Token{JTI: "tok-1", Subject: "alice", IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(10 * time.Minute)}
@@ -234,7 +183,7 @@ func TestRevokeMethodsReturnReceipts(t *testing.T) {
 			t.Errorf("%s() Issued = %v, Expires = %v, want set and in the future", tt.name, rc.Revocation.Issued, rc.Revocation.Expires)
 		}
 	}
-	if got := streamInfo(t, nc, publisher.DefaultStream).State.Msgs; got != uint64(len(tests)) {
+	if got := streamInfo(t, nc, jwtrevoke.DefaultStream).State.Msgs; got != uint64(len(tests)) {
 		t.Fatalf("stream holds %d messages, want %d", got, len(tests))
 	}
 
@@ -251,28 +200,28 @@ func TestRevokeMethodsReturnReceipts(t *testing.T) {
 	}
 
 	// A token without jti cannot be revoked by id.
-	if _, err := p.RevokeToken(ctx, jwtrevoke.Token{Subject: "alice"}); !errors.Is(err, publisher.ErrNoTokenID) {
-		t.Fatalf("RevokeToken(no jti) error = %v, want %v", err, publisher.ErrNoTokenID)
+	if _, err := p.RevokeToken(ctx, jwtrevoke.Token{Subject: "alice"}); !errors.Is(err, jwtrevoke.ErrNoTokenID) {
+		t.Fatalf("RevokeToken(no jti) error = %v, want %v", err, jwtrevoke.ErrNoTokenID)
 	}
 }
 
 func TestRevokeExpiredTokenIsNoOp(t *testing.T) {
 	nc := serverConn(t)
-	p := newPub(t, nc, publisher.WithLeeway(time.Minute))
-	before := streamInfo(t, nc, publisher.DefaultStream).State.Msgs
+	p := testkit.NewPublisher(t, nc, publisher.WithLeeway(time.Minute))
+	before := streamInfo(t, nc, jwtrevoke.DefaultStream).State.Msgs
 	tok := jwtrevoke.Token{JTI: "old", ExpiresAt: time.Now().Add(-2 * time.Minute)}
 	rc, err := p.RevokeToken(context.Background(), tok)
 	if err != nil || rc != (publisher.Receipt{}) {
 		t.Fatalf("RevokeToken(expired 2m ago, leeway 1m) = %+v, %v, want a zero Receipt and nil", rc, err)
 	}
-	if after := streamInfo(t, nc, publisher.DefaultStream).State.Msgs; after != before {
+	if after := streamInfo(t, nc, jwtrevoke.DefaultStream).State.Msgs; after != before {
 		t.Fatalf("stream holds %d messages after revoking an expired token, want %d", after, before)
 	}
 }
 
 func TestRevokeSubjectKeepsNewerCutoff(t *testing.T) {
 	nc := serverConn(t)
-	p := newPub(t, nc)
+	p := testkit.NewPublisher(t, nc)
 	ctx := context.Background()
 	newer := time.Now()
 	older := newer.Add(-10 * time.Minute)
@@ -293,7 +242,7 @@ func TestRevokeSubjectKeepsNewerCutoff(t *testing.T) {
 			rc2.Revocation.Before, rc2.Revocation.Expires, newer, rc1.Revocation.Expires)
 	}
 
-	m, err := stream(t, nc, publisher.DefaultStream).GetLastMsgForSubject(ctx, jwtrevoke.Subject("", jwtrevoke.KindSubject, "alice"))
+	m, err := stream(t, nc, jwtrevoke.DefaultStream).GetLastMsgForSubject(ctx, jwtrevoke.Subject("", jwtrevoke.KindSubject, "alice"))
 	if err != nil {
 		t.Fatalf("GetLastMsgForSubject() error = %v", err)
 	}
@@ -310,7 +259,7 @@ func TestRevokeSubjectKeepsNewerCutoff(t *testing.T) {
 	}
 	// Every event of the key is kept (MaxMsgsPerSubject -1): nothing a
 	// later writer publishes can push a valid one out.
-	if n := streamInfo(t, nc, publisher.DefaultStream).State.Msgs; n != 2 {
+	if n := streamInfo(t, nc, jwtrevoke.DefaultStream).State.Msgs; n != 2 {
 		t.Errorf("stream holds %d messages, want 2 (every event of the key)", n)
 	}
 
@@ -327,7 +276,7 @@ func TestRevokeSubjectKeepsNewerCutoff(t *testing.T) {
 
 func TestRevokeIdenticalEventIsDuplicate(t *testing.T) {
 	nc := serverConn(t)
-	p := newPub(t, nc)
+	p := testkit.NewPublisher(t, nc)
 	ctx := context.Background()
 	now := time.Now()
 	r := jwtrevoke.Revocation{
@@ -350,7 +299,7 @@ func TestRevokeIdenticalEventIsDuplicate(t *testing.T) {
 		t.Fatalf("second Revoke() = Seq %d Duplicate %v MsgID %s, want Seq %d Duplicate true MsgID %s",
 			rc2.Seq, rc2.Duplicate, rc2.MsgID, rc1.Seq, rc1.MsgID)
 	}
-	if n := streamInfo(t, nc, publisher.DefaultStream).State.Msgs; n != 1 {
+	if n := streamInfo(t, nc, jwtrevoke.DefaultStream).State.Msgs; n != 1 {
 		t.Fatalf("stream holds %d messages, want 1", n)
 	}
 }
@@ -358,13 +307,13 @@ func TestRevokeIdenticalEventIsDuplicate(t *testing.T) {
 func TestRevokeBatch(t *testing.T) {
 	const n = 5000
 	nc := serverConn(t)
-	p := newPub(t, nc)
+	p := testkit.NewPublisher(t, nc)
 	exp := time.Now().Add(10 * time.Minute)
 	revs := make([]jwtrevoke.Revocation, n)
 	for i := range revs {
 		revs[i] = jwtrevoke.Revocation{Kind: jwtrevoke.KindToken, Key: fmt.Sprintf("batch-%d", i), Before: time.Now(), Expires: exp}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 	start := time.Now()
 	rcs, err := p.RevokeBatch(ctx, revs)
@@ -385,7 +334,7 @@ func TestRevokeBatch(t *testing.T) {
 			t.Fatalf("receipt %d: Key = %q, want %q (receipts in input order)", i, rc.Revocation.Key, revs[i].Key)
 		}
 	}
-	if got := streamInfo(t, nc, publisher.DefaultStream).State.Msgs; got != n {
+	if got := streamInfo(t, nc, jwtrevoke.DefaultStream).State.Msgs; got != n {
 		t.Fatalf("stream holds %d messages, want %d", got, n)
 	}
 
@@ -401,7 +350,7 @@ func TestRevokeBatch(t *testing.T) {
 			t.Fatalf("retry receipt %d: Seq = 0", i)
 		}
 	}
-	if got := streamInfo(t, nc, publisher.DefaultStream).State.Msgs; got != n+100 {
+	if got := streamInfo(t, nc, jwtrevoke.DefaultStream).State.Msgs; got != n+100 {
 		t.Fatalf("after a retry the stream holds %d messages, want %d", got, n+100)
 	}
 }
@@ -421,11 +370,11 @@ func TestSignedEventsVerifiedByAgents(t *testing.T) {
 		t.Fatalf("publisher.New(WithSigner) error = %v", err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 	start := func(keys jwtrevoke.KeySet) *agent.Agent {
 		t.Helper()
-		a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(lifetime), agent.WithTrustedKeys(keys), stillClock())
+		a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(lifetime), agent.WithTrustedKeys(keys), testkit.StillClock())
 		if err != nil {
 			t.Fatalf("agent.New() error = %v", err)
 		}
@@ -444,7 +393,7 @@ func TestSignedEventsVerifiedByAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := stream(t, nc, publisher.DefaultStream).GetLastMsgForSubject(ctx, jwtrevoke.Subject("", jwtrevoke.KindToken, tok.JTI))
+	m, err := stream(t, nc, jwtrevoke.DefaultStream).GetLastMsgForSubject(ctx, jwtrevoke.Subject("", jwtrevoke.KindToken, tok.JTI))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +402,7 @@ func TestSignedEventsVerifiedByAgents(t *testing.T) {
 	}
 
 	for _, a := range []*agent.Agent{trusting, wrongKey, otherID} {
-		waitFor(t, "agent applied the event", func() bool { return a.LastApplied() >= rc.Seq })
+		testkit.Eventually(t, "agent applied the event", func() bool { return a.LastApplied() >= rc.Seq })
 	}
 	if r := trusting.Check(&tok); r.Verdict != filter.Revoked || r.Allowed {
 		t.Errorf("trusting agent: Check(revoked) = %+v, want Revoked, refused", r)
@@ -470,5 +419,46 @@ func TestSignedEventsVerifiedByAgents(t *testing.T) {
 		if r := c.a.Check(&tok); r.Verdict != filter.NotRevoked || !r.Allowed {
 			t.Errorf("%s agent: Check(token revoked by an untrusted event) = %+v, want NotRevoked, allowed", c.name, r)
 		}
+	}
+}
+
+func TestCollector(t *testing.T) {
+	p := testkit.NewPublisher(t, serverConn(t))
+	ctx := context.Background()
+	c := p.Collector()
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Fatalf("CollectAndLint() = %v, %v; want no problems", problems, err)
+	}
+	if _, err := p.RevokeSubject(ctx, "alice", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.RevokeJTI(ctx, "j-1", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.RevokeBatch(ctx, []jwtrevoke.Revocation{
+		{Kind: jwtrevoke.KindToken, Key: "b-1", Before: time.Now(), Expires: time.Now().Add(time.Minute)},
+		{Kind: jwtrevoke.KindToken, Key: "b-2", Before: time.Now(), Expires: time.Now().Add(time.Minute)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mfs := testkit.Gather(t, c)
+	for _, tt := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"jwtrevoke_revocations_published_total", []string{"kind", "sub"}, 1},
+		{"jwtrevoke_revocations_published_total", []string{"kind", "jti"}, 3},
+		{"jwtrevoke_revocations_published_total", []string{"kind", "all"}, 0},
+		{"jwtrevoke_publish_errors_total", nil, 0},
+		{"jwtrevoke_publish_batch_size", nil, 1},
+	} {
+		if got, ok := testkit.MetricValue(mfs, tt.name, tt.labels...); !ok || got != tt.want {
+			t.Errorf("%s%v = %v (found %v), want %v", tt.name, tt.labels, got, ok, tt.want)
+		}
+	}
+	// 5 kinds + duplicates, errors, retries, batch size.
+	if n := testutil.CollectAndCount(c); n != 5+3+1 {
+		t.Errorf("CollectAndCount() = %d, want %d", n, 5+3+1)
 	}
 }

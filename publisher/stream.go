@@ -11,10 +11,6 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 )
 
-// RetentionMargin is kept on the stream beyond every event's expiry
-// (jwtrevoke.RetentionMargin).
-const RetentionMargin = jwtrevoke.RetentionMargin
-
 // DuplicateWindow is how long the stream remembers message IDs for
 // deduplication: longer than any retry loop.
 const DuplicateWindow = 2 * time.Minute
@@ -77,7 +73,7 @@ func CheckStream(cfg jetstream.StreamConfig, prefix string, maxLifetime, leeway 
 	}
 	if cfg.MaxAge != 0 && cfg.MaxAge < maxLifetime+leeway {
 		bad = append(bad, fmt.Sprintf("MaxAge %v is shorter than the max token lifetime %v plus leeway %v: live revocations would expire from the log (raise it to %v: nats stream edit %s --max-age %v)",
-			cfg.MaxAge, maxLifetime, leeway, maxLifetime+leeway+RetentionMargin, cfg.Name, maxLifetime+leeway+RetentionMargin))
+			cfg.MaxAge, maxLifetime, leeway, maxLifetime+leeway+jwtrevoke.RetentionMargin, cfg.Name, maxLifetime+leeway+jwtrevoke.RetentionMargin))
 	}
 	if cfg.MaxMsgs > 0 || cfg.MaxBytes > 0 {
 		bad = append(bad, fmt.Sprintf("MaxMsgs %d / MaxBytes %d: a full stream discards or refuses revocations", cfg.MaxMsgs, cfg.MaxBytes))

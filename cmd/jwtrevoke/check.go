@@ -16,6 +16,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // Exit codes of jwtrevoke check.
@@ -134,7 +135,7 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 			return rep, err
 		}
 	} else {
-		v, err := agent.NewVerifier(keys, keys.algs)
+		v, err := verify.New(keys, keys.algs)
 		if err != nil {
 			return rep, err
 		}
@@ -142,7 +143,7 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 		if aerr != nil {
 			// Refused before any revocation check, as the middleware
 			// refuses it; show what the token claims all the same.
-			rep.Verdict, rep.Error, rep.Verified = aerr.Reason, aerr.Error(), false
+			rep.Verdict, rep.Error, rep.Verified = string(verify.AsError(aerr).Reason), aerr.Error(), false
 			if t, err := cliParseUnverified(raw); err == nil {
 				rep.Token = newCLIToken(t)
 			}
@@ -176,7 +177,7 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 	}
 	res := a.Check(&tok)
 	rep.Allowed = res.Allowed
-	rep.Verdict = res.Reason()
+	rep.Verdict = string(res.Reason())
 	if rep.Verdict == "" {
 		rep.Verdict = "allowed"
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -32,7 +32,7 @@ const (
 // returns its client URL.
 func cliServer(t *testing.T) string {
 	t.Helper()
-	return natsserver.Run(t, "").ClientURL()
+	return testkit.NATS(t, "").ClientURL()
 }
 
 // cliConnect connects to url for the test's own publishing and checks.

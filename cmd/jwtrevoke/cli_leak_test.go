@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
 // leakWait bounds how long a leak check waits for the goroutines of what
@@ -28,7 +28,7 @@ func TestCLIVerbsLeaveNoGoroutines(t *testing.T) {
 	}
 	// The goroutines running now; the warm-up's may still be ending, which
 	// is why the check below compares sets and not counts.
-	baseline := natsserver.Goroutines()
+	baseline := testkit.Goroutines()
 
 	for _, args := range [][]string{
 		{"-s", url, "revoke", "subject", "leak"},
@@ -48,5 +48,5 @@ func TestCLIVerbsLeaveNoGoroutines(t *testing.T) {
 	}
 	// Every goroutine the verbs started has returned, except the embedded
 	// server's own (it serves the whole test).
-	natsserver.NoNewGoroutines(t, baseline, leakWait, "nats-io/nats-server/")
+	testkit.NoNewGoroutines(t, baseline, leakWait, "nats-io/nats-server/")
 }

@@ -18,7 +18,9 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // The demo issuer's fixed parameters.
@@ -55,11 +57,11 @@ var demoUsers = []string{"alice", "bob", "carol"}
 // A demoIssuer is safe for use by multiple goroutines.
 type demoIssuer struct {
 	pub      *publisher.Publisher
-	verifier *agent.Verifier
+	verifier *verify.Verifier
 	agent    *agent.Agent // the issuer's own view, for logout-all and introspection
 	secret   []byte
 	kid      string
-	keys     *agent.Keys // the secret, known as kid
+	keys     *keyset.Static // the secret, known as kid
 	iss      string
 	log      *slog.Logger
 	now      func() time.Time
@@ -104,27 +106,17 @@ func newDemoIssuer(pub *publisher.Publisher, iss string, log *slog.Logger) (*dem
 		refresh:  map[string]*demoRefreshSlot{},
 		cutoffs:  map[string]time.Time{},
 	}
-	keys, err := agent.NewKeys(agent.Key{ID: is.kid, Key: secret})
+	keys, err := keyset.NewStatic(keyset.Key{ID: is.kid, Key: secret})
 	if err != nil {
 		return nil, err
 	}
 	is.keys = keys
-	v, err := agent.NewVerifier(keys, []string{"HS256"}, agent.WithIssuer(iss))
+	v, err := verify.New(keys, []string{"HS256"}, verify.WithIssuer(iss))
 	if err != nil {
 		return nil, err
 	}
 	is.verifier = v
 	return is, nil
-}
-
-// verify is the RFC 7009 and RFC 7662 handlers' view of a raw token: its
-// signature and claims, not its revocation.
-func (is *demoIssuer) verify(raw string) (jwtrevoke.Token, error) {
-	_, t, aerr := is.verifier.Verify(raw)
-	if aerr != nil {
-		return jwtrevoke.Token{}, aerr
-	}
-	return t, nil
 }
 
 // observe is the issuer agent's OnApply hook: it records subject and all
@@ -431,18 +423,18 @@ func (is *demoIssuer) handleRefresh(w http.ResponseWriter, r *http.Request) {
 // middleware's refusal: a revoked token cannot log out again (and publish
 // new events) any more than it can call the API.
 func (is *demoIssuer) bearer(w http.ResponseWriter, r *http.Request) (jwtrevoke.Token, bool) {
-	raw, err := agent.BearerToken(r)
+	raw, err := verify.BearerToken(r)
 	if err != nil {
-		agent.DefaultErrorHandler(w, r, &agent.AuthError{Reason: agent.ReasonMalformed, Err: err})
+		verify.DefaultErrorHandler(w, r, &verify.Error{Reason: jwtrevoke.ReasonMalformed, Err: err})
 		return jwtrevoke.Token{}, false
 	}
 	_, t, aerr := is.verifier.Verify(raw)
 	if aerr != nil {
-		agent.DefaultErrorHandler(w, r, aerr)
+		verify.DefaultErrorHandler(w, r, verify.AsError(aerr))
 		return jwtrevoke.Token{}, false
 	}
 	if res := is.agent.Check(&t); !res.Allowed {
-		agent.DefaultErrorHandler(w, r, &agent.AuthError{Reason: res.Reason()})
+		verify.DefaultErrorHandler(w, r, &verify.Error{Reason: res.Reason()})
 		return jwtrevoke.Token{}, false
 	}
 	return t, true

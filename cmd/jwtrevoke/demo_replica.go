@@ -18,6 +18,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // demoStaleAfter is the staleness bound of the demo's agents: short, so
@@ -25,7 +26,7 @@ import (
 const demoStaleAfter = 3 * time.Second
 
 // demoReplica is one demo API replica: its own NATS connection, its own agent,
-// and an HTTP server with GET /api/whoami behind agent.Middleware.
+// and an HTTP server with GET /api/whoami behind verify.Middleware.
 type demoReplica struct {
 	n    int
 	addr string // host:port it listens on
@@ -46,7 +47,7 @@ func startDemoReplica(ctx context.Context, n int, ln net.Listener, nc *nats.Conn
 	if err != nil {
 		return nil, fmt.Errorf("replica %d: %w", n, err)
 	}
-	mw, err := agent.Middleware(a, is.keys, []string{"HS256"}, agent.WithIssuer(is.iss))
+	mw, err := verify.Middleware(a, is.keys, []string{"HS256"}, verify.WithIssuer(is.iss))
 	if err != nil {
 		a.Close()
 		return nil, fmt.Errorf("replica %d: %w", n, err)
@@ -70,7 +71,7 @@ func (r *demoReplica) serve() error {
 }
 
 func (r *demoReplica) whoami(w http.ResponseWriter, req *http.Request) {
-	claims, _ := agent.ClaimsFromContext[jwt.MapClaims](req.Context())
+	claims, _ := verify.ClaimsFromContext[jwt.MapClaims](req.Context())
 	demoJSON(w, http.StatusOK, map[string]any{"replica": r.n, "claims": claims})
 }
 

@@ -24,7 +24,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/internal/freeport"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
 // freePortBlock returns a port p such that p..p+n on 127.0.0.1 are
@@ -150,7 +150,7 @@ const (
 func TestDemoInProcess(t *testing.T) {
 	const replicas = 3
 	waitBackgroundBuilds()
-	before := natsserver.Goroutines()
+	before := testkit.Goroutines()
 	var dc *demoClient
 	defer func() {
 		if t.Failed() {
@@ -161,7 +161,7 @@ func TestDemoInProcess(t *testing.T) {
 		if dc != nil {
 			dc.hc.CloseIdleConnections()
 		}
-		natsserver.NoNewGoroutines(t, before, leakWait)
+		testkit.NoNewGoroutines(t, before, leakWait)
 	}()
 	port := freePortBlock(t, replicas)
 	g := &globalFlags{stream: "JWTREVOKE", maxLifetime: time.Hour}

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jwtrevoke/jwtrevoke/agent"
-	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/oauth"
 )
 
 // demoWebFS is the demo page: plain HTML, CSS and JavaScript, no external
@@ -24,18 +23,18 @@ var demoWebFS embed.FS
 // RFC 7009 revocation, RFC 7662 introspection and the page's status feed.
 func (d *demo) issuerHandler() (http.Handler, error) {
 	origins := d.pageOrigins()
-	revoke, err := publisher.NewRevocationHandler(d.pub, d.is.verify,
-		publisher.WithClientCredentials(d.clientID, d.clientSecret),
-		publisher.WithPublicClient(origins...),
-		publisher.WithRefreshTokens(d.is.revokeRefresh))
+	revoke, err := oauth.NewRevocationHandler(d.pub, d.is.verifier,
+		oauth.WithClientCredentials(d.clientID, d.clientSecret),
+		oauth.WithPublicClient(origins...),
+		oauth.WithRefreshTokens(d.is.revokeRefresh))
 	if err != nil {
 		return nil, err
 	}
 	// RFC 7662 §2.1 and §4: introspection answers authenticated clients
 	// only (the page never calls it); revocation stays open to whoever
 	// holds a token (RFC 7009 allows public clients).
-	introspect, err := agent.NewIntrospectionHandler(d.ia, d.is.verifier,
-		agent.WithClientCredentials(d.clientID, d.clientSecret))
+	introspect, err := oauth.NewIntrospectionHandler(d.ia, d.is.verifier,
+		oauth.WithClientCredentials(d.clientID, d.clientSecret))
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/jwtrevoke/jwtrevoke"
-	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
 )
 
 // serveMinHMACBytes is the shortest HMAC secret serve accepts: RFC 7518
@@ -85,8 +85,8 @@ func (f *keyFlags) registerCLI(fs *pflag.FlagSet) {
 // so a header kid cannot steer a token around one. It is safe for use by
 // multiple goroutines once built.
 type keyring struct {
-	named *agent.Keys // the HMAC secret or the PEM keys; nil with only a JWKS
-	jwks  *agent.JWKS // nil without --jwks-url
+	named *keyset.Static // the HMAC secret or the PEM keys; nil with only a JWKS
+	jwks  *keyset.JWKS   // nil without --jwks-url
 	algs  []string
 }
 
@@ -122,9 +122,9 @@ func (f *keyFlags) serveKeyring(ctx context.Context, log *slog.Logger) (*keyring
 		return nil, errors.New("--hmac-key-id names an HMAC secret, but none is given")
 	}
 	var defaults []string
-	var named []agent.Key
+	var named []keyset.Key
 	if secret != "" {
-		named = append(named, agent.Key{ID: f.hmacKeyID, Key: []byte(secret)})
+		named = append(named, keyset.Key{ID: f.hmacKeyID, Key: []byte(secret)})
 		defaults = []string{"HS256"}
 	}
 	seen := map[string]bool{}
@@ -137,17 +137,17 @@ func (f *keyFlags) serveKeyring(ctx context.Context, log *slog.Logger) (*keyring
 			return nil, fmt.Errorf("--pem %s: key ID %q given twice (name keys with kid=path)", spec, pk.kid)
 		}
 		seen[pk.kid] = true
-		named = append(named, agent.Key{ID: pk.kid, Key: pk.key})
+		named = append(named, keyset.Key{ID: pk.kid, Key: pk.key})
 		defaults = append(defaults, keyAlgs(pk.key)[0])
 	}
 	if err := k.setNamed(named); err != nil {
 		return nil, err
 	}
 	if len(f.jwksURLs) > 0 {
-		jwks, err := agent.NewJWKS(ctx, f.jwksURLs,
-			agent.WithJWKSRefresh(f.jwksRefresh),
-			agent.WithJWKSUnknownKID(5*time.Minute, 2*time.Second), // an unknown kid never holds a request for long
-			agent.WithJWKSLogger(log))
+		jwks, err := keyset.NewJWKS(ctx, f.jwksURLs,
+			keyset.WithRefresh(f.jwksRefresh),
+			keyset.WithUnknownKID(5*time.Minute, 2*time.Second), // an unknown kid never holds a request for long
+			keyset.WithLogger(log))
 		if err != nil {
 			return nil, fmt.Errorf("--jwks-url: %w", err)
 		}
@@ -174,11 +174,11 @@ func (f *keyFlags) serveKeyring(ctx context.Context, log *slog.Logger) (*keyring
 }
 
 // setNamed makes the fixed keys of the ring.
-func (k *keyring) setNamed(named []agent.Key) error {
+func (k *keyring) setNamed(named []keyset.Key) error {
 	if len(named) == 0 {
 		return nil
 	}
-	ks, err := agent.NewKeys(named...)
+	ks, err := keyset.NewStatic(named...)
 	if err != nil {
 		return err
 	}
@@ -219,10 +219,10 @@ func (f *keyFlags) cliKeyring() (*keyring, error) {
 		if len(k.algs) == 0 {
 			k.algs = []string{"HS256", "HS384", "HS512"}
 		}
-		return k, k.setNamed([]agent.Key{{ID: f.hmacKeyID, Key: []byte(secret)}})
+		return k, k.setNamed([]keyset.Key{{ID: f.hmacKeyID, Key: []byte(secret)}})
 	}
 	var defaults []string
-	var named []agent.Key
+	var named []keyset.Key
 	for _, spec := range f.pemFiles {
 		kid, path, ok := strings.Cut(spec, "=")
 		if !ok {
@@ -243,7 +243,7 @@ func (f *keyFlags) cliKeyring() (*keyring, error) {
 			if len(keys) > 1 {
 				id = "" // known by its thumbprint
 			}
-			named = append(named, agent.Key{ID: id, Key: key})
+			named = append(named, keyset.Key{ID: id, Key: key})
 			for _, a := range keyAlgs(key) {
 				if !slices.Contains(defaults, a) {
 					defaults = append(defaults, a)
@@ -257,12 +257,12 @@ func (f *keyFlags) cliKeyring() (*keyring, error) {
 	return k, k.setNamed(named)
 }
 
-// VerificationKeys makes the ring an agent.KeySet: for a token with a kid,
+// VerificationKeys makes the ring an keyset.Set: for a token with a kid,
 // the named key of that kid, else the JWKS key of that kid (fetched again
 // for an unknown kid, rate limited); for a token without one, every key.
 // A kid that names no key is refused, so a token cannot borrow another
 // key's name.
-func (k *keyring) VerificationKeys(t *jwt.Token) ([]agent.Key, error) {
+func (k *keyring) VerificationKeys(t *jwt.Token) ([]keyset.Key, error) {
 	switch {
 	case k.jwks == nil:
 		return k.named.VerificationKeys(t)
@@ -285,7 +285,7 @@ func (k *keyring) VerificationKeys(t *jwt.Token) ([]agent.Key, error) {
 // looked past (every key is tried, as for a token without kid).
 func (k *keyring) keyfunc(t *jwt.Token) (any, error) {
 	keys, err := k.VerificationKeys(t)
-	if errors.Is(err, agent.ErrUnknownKey) {
+	if errors.Is(err, keyset.ErrUnknownKey) {
 		anon := *t
 		anon.Header = maps.Clone(t.Header)
 		delete(anon.Header, "kid")

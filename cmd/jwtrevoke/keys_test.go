@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // serveWritePEM writes a PEM block to dir/name and returns the path.
@@ -109,7 +109,7 @@ func TestServeKeyringPEM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := agent.NewVerifier(k, k.algs)
+	v, err := verify.New(k, k.algs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestServeKeyringHMAC(t *testing.T) {
 	if err != nil {
 		t.Fatalf("serveKeyring(--hmac-secret-file) error = %v", err)
 	}
-	wantID, _ := agent.Thumbprint([]byte(secret))
+	wantID, _ := keyset.Thumbprint([]byte(secret))
 	if ids := k.named.IDs(); !slices.Equal(ids, []string{wantID}) || !slices.Equal(k.algs, []string{"HS256"}) {
 		t.Errorf("serveKeyring(--hmac-secret-file) = keys %v, algs %v; want the secret without its newline, known by its thumbprint %s, and HS256", ids, k.algs, wantID)
 	}
@@ -202,7 +202,7 @@ func TestServeKeyringJWKSRotation(t *testing.T) {
 	if !slices.Equal(k.algs, []string{"ES256", "EdDSA", "RS256"}) {
 		t.Errorf("JWKS default algs = %v", k.algs)
 	}
-	v, err := agent.NewVerifier(k, k.algs)
+	v, err := verify.New(k, k.algs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func (g *globalFlags) register(c *cobra.Command) {
 	f.StringVar(&g.tlsCert, "tlscert", "", "TLS client certificate file")
 	f.StringVar(&g.tlsKey, "tlskey", "", "TLS client private key file")
 	f.StringVar(&g.tlsCA, "tlsca", "", "TLS certificate authority file to verify the server")
-	f.StringVar(&g.stream, "stream", publisher.DefaultStream, "revocation stream name")
+	f.StringVar(&g.stream, "stream", jwtrevoke.DefaultStream, "revocation stream name")
 	f.DurationVar(&g.maxLifetime, "max-lifetime", 0, "longest lifetime of a token the issuers mint; part of the stream's contract, which the publisher that creates the stream writes into it (default: the stream's contract; 24h for a new stream)")
 	f.BoolVarP(&g.jsonOut, "json", "j", false, "print JSON instead of text")
 	f.BoolVarP(&g.verbose, "verbose", "v", false, "log debug detail to stderr")

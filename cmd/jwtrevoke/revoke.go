@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jwtrevoke/jwtrevoke"
-	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // revokeOptions are the flags every revoke verb shares.
@@ -119,7 +119,7 @@ func revokeTokenClaims(flags *keyFlags, raw string) (jwtrevoke.Token, error) {
 	}
 	// The agent's Verifier checks times too; here only the signature
 	// matters, so the parser runs without claims validation.
-	if _, err := agent.NewVerifier(keys, keys.algs); err != nil {
+	if _, err := verify.New(keys, keys.algs); err != nil {
 		return jwtrevoke.Token{}, err // refuses "none" and mixed HMAC/public-key algorithms
 	}
 	tok, err := cliRevokeParser(keys.algs).Parse(raw, keys.keyfunc)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // serveMinSecretBytes is the shortest client secret or admin token serve
@@ -250,14 +251,14 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 	if err != nil {
 		return err
 	}
-	vopts := []agent.MiddlewareOption{agent.WithLeeway(f.leeway)}
+	vopts := []verify.Option{verify.WithLeeway(f.leeway)}
 	if f.issuer != "" {
-		vopts = append(vopts, agent.WithIssuer(f.issuer))
+		vopts = append(vopts, verify.WithIssuer(f.issuer))
 	}
 	if len(f.audience) > 0 {
-		vopts = append(vopts, agent.WithAudience(f.audience...))
+		vopts = append(vopts, verify.WithAudience(f.audience...))
 	}
-	verifier, err := agent.NewVerifier(keys, keys.algs, vopts...)
+	verifier, err := verify.New(keys, keys.algs, vopts...)
 	if err != nil {
 		return err
 	}

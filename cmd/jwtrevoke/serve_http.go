@@ -23,7 +23,9 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/oauth"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // serveMaxAdminBody bounds an admin request body.
@@ -34,7 +36,7 @@ const serveMaxAdminBody = 16 << 10
 type revocationService struct {
 	pub         *publisher.Publisher
 	agent       *agent.Agent
-	verifier    *agent.Verifier
+	verifier    *verify.Verifier
 	stream      jetstream.Stream
 	log         *slog.Logger
 	contract    jwtrevoke.Contract // the stream's
@@ -51,34 +53,31 @@ func (s *revocationService) routes() (http.Handler, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	var ropts []publisher.HandlerOption
-	var iopts []agent.IntrospectOption
+	var ropts []oauth.Option
+	var iopts []oauth.Option
 	for _, c := range s.clients {
-		ropts = append(ropts, publisher.WithClientCredentials(c.id, c.secret))
-		iopts = append(iopts, agent.WithClientCredentials(c.id, c.secret))
+		ropts = append(ropts, oauth.WithClientCredentials(c.id, c.secret))
+		iopts = append(iopts, oauth.WithClientCredentials(c.id, c.secret))
 	}
 	if s.public {
-		ropts = append(ropts, publisher.WithPublicClient(s.corsOrigins...))
+		ropts = append(ropts, oauth.WithPublicClient(s.corsOrigins...))
 	}
-	verify := func(raw string) (jwtrevoke.Token, error) {
-		if _, t, aerr := s.verifier.Verify(raw); aerr != nil {
-			return jwtrevoke.Token{}, aerr
-		} else {
-			return t, nil
-		}
-	}
-	revoke, err := publisher.NewRevocationHandler(s.pub, verify, ropts...)
+	ropts = append(ropts, oauth.WithLogger(s.log))
+	iopts = append(iopts, oauth.WithLogger(s.log))
+	revoke, err := oauth.NewRevocationHandler(s.pub, s.verifier, ropts...)
 	if err != nil {
 		return nil, err
 	}
+	metrics := []prometheus.Collector{s.agent.Collector(), s.pub.Collector(), revoke.Collector()}
 
 	mux := http.NewServeMux()
 	mux.Handle("/revoke", revoke)
-	if len(iopts) > 0 {
-		introspect, err := agent.NewIntrospectionHandler(s.agent, s.verifier, iopts...)
+	if len(s.clients) > 0 {
+		introspect, err := oauth.NewIntrospectionHandler(s.agent, s.verifier, iopts...)
 		if err != nil {
 			return nil, err
 		}
+		metrics = append(metrics, introspect.Collector())
 		mux.Handle("/introspect", introspect)
 	} else {
 		// RFC 7662 §2.1: the endpoint must require authorization.
@@ -104,11 +103,10 @@ func (s *revocationService) routes() (http.Handler, error) {
 	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, err
 	}
-	if err := reg.Register(s.agent.Collector()); err != nil {
-		return nil, err
-	}
-	if err := reg.Register(s.pub.Collector()); err != nil {
-		return nil, err
+	for _, c := range metrics {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

@@ -1,6 +1,6 @@
 // Package chirevoke shows jwtrevoke with go-chi/chi: chi takes net/http
-// middleware as it is, so agent.Middleware goes straight into r.Use, and
-// handlers read the verified claims with agent.ClaimsFromContext.
+// middleware as it is, so verify.Middleware goes straight into r.Use, and
+// handlers read the verified claims with verify.ClaimsFromContext.
 package chirevoke
 
 import (
@@ -11,13 +11,15 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // NewRouter returns an API whose /api routes need a valid, unrevoked
-// token, verified with keyfunc (HS256 here; see agent.NewJWKS for an
+// token, verified with keyfunc (HS256 here; see keyset.NewJWKS for an
 // issuer's JWKS) and checked by the agent a.
-func NewRouter(a *agent.Agent, keyfunc jwt.Keyfunc, opts ...agent.MiddlewareOption) (http.Handler, error) {
-	auth, err := agent.Middleware(a, agent.Keyfunc(keyfunc), []string{"HS256"}, opts...)
+func NewRouter(a *agent.Agent, keyfunc jwt.Keyfunc, opts ...verify.Option) (http.Handler, error) {
+	auth, err := verify.Middleware(a, keyset.Keyfunc(keyfunc), []string{"HS256"}, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -26,7 +28,7 @@ func NewRouter(a *agent.Agent, keyfunc jwt.Keyfunc, opts ...agent.MiddlewareOpti
 	r.Route("/api", func(r chi.Router) {
 		r.Use(auth)
 		r.Get("/me", func(w http.ResponseWriter, r *http.Request) {
-			claims, _ := agent.ClaimsFromContext[jwt.MapClaims](r.Context())
+			claims, _ := verify.ClaimsFromContext[jwt.MapClaims](r.Context())
 			sub, _ := claims.GetSubject()
 			fmt.Fprintf(w, "hello %s\n", sub)
 		})

@@ -7,14 +7,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/jwtrevoke/jwtrevoke/agent"
-	"github.com/jwtrevoke/jwtrevoke/examples/echo"
+	echorevoke "github.com/jwtrevoke/jwtrevoke/examples/echo"
 	"github.com/jwtrevoke/jwtrevoke/examples/internal/testbed"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
 )
 
 func TestEchoRefusesRevokedToken(t *testing.T) {
 	b := testbed.New(t)
-	auth, err := echorevoke.Middleware(b.Agent, agent.Keyfunc(testbed.Keyfunc), []string{"HS256"})
+	auth, err := echorevoke.Middleware(b.Agent, keyset.Keyfunc(testbed.Keyfunc), []string{"HS256"})
 	if err != nil {
 		t.Fatal(err)
 	}

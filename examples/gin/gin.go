@@ -1,5 +1,5 @@
 // Package ginrevoke adapts jwtrevoke's middleware to gin: Middleware is
-// agent.Middleware as a gin.HandlerFunc, and Verified reads what it
+// verify.Middleware as a gin.HandlerFunc, and Verified reads what it
 // verified. Copy it into your project; it is a dozen lines.
 package ginrevoke
 
@@ -9,14 +9,16 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // Middleware verifies the request's JWT and refuses revoked tokens, as
-// agent.Middleware does (same arguments, same RFC 6750 answers). A refused
+// verify.Middleware does (same arguments, same RFC 6750 answers). A refused
 // request is aborted; an accepted one continues with the verified token in
 // its request context.
-func Middleware(a *agent.Agent, keys agent.KeySet, algs []string, opts ...agent.MiddlewareOption) (gin.HandlerFunc, error) {
-	mw, err := agent.Middleware(a, keys, algs, opts...)
+func Middleware(a *agent.Agent, keys keyset.Set, algs []string, opts ...verify.Option) (gin.HandlerFunc, error) {
+	mw, err := verify.Middleware(a, keys, algs, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -34,6 +36,6 @@ func Middleware(a *agent.Agent, keys agent.KeySet, algs []string, opts ...agent.
 }
 
 // Verified returns what Middleware verified for this request.
-func Verified(c *gin.Context) (*agent.Verified, bool) {
-	return agent.FromContext(c.Request.Context())
+func Verified(c *gin.Context) (*verify.Verified, bool) {
+	return verify.FromContext(c.Request.Context())
 }

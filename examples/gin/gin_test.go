@@ -7,15 +7,15 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/jwtrevoke/jwtrevoke/agent"
-	"github.com/jwtrevoke/jwtrevoke/examples/gin"
+	ginrevoke "github.com/jwtrevoke/jwtrevoke/examples/gin"
 	"github.com/jwtrevoke/jwtrevoke/examples/internal/testbed"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
 )
 
 func TestGinRefusesRevokedToken(t *testing.T) {
 	gin.SetMode(gin.TestMode)
 	b := testbed.New(t)
-	auth, err := ginrevoke.Middleware(b.Agent, agent.Keyfunc(testbed.Keyfunc), []string{"HS256"})
+	auth, err := ginrevoke.Middleware(b.Agent, keyset.Keyfunc(testbed.Keyfunc), []string{"HS256"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ var debug = os.Getenv("JWTREVOKE_DEBUG") == "1"
 // lifetime is the max token lifetime of every publisher and agent here.
 const lifetime = time.Hour
 
-// mwLeeway is agent.Middleware's default clock leeway: a token is
+// mwLeeway is verify.Middleware's default clock leeway: a token is
 // accepted until its exp plus this.
 const mwLeeway = 30 * time.Second
 
@@ -603,13 +603,13 @@ func streamState(t testing.TB, nc *nats.Conn) jetstream.StreamState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := jetStream(t, nc).Stream(ctx, publisher.DefaultStream)
+	st, err := jetStream(t, nc).Stream(ctx, jwtrevoke.DefaultStream)
 	if err != nil {
-		t.Fatalf("Stream(%s) error = %v", publisher.DefaultStream, err)
+		t.Fatalf("Stream(%s) error = %v", jwtrevoke.DefaultStream, err)
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
-		t.Fatalf("Stream(%s).Info() error = %v", publisher.DefaultStream, err)
+		t.Fatalf("Stream(%s).Info() error = %v", jwtrevoke.DefaultStream, err)
 	}
 	return info.State
 }

@@ -10,9 +10,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/filter"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
-	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
 // TestAgentRestarts is fault 8: agents are closed and started again (cold,
@@ -107,7 +107,7 @@ func TestConsumerDeletedMidBurst(t *testing.T) {
 	go tr.poll(pctx)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	st, err := jetStream(t, admin).Stream(ctx, publisher.DefaultStream)
+	st, err := jetStream(t, admin).Stream(ctx, jwtrevoke.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,13 +16,14 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
-
-var hmacKey = []byte("0123456789abcdef0123456789abcdef")
 
 func hs256(t testing.TB, c jwt.MapClaims) string {
 	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(hmacKey)
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(testkit.HMACKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestClockSkew(t *testing.T) {
 		// Fail open, so that staleness (the clock jumps) never hides what
 		// the filter answers.
 		s.n = tr.mustStart(t, fmt.Sprintf("skew%+v", skew), dial(t, srv.URL()), agent.WithClock(s.now), agent.WithPolicy(agent.FailOpen))
-		mw, err := agent.Middleware(s.n.a, agent.Keyfunc(func(*jwt.Token) (any, error) { return hmacKey, nil }), []string{"HS256"})
+		mw, err := verify.Middleware(s.n.a, keyset.Keyfunc(func(*jwt.Token) (any, error) { return testkit.HMACKey, nil }), []string{"HS256"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +127,7 @@ func TestClockSkew(t *testing.T) {
 				case rec.Code == 200:
 					accepted++
 					t.Errorf("agent %v at agent time exp%+v: revoked token %s accepted", s.skew, at.Sub(tc.exp).Round(time.Second), tc.name)
-				case body.Reason == agent.ReasonRevoked:
+				case body.Reason == string(jwtrevoke.ReasonRevoked):
 					validUntil[i][j] = at
 				}
 				if v, _ := s.n.a.Filter().CheckAt(&tc.tok, at); v == filter.Revoked {

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
@@ -185,7 +186,7 @@ func TestClusterLeaderKill(t *testing.T) {
 	js := jetStream(t, admin)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	stream, err := js.Stream(ctx, publisher.DefaultStream)
+	stream, err := js.Stream(ctx, jwtrevoke.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestClusterLeaderKill(t *testing.T) {
 	agree := func() bool {
 		states = states[:0]
 		for _, n := range nodes {
-			st, err := n.StreamState(ctx, "$G", publisher.DefaultStream)
+			st, err := n.StreamState(ctx, "$G", jwtrevoke.DefaultStream)
 			if err != nil {
 				return false
 			}

@@ -41,7 +41,7 @@ func TestOfflinePastStreamStart(t *testing.T) {
 	admin := dial(t, srv.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cfg := publisher.StreamConfig(publisher.DefaultStream, jwtrevoke.DefaultSubjectPrefix, life, leeway, 1)
+	cfg := publisher.StreamConfig(jwtrevoke.DefaultStream, jwtrevoke.DefaultSubjectPrefix, life, leeway, 1)
 	cfg.MaxAge, cfg.Duplicates = life+leeway, life+leeway
 	if _, err := jetStream(t, admin).CreateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func TestStreamRecreatedMidBurst(t *testing.T) {
 	if lost, _ := settle(agents, log, time.Minute); sum(lost) > 0 {
 		t.Fatalf("agents did not apply the first %d revocations", n1)
 	}
-	if err := jetStream(t, admin).DeleteStream(ctx, publisher.DefaultStream); err != nil {
+	if err := jetStream(t, admin).DeleteStream(ctx, jwtrevoke.DefaultStream); err != nil {
 		t.Fatalf("DeleteStream() error = %v", err)
 	}
 	deleted := time.Now()

@@ -188,7 +188,7 @@ func TestSignatures(t *testing.T) {
 
 func mustStream(t testing.TB, js jetstream.JetStream) jetstream.Stream {
 	t.Helper()
-	st, err := js.Stream(context.Background(), publisher.DefaultStream)
+	st, err := js.Stream(context.Background(), jwtrevoke.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}

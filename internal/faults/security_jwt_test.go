@@ -18,8 +18,11 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // discardWriter is a ResponseWriter that keeps only the status and the
@@ -50,7 +53,7 @@ func b64(v any) string {
 // alg=none, HS256 signed with the RSA public key (key confusion), no exp, no
 // jti, expired, not yet valid, odd kids, a million dots, a 64 KiB header, a
 // header just under the size limit, deep nesting — sent through
-// agent.Middleware configured for RS256. Every one must be refused with a
+// verify.Middleware configured for RS256. Every one must be refused with a
 // 401 and a reason, with allocations per attempt bounded whatever the
 // token's size.
 func TestJWTAttacks(t *testing.T) {
@@ -82,7 +85,7 @@ func TestJWTAttacks(t *testing.T) {
 		}
 		return nil, errors.New("unknown kid")
 	}
-	mw, err := agent.Middleware(a.a, agent.Keyfunc(keyfunc), []string{"RS256"})
+	mw, err := verify.Middleware(a.a, keyset.Keyfunc(keyfunc), []string{"RS256"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,29 +132,30 @@ func TestJWTAttacks(t *testing.T) {
 	mustWait(t, 30*time.Second, "agent applied the revocation", func() bool { return a.a.LastApplied() >= rc.Seq })
 
 	attacks := []struct {
-		name, tok, reason string
+		name, tok string
+		reason    jwtrevoke.Reason
 	}{
 		{"control: valid RS256", valid, ""},
-		{"control: revoked", revoked, agent.ReasonRevoked},
-		{"alg=none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil), "rsa-1"), agent.ReasonInvalid},
-		{"alg=none, empty signature, kid rsa-1", b64(map[string]any{"alg": "none", "kid": "rsa-1"}) + "." + payload + ".", agent.ReasonInvalid},
-		{"HS256 signed with the RSA public key (PEM)", sign(jwt.SigningMethodHS256, pemKey, claims(nil), "rsa-1"), agent.ReasonInvalid},
-		{"HS256 signed with the RSA public key (DER)", sign(jwt.SigningMethodHS256, der, claims(nil), "rsa-1"), agent.ReasonInvalid},
-		{"no exp", rs(claims(jwt.MapClaims{"exp": nil})), agent.ReasonInvalid},
-		{"no jti", rs(claims(jwt.MapClaims{"jti": nil})), agent.ReasonNoJTI},
-		{"expired", rs(claims(jwt.MapClaims{"exp": now.Add(-time.Hour).Unix()})), agent.ReasonExpired},
-		{"future nbf", rs(claims(jwt.MapClaims{"nbf": now.Add(time.Hour).Unix()})), agent.ReasonExpired},
-		{"issued in the future", rs(claims(jwt.MapClaims{"iat": now.Add(time.Hour).Unix()})), agent.ReasonExpired},
-		{"kid path traversal", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), "../../../../etc/passwd\x00"), agent.ReasonInvalid},
-		{"kid a number", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), 1), agent.ReasonMalformed}, // a kid must be a non-empty string
-		{"kid an object", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), map[string]any{"$ne": ""}), agent.ReasonMalformed},
-		{"kid 4 KiB", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), strings.Repeat("k", 4096)), agent.ReasonInvalid},
-		{"a million dots", strings.Repeat(".", 1_000_000), agent.ReasonMalformed},
-		{"64 KiB header", bigHeader + "." + payload + "." + fakeSig, agent.ReasonMalformed},
-		{"header just under the 8 KiB limit", nearLimit + "." + payload + "." + fakeSig, agent.ReasonInvalid},
-		{"2500-deep nested header", nested + "." + payload + "." + fakeSig, agent.ReasonInvalid},
-		{"four parts", valid + ".x", agent.ReasonMalformed},
-		{"not base64", "!!!.???.***", agent.ReasonMalformed},
+		{"control: revoked", revoked, jwtrevoke.ReasonRevoked},
+		{"alg=none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil), "rsa-1"), jwtrevoke.ReasonInvalid},
+		{"alg=none, empty signature, kid rsa-1", b64(map[string]any{"alg": "none", "kid": "rsa-1"}) + "." + payload + ".", jwtrevoke.ReasonInvalid},
+		{"HS256 signed with the RSA public key (PEM)", sign(jwt.SigningMethodHS256, pemKey, claims(nil), "rsa-1"), jwtrevoke.ReasonInvalid},
+		{"HS256 signed with the RSA public key (DER)", sign(jwt.SigningMethodHS256, der, claims(nil), "rsa-1"), jwtrevoke.ReasonInvalid},
+		{"no exp", rs(claims(jwt.MapClaims{"exp": nil})), jwtrevoke.ReasonInvalid},
+		{"no jti", rs(claims(jwt.MapClaims{"jti": nil})), jwtrevoke.ReasonNoJTI},
+		{"expired", rs(claims(jwt.MapClaims{"exp": now.Add(-time.Hour).Unix()})), jwtrevoke.ReasonExpired},
+		{"future nbf", rs(claims(jwt.MapClaims{"nbf": now.Add(time.Hour).Unix()})), jwtrevoke.ReasonExpired},
+		{"issued in the future", rs(claims(jwt.MapClaims{"iat": now.Add(time.Hour).Unix()})), jwtrevoke.ReasonExpired},
+		{"kid path traversal", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), "../../../../etc/passwd\x00"), jwtrevoke.ReasonInvalid},
+		{"kid a number", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), 1), jwtrevoke.ReasonMalformed}, // a kid must be a non-empty string
+		{"kid an object", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), map[string]any{"$ne": ""}), jwtrevoke.ReasonMalformed},
+		{"kid 4 KiB", sign(jwt.SigningMethodRS256, rsaKey, claims(nil), strings.Repeat("k", 4096)), jwtrevoke.ReasonInvalid},
+		{"a million dots", strings.Repeat(".", 1_000_000), jwtrevoke.ReasonMalformed},
+		{"64 KiB header", bigHeader + "." + payload + "." + fakeSig, jwtrevoke.ReasonMalformed},
+		{"header just under the 8 KiB limit", nearLimit + "." + payload + "." + fakeSig, jwtrevoke.ReasonInvalid},
+		{"2500-deep nested header", nested + "." + payload + "." + fakeSig, jwtrevoke.ReasonInvalid},
+		{"four parts", valid + ".x", jwtrevoke.ReasonMalformed},
+		{"not base64", "!!!.???.***", jwtrevoke.ReasonMalformed},
 	}
 	var lines []string
 	accepted := 0
@@ -167,7 +171,7 @@ func TestJWTAttacks(t *testing.T) {
 		if c.reason == "" {
 			want = 200
 		}
-		if rec.Code != want || body.Reason != c.reason || (want == 401 && rec.Header().Get("WWW-Authenticate") == "") {
+		if rec.Code != want || body.Reason != string(c.reason) || (want == 401 && rec.Header().Get("WWW-Authenticate") == "") {
 			t.Errorf("%s: %d reason %q, want %d reason %q with a WWW-Authenticate header", c.name, rec.Code, body.Reason, want, c.reason)
 		}
 		if want == 401 && rec.Code == 200 {

@@ -140,7 +140,7 @@ func TestLeastPrivilege(t *testing.T) {
 	lost, _ := settle([]*node{a}, log, 30*time.Second)
 	// The agent's user can fetch one key's latest event (how an agent
 	// settles an Unknown verdict).
-	ast, err := jetStream(t, agentNC).Stream(ctx, publisher.DefaultStream)
+	ast, err := jetStream(t, agentNC).Stream(ctx, jwtrevoke.DefaultStream)
 	if err != nil {
 		t.Fatalf("agent user: Stream() error = %v", err)
 	}
@@ -177,16 +177,16 @@ func TestLeastPrivilege(t *testing.T) {
 		what, subject string
 		call          func(ctx context.Context) error
 	}{
-		{"agent: delete the stream", "$JS.API.STREAM.DELETE.JWTREVOKE", func(ctx context.Context) error { return js.DeleteStream(ctx, publisher.DefaultStream) }},
+		{"agent: delete the stream", "$JS.API.STREAM.DELETE.JWTREVOKE", func(ctx context.Context) error { return js.DeleteStream(ctx, jwtrevoke.DefaultStream) }},
 		{"agent: purge the stream", "$JS.API.STREAM.PURGE.JWTREVOKE", func(ctx context.Context) error {
-			s, err := js.Stream(ctx, publisher.DefaultStream)
+			s, err := js.Stream(ctx, jwtrevoke.DefaultStream)
 			if err != nil {
 				return err
 			}
 			return s.Purge(ctx)
 		}},
 		{"agent: update the stream", "$JS.API.STREAM.UPDATE.JWTREVOKE", func(ctx context.Context) error {
-			cfg := publisher.StreamConfig(publisher.DefaultStream, "", lifetime, time.Minute, 1)
+			cfg := publisher.StreamConfig(jwtrevoke.DefaultStream, "", lifetime, time.Minute, 1)
 			cfg.MaxAge = time.Second
 			_, err := js.UpdateStream(ctx, cfg)
 			return err
@@ -196,7 +196,7 @@ func TestLeastPrivilege(t *testing.T) {
 			return err
 		}},
 		{"publisher: delete the stream", "$JS.API.STREAM.DELETE.JWTREVOKE", func(ctx context.Context) error {
-			return jetStream(t, pubNC).DeleteStream(ctx, publisher.DefaultStream)
+			return jetStream(t, pubNC).DeleteStream(ctx, jwtrevoke.DefaultStream)
 		}},
 		{"publisher: create another stream", "$JS.API.STREAM.CREATE.OTHER", func(ctx context.Context) error {
 			_, err := jetStream(t, pubNC).CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}})
@@ -223,7 +223,7 @@ func TestLeastPrivilege(t *testing.T) {
 		refused[c.what] = result(err, err != nil && v.await(c.subject))
 	}
 	// Even admin cannot delete one message: the stream denies deletes.
-	as2, err := jetStream(t, admin).Stream(ctx, publisher.DefaultStream)
+	as2, err := jetStream(t, admin).Stream(ctx, jwtrevoke.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,6 @@
 // Package natsserver starts an embedded nats-server with JetStream, for the
-// jwtrevoke command's development default and for tests. It is internal:
+// jwtrevoke command's development default (tests start theirs through
+// internal/testkit). It links no test code into the binary. It is internal:
 // users who embed NATS configure github.com/nats-io/nats-server/v2
 // themselves.
 package natsserver
@@ -10,12 +11,9 @@ import (
 	"net"
 	"net/url"
 	"strconv"
-	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-
-	"github.com/jwtrevoke/jwtrevoke/internal/freeport"
 )
 
 // Config says where the embedded server listens and stores.
@@ -83,51 +81,4 @@ func Port(s *server.Server) int {
 	_, p, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(p)
 	return n
-}
-
-// Run starts a server for a test on a loopback port reserved for this
-// process (internal/freeport, so that Restart finds it free again) with a
-// store in dir (t.TempDir() if dir is empty) and shuts it down when the
-// test ends.
-func Run(t testing.TB, dir string) *server.Server {
-	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	ports, err := freeport.Take(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { freeport.Release(ports...) })
-	s, err := Start(Config{StoreDir: dir, Port: ports[0]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
-}
-
-// Restart shuts s down (unless it already is) and starts a new server on
-// the same port and store, as a process restart would. The new server is
-// shut down when the test ends.
-func Restart(t testing.TB, s *server.Server, dir string) *server.Server {
-	t.Helper()
-	port := Port(s)
-	s.Shutdown()
-	s.WaitForShutdown()
-	var ns *server.Server
-	var err error
-	// The port may take a moment to be free again.
-	for range 50 {
-		ns, err = Start(Config{StoreDir: dir, Port: port})
-		if err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
 }

@@ -47,6 +47,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 func main() {
@@ -120,7 +122,7 @@ func run(ctx context.Context, getenv func(string) string, log *slog.Logger, list
 	}
 	keyfunc := func(*jwt.Token) (any, error) { return cfg.hmac, nil }
 	if len(cfg.jwksURLs) > 0 {
-		jwks, err := agent.NewJWKS(ctx, cfg.jwksURLs, agent.WithJWKSLogger(log))
+		jwks, err := keyset.NewJWKS(ctx, cfg.jwksURLs, keyset.WithLogger(log))
 		if err != nil {
 			return err
 		}
@@ -154,7 +156,7 @@ func run(ctx context.Context, getenv func(string) string, log *slog.Logger, list
 		if a == nil {
 			return
 		}
-		mw, err := agent.Middleware(a, agent.Keyfunc(keyfunc), cfg.algs, middlewareOptions(cfg)...)
+		mw, err := verify.Middleware(a, keyset.Keyfunc(keyfunc), cfg.algs, middlewareOptions(cfg)...)
 		if err != nil {
 			log.Error("middleware", "err", err)
 			a.Close()
@@ -197,7 +199,7 @@ func run(ctx context.Context, getenv func(string) string, log *slog.Logger, list
 			return
 		}
 		s.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			v, _ := agent.FromContext(r.Context())
+			v, _ := verify.FromContext(r.Context())
 			writeJSON(w, http.StatusOK, map[string]any{"hello": v.Token.Subject, "replica": host})
 		})).ServeHTTP(w, r)
 	})
@@ -263,13 +265,13 @@ func startAgent(ctx context.Context, nc *nats.Conn, cfg config, log *slog.Logger
 	}
 }
 
-func middlewareOptions(cfg config) []agent.MiddlewareOption {
-	var o []agent.MiddlewareOption
+func middlewareOptions(cfg config) []verify.Option {
+	var o []verify.Option
 	if cfg.issuer != "" {
-		o = append(o, agent.WithIssuer(cfg.issuer))
+		o = append(o, verify.WithIssuer(cfg.issuer))
 	}
 	if cfg.audience != "" {
-		o = append(o, agent.WithAudience(cfg.audience))
+		o = append(o, verify.WithAudience(cfg.audience))
 	}
 	return o
 }

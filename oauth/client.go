@@ -1,18 +1,17 @@
-// Package oauthhttp is the request side that jwtrevoke's two OAuth 2.0
-// endpoints share: the token revocation endpoint (RFC 7009, package
-// publisher) and the token introspection endpoint (RFC 7662, package agent).
+package oauth
+
+// Who may call an endpoint, and how its requests are read.
 //
-// An Endpoint holds who may call: confidential clients, authenticated with
+// An endpoint holds who may call: confidential clients, authenticated with
 // HTTP Basic (RFC 6749 §2.3.1) or client_id and client_secret in the body
 // and compared in constant time, and optionally public clients, with CORS
-// for the web origins allowed. A handler calls Begin, then Accept, then
-// reads its own parameters from r.PostForm; WriteError writes the RFC 6749
+// for the web origins allowed. A handler calls begin, then accept, then
+// reads its own parameters from r.PostForm; writeError writes the RFC 6749
 // §5.2 error bodies.
 //
-// An Endpoint is configured (AddClient, AllowPublic) before it serves and
-// only read after, so Begin and Accept are safe for use by multiple
-// goroutines; AddClient and AllowPublic are not.
-package oauthhttp
+// An endpoint is configured (addClient, allowPublic) before it serves and
+// only read after, so begin and accept are safe for use by multiple
+// goroutines; addClient and allowPublic are not.
 
 import (
 	"crypto/sha256"
@@ -26,16 +25,16 @@ import (
 	"strings"
 )
 
-// Endpoint says who may call one OAuth endpoint and how its requests are
-// read. The zero value admits nobody and reads no body: set Name and
-// MaxBody, then add clients.
-type Endpoint struct {
-	// Name names the endpoint in the 405 answer: "the <Name> endpoint
+// endpoint says who may call one OAuth endpoint and how its requests are
+// read. The zero value admits nobody and reads no body: set name and
+// maxBody, then add clients.
+type endpoint struct {
+	// name names the endpoint in the 405 answer: "the <Name> endpoint
 	// takes POST".
-	Name string
-	// MaxBody is the largest request body read, in bytes; a larger one is
+	name string
+	// maxBody is the largest request body read, in bytes; a larger one is
 	// refused with 413.
-	MaxBody int64
+	maxBody int64
 
 	clients []client
 	public  bool
@@ -51,10 +50,10 @@ type client struct {
 	secret [32]byte
 }
 
-// AddClient lets the confidential client id authenticate with secret. It
+// addClient lets the confidential client id authenticate with secret. It
 // refuses an empty id or secret, an id longer than 128 bytes and an id
 // added before; the caller wraps the error in its own ErrBadOption.
-func (e *Endpoint) AddClient(id, secret string) error {
+func (e *endpoint) addClient(id, secret string) error {
 	switch {
 	case id == "" || secret == "":
 		return errors.New("client id and secret must not be empty")
@@ -70,11 +69,11 @@ func (e *Endpoint) AddClient(id, secret string) error {
 	return nil
 }
 
-// AllowPublic admits requests without client authentication, and lets
+// allowPublic admits requests without client authentication, and lets
 // pages from allowedOrigins (scheme://host[:port], or "*" for any) call
 // the endpoint from a browser. It refuses an origin of another form; the
 // caller wraps the error in its own ErrBadOption.
-func (e *Endpoint) AllowPublic(allowedOrigins ...string) error {
+func (e *endpoint) allowPublic(allowedOrigins ...string) error {
 	e.public = true
 	for _, o := range allowedOrigins {
 		if o != "*" {
@@ -92,16 +91,16 @@ func (e *Endpoint) AllowPublic(allowedOrigins ...string) error {
 	return nil
 }
 
-// HasClients reports whether anyone may call the endpoint: a confidential
+// hasClients reports whether anyone may call the endpoint: a confidential
 // client, or public clients.
-func (e *Endpoint) HasClients() bool {
+func (e *endpoint) hasClients() bool {
 	return len(e.clients) > 0 || e.public
 }
 
-// Begin sets the headers every answer carries (Cache-Control: no-store,
+// begin sets the headers every answer carries (Cache-Control: no-store,
 // and the CORS headers of an allowed origin) and answers a CORS preflight.
 // It reports whether it answered: then the handler is done.
-func (e *Endpoint) Begin(w http.ResponseWriter, r *http.Request) bool {
+func (e *endpoint) begin(w http.ResponseWriter, r *http.Request) bool {
 	hdr := w.Header()
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("Pragma", "no-cache")
@@ -121,62 +120,64 @@ func (e *Endpoint) Begin(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// A Refusal is a request that Accept refused, as an RFC 6749 §5.2 error.
+// A refusal is a request that accept refused, as an RFC 6749 §5.2 error.
 // The headers that go with it (Allow, WWW-Authenticate) are set already:
-// the handler counts it and writes it with WriteError.
-type Refusal struct {
+// the handler counts it and writes it with writeError.
+type refusal struct {
 	Status      int    // 400, 401, 405, 413 or 415
 	Code        string // "invalid_request" or, with 401, "invalid_client"
 	Description string
 }
 
-// Accept checks a request after Begin: the method (POST), the content type
+// accept checks a request after begin: the method (POST), the content type
 // (application/x-www-form-urlencoded), the body's size, the form (which it
 // parses into r.PostForm, refusing a parameter given twice, RFC 6749 §3.2)
 // and the client. It returns the authenticated client's id, or "public" for
 // a public client that presented no credentials; or the refusal.
-func (e *Endpoint) Accept(w http.ResponseWriter, r *http.Request) (clientID string, _ *Refusal) {
+func (e *endpoint) accept(w http.ResponseWriter, r *http.Request) (clientID string, _ *refusal) {
 	if r.Method != http.MethodPost {
 		allow := "POST"
 		if len(e.origins) > 0 {
 			allow = "POST, OPTIONS"
 		}
 		w.Header().Set("Allow", allow)
-		return "", &Refusal{http.StatusMethodNotAllowed, "invalid_request", "the " + e.Name + " endpoint takes POST"}
+		return "", &refusal{http.StatusMethodNotAllowed, "invalid_request", "the " + e.name + " endpoint takes POST"}
 	}
 	if status, desc := e.readForm(w, r); status != 0 {
-		return "", &Refusal{status, "invalid_request", desc}
+		return "", &refusal{status, "invalid_request", desc}
 	}
 	id, status, desc := e.authenticate(r)
 	switch status {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Basic realm="jwtrevoke"`)
-		return "", &Refusal{status, "invalid_client", desc}
+		return "", &refusal{status, "invalid_client", desc}
 	case http.StatusBadRequest:
-		return "", &Refusal{status, "invalid_request", desc}
+		return "", &refusal{status, "invalid_request", desc}
 	}
 	return id, nil
 }
 
-// WriteError writes an RFC 6749 §5.2 error body:
+// writeError writes an RFC 6749 §5.2 error body:
 // {"error":code,"error_description":desc}.
-func WriteError(w http.ResponseWriter, status int, code, desc string) {
-	WriteJSON(w, status, struct {
+func writeError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description,omitempty"`
 	}{code, desc})
 }
 
-// WriteJSON writes v as the JSON body of an answer with status.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON writes v as the JSON body of an answer with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 // cors adds the CORS headers of an allowed origin and reports whether the
 // request's origin is allowed.
-func (e *Endpoint) cors(w http.ResponseWriter, r *http.Request) bool {
+func (e *endpoint) cors(w http.ResponseWriter, r *http.Request) bool {
 	if len(e.origins) == 0 {
 		return false
 	}
@@ -196,18 +197,18 @@ func (e *Endpoint) cors(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// readForm checks the content type, reads at most MaxBody bytes of form
+// readForm checks the content type, reads at most maxBody bytes of form
 // into r.PostForm, and refuses repeated parameters. It returns 0, or the
 // status and description of the failure.
-func (e *Endpoint) readForm(w http.ResponseWriter, r *http.Request) (int, string) {
+func (e *endpoint) readForm(w http.ResponseWriter, r *http.Request) (int, string) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return http.StatusUnsupportedMediaType, "the body must be application/x-www-form-urlencoded"
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, e.MaxBody)
+	r.Body = http.MaxBytesReader(w, r.Body, e.maxBody)
 	if err := r.ParseForm(); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", e.MaxBody)
+			return http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", e.maxBody)
 		}
 		return http.StatusBadRequest, "the body is not a valid form"
 	}
@@ -223,7 +224,7 @@ func (e *Endpoint) readForm(w http.ResponseWriter, r *http.Request) (int, string
 // unauthenticated public client) and 0, or the status and description of
 // the failure: 401 for missing or bad credentials, 400 for a request that
 // uses two authentication methods at once.
-func (e *Endpoint) authenticate(r *http.Request) (string, int, string) {
+func (e *endpoint) authenticate(r *http.Request) (string, int, string) {
 	var id, secret string
 	presented := false
 	if h := r.Header.Get("Authorization"); len(h) > 6 && strings.EqualFold(h[:6], "basic ") {

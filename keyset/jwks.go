@@ -1,4 +1,4 @@
-package agent
+package keyset
 
 // Verification keys from JSON Web Key Sets, with key rotation, for the
 // middleware's keyfunc.
@@ -25,17 +25,17 @@ import (
 
 // ErrJWKS is returned by NewJWKS when no key set could be fetched, and
 // wrapped by Refresh for each URL that failed.
-var ErrJWKS = errors.New("jwtrevoke/agent: JWKS unavailable")
+var ErrJWKS = errors.New("jwtrevoke/keyset: JWKS unavailable")
 
 // JWKS holds the signing keys an issuer publishes as JSON Web Key Sets
 // (RFC 7517, the jwks_uri of OpenID Connect discovery) and keeps them
-// current as the issuer rotates them. A *JWKS is the KeySet argument of
-// Middleware and NewVerifier, so key revocations name a key by its kid
+// current as the issuer rotates them. A *JWKS is the Set argument of
+// verify.Middleware and verify.New, so key revocations name a key by its kid
 // (or, for a key published without one, its RFC 7638 thumbprint):
 //
-//	jwks, err := agent.NewJWKS(ctx, []string{"https://id.example.com/.well-known/jwks.json"})
+//	jwks, err := keyset.NewJWKS(ctx, []string{"https://id.example.com/.well-known/jwks.json"})
 //	defer jwks.Close()
-//	mw, err := agent.Middleware(a, jwks, []string{"RS256", "ES256"})
+//	mw, err := verify.Middleware(a, jwks, []string{"RS256", "ES256"})
 //
 // A token's kid header picks its key. The sets are fetched again every
 // refresh interval, so a key the issuer removes stops verifying tokens at
@@ -68,8 +68,8 @@ type JWKS struct {
 	wg     sync.WaitGroup
 }
 
-// JWKSOption configures NewJWKS.
-type JWKSOption func(*jwksConfig) error
+// Option configures NewJWKS.
+type Option func(*jwksConfig) error
 
 type jwksConfig struct {
 	refresh    time.Duration
@@ -80,9 +80,9 @@ type jwksConfig struct {
 	log        *slog.Logger
 }
 
-// WithJWKSRefresh sets how often the key sets are fetched again. The
+// WithRefresh sets how often the key sets are fetched again. The
 // default is one hour.
-func WithJWKSRefresh(d time.Duration) JWKSOption {
+func WithRefresh(d time.Duration) Option {
 	return func(c *jwksConfig) error {
 		if d <= 0 {
 			return fmt.Errorf("%w: JWKS refresh interval %v", ErrBadOption, d)
@@ -92,11 +92,11 @@ func WithJWKSRefresh(d time.Duration) JWKSOption {
 	}
 }
 
-// WithJWKSUnknownKID sets how often a token with an unknown kid may make
+// WithUnknownKID sets how often a token with an unknown kid may make
 // the key sets be fetched again (every), and how long such a token may wait
 // for that fetch (maxWait; past it the token is refused). The default is
 // once every 5 minutes, waiting at most 2 seconds.
-func WithJWKSUnknownKID(every, maxWait time.Duration) JWKSOption {
+func WithUnknownKID(every, maxWait time.Duration) Option {
 	return func(c *jwksConfig) error {
 		if every <= 0 || maxWait <= 0 {
 			return fmt.Errorf("%w: JWKS unknown kid refetch every %v, waiting %v", ErrBadOption, every, maxWait)
@@ -106,9 +106,9 @@ func WithJWKSUnknownKID(every, maxWait time.Duration) JWKSOption {
 	}
 }
 
-// WithJWKSTimeout bounds each fetch of a key set. The default is 10
+// WithTimeout bounds each fetch of a key set. The default is 10
 // seconds.
-func WithJWKSTimeout(d time.Duration) JWKSOption {
+func WithTimeout(d time.Duration) Option {
 	return func(c *jwksConfig) error {
 		if d <= 0 {
 			return fmt.Errorf("%w: JWKS timeout %v", ErrBadOption, d)
@@ -118,10 +118,10 @@ func WithJWKSTimeout(d time.Duration) JWKSOption {
 	}
 }
 
-// WithJWKSHTTPClient sets the HTTP client that fetches the key sets (for a
+// WithHTTPClient sets the HTTP client that fetches the key sets (for a
 // proxy, a private CA, mTLS). The caller keeps ownership of it. The default
 // is a client of JWKS's own, whose idle connections Close closes.
-func WithJWKSHTTPClient(c *http.Client) JWKSOption {
+func WithHTTPClient(c *http.Client) Option {
 	return func(cfg *jwksConfig) error {
 		if c == nil {
 			return fmt.Errorf("%w: nil HTTP client", ErrBadOption)
@@ -131,9 +131,9 @@ func WithJWKSHTTPClient(c *http.Client) JWKSOption {
 	}
 }
 
-// WithJWKSLogger sets the logger for failed fetches and for keys added and
+// WithLogger sets the logger for failed fetches and for keys added and
 // removed. The default discards.
-func WithJWKSLogger(l *slog.Logger) JWKSOption {
+func WithLogger(l *slog.Logger) Option {
 	return func(c *jwksConfig) error {
 		if l == nil {
 			return fmt.Errorf("%w: nil logger", ErrBadOption)
@@ -149,7 +149,7 @@ func WithJWKSLogger(l *slog.Logger) JWKSOption {
 // or for the first token whose kid is unknown). URLs must be http or https;
 // plain http beyond loopback is logged as a warning, since anyone on the
 // path could substitute keys. Close stops the refreshing.
-func NewJWKS(ctx context.Context, urls []string, opts ...JWKSOption) (*JWKS, error) {
+func NewJWKS(ctx context.Context, urls []string, opts ...Option) (*JWKS, error) {
 	cfg := jwksConfig{
 		refresh:    time.Hour,
 		unknownKID: 5 * time.Minute,
@@ -205,13 +205,13 @@ func (j *JWKS) Keyfunc(t *jwt.Token) (any, error) {
 	return (*j.kf.Load()).Keyfunc(t)
 }
 
-// VerificationKeys makes a JWKS a KeySet: for a token with a kid, the key
+// VerificationKeys makes a JWKS a Set: for a token with a kid, the key
 // of that kid (fetching the sets again for an unknown kid, as Keyfunc
 // does), known by that kid; for a token without one, every signing key
 // whose alg allows the token's, each known by its kid or, if it has none,
 // its RFC 7638 thumbprint. A kid no set holds is ErrUnknownKey.
 func (j *JWKS) VerificationKeys(t *jwt.Token) ([]Key, error) {
-	kid, present, err := headerKID(t)
+	kid, present, err := HeaderKeyID(t)
 	if err != nil {
 		return nil, err
 	}

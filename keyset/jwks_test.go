@@ -1,4 +1,4 @@
-package agent_test
+package keyset_test
 
 import (
 	"context"
@@ -19,8 +19,10 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/jwtrevoke/jwtrevoke/agent"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // issuer publishes a JWKS whose keys a test rotates.
@@ -106,11 +108,11 @@ func (is *issuer) sign(t *testing.T, kid string) string {
 	return s
 }
 
-func newJWKS(t *testing.T, urls []string, opts ...agent.JWKSOption) *agent.JWKS {
+func newJWKS(t *testing.T, urls []string, opts ...keyset.Option) *keyset.JWKS {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
-	j, err := agent.NewJWKS(ctx, urls, opts...)
+	j, err := keyset.NewJWKS(ctx, urls, opts...)
 	if err != nil {
 		t.Fatalf("NewJWKS(%v) = %v", urls, err)
 	}
@@ -118,16 +120,16 @@ func newJWKS(t *testing.T, urls []string, opts ...agent.JWKSOption) *agent.JWKS 
 	return j
 }
 
-func verifier(t *testing.T, j *agent.JWKS) *agent.Verifier {
+func verifier(t *testing.T, j *keyset.JWKS) *verify.Verifier {
 	t.Helper()
-	v, err := agent.NewVerifier(j, []string{"ES256"})
+	v, err := verify.New(j, []string{"ES256"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v
 }
 
-func wantVerified(t *testing.T, v *agent.Verifier, tok, what string, ok bool) {
+func wantVerified(t *testing.T, v *verify.Verifier, tok, what string, ok bool) {
 	t.Helper()
 	_, _, aerr := v.Verify(tok)
 	switch {
@@ -135,8 +137,8 @@ func wantVerified(t *testing.T, v *agent.Verifier, tok, what string, ok bool) {
 		t.Errorf("%s: Verify = %v, want verified", what, aerr)
 	case !ok && aerr == nil:
 		t.Errorf("%s: Verify = verified, want refused", what)
-	case !ok && aerr.Reason != agent.ReasonInvalid:
-		t.Errorf("%s: Verify reason = %q, want %q", what, aerr.Reason, agent.ReasonInvalid)
+	case !ok && verify.AsError(aerr).Reason != jwtrevoke.ReasonInvalid:
+		t.Errorf("%s: Verify reason = %q, want %q", what, verify.AsError(aerr).Reason, jwtrevoke.ReasonInvalid)
 	}
 }
 
@@ -147,7 +149,7 @@ func wantVerified(t *testing.T, v *agent.Verifier, tok, what string, ok bool) {
 func TestJWKSRotation(t *testing.T) {
 	is := newIssuer(t)
 	is.publish("a")
-	j := newJWKS(t, []string{is.srv.URL}, agent.WithJWKSUnknownKID(time.Hour, time.Second))
+	j := newJWKS(t, []string{is.srv.URL}, keyset.WithUnknownKID(time.Hour, time.Second))
 	v := verifier(t, j)
 	if got := j.KeyIDs(); !slices.Equal(got, []string{"a"}) {
 		t.Fatalf("KeyIDs() = %v, want [a]", got)
@@ -193,12 +195,12 @@ func TestJWKSRotation(t *testing.T) {
 func TestJWKSPeriodicRefresh(t *testing.T) {
 	is := newIssuer(t)
 	is.publish("a", "b")
-	j := newJWKS(t, []string{is.srv.URL}, agent.WithJWKSRefresh(20*time.Millisecond))
+	j := newJWKS(t, []string{is.srv.URL}, keyset.WithRefresh(20*time.Millisecond))
 	v := verifier(t, j)
 	tokA := is.sign(t, "a")
 	wantVerified(t, v, tokA, "token of kid a", true)
 	is.publish("b")
-	eventually(t, "a refresh drops a from KeyIDs()", func() bool { return !slices.Contains(j.KeyIDs(), "a") })
+	testkit.Eventually(t, "a refresh drops a from KeyIDs()", func() bool { return !slices.Contains(j.KeyIDs(), "a") })
 	wantVerified(t, v, tokA, "token of the dropped kid a", false)
 }
 
@@ -226,8 +228,8 @@ func TestJWKSFailures(t *testing.T) {
 	bad.mu.Unlock()
 
 	ctx := context.Background()
-	if _, err := agent.NewJWKS(ctx, []string{bad.srv.URL}); !errors.Is(err, agent.ErrJWKS) {
-		t.Errorf("NewJWKS(unavailable set) = %v, want %v", err, agent.ErrJWKS)
+	if _, err := keyset.NewJWKS(ctx, []string{bad.srv.URL}); !errors.Is(err, keyset.ErrJWKS) {
+		t.Errorf("NewJWKS(unavailable set) = %v, want %v", err, keyset.ErrJWKS)
 	}
 
 	j := newJWKS(t, []string{good.srv.URL, bad.srv.URL})
@@ -238,8 +240,8 @@ func TestJWKSFailures(t *testing.T) {
 	good.mu.Lock()
 	good.status = http.StatusServiceUnavailable
 	good.mu.Unlock()
-	if err := j.Refresh(ctx); !errors.Is(err, agent.ErrJWKS) {
-		t.Errorf("Refresh() with both sets down = %v, want %v", err, agent.ErrJWKS)
+	if err := j.Refresh(ctx); !errors.Is(err, keyset.ErrJWKS) {
+		t.Errorf("Refresh() with both sets down = %v, want %v", err, keyset.ErrJWKS)
 	}
 	wantVerified(t, v, tokG, "token of a set that is down now: its keys are kept", true)
 }
@@ -249,19 +251,19 @@ func TestNewJWKSOptions(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		urls []string
-		opts []agent.JWKSOption
+		opts []keyset.Option
 	}{
 		{"no URL", nil, nil},
 		{"not http", []string{"file:///etc/jwks.json"}, nil},
 		{"no host", []string{"https:///jwks.json"}, nil},
-		{"zero refresh", []string{"https://id.example/jwks.json"}, []agent.JWKSOption{agent.WithJWKSRefresh(0)}},
-		{"zero unknown kid wait", []string{"https://id.example/jwks.json"}, []agent.JWKSOption{agent.WithJWKSUnknownKID(time.Minute, 0)}},
-		{"zero timeout", []string{"https://id.example/jwks.json"}, []agent.JWKSOption{agent.WithJWKSTimeout(0)}},
-		{"nil client", []string{"https://id.example/jwks.json"}, []agent.JWKSOption{agent.WithJWKSHTTPClient(nil)}},
-		{"nil logger", []string{"https://id.example/jwks.json"}, []agent.JWKSOption{agent.WithJWKSLogger(nil)}},
+		{"zero refresh", []string{"https://id.example/jwks.json"}, []keyset.Option{keyset.WithRefresh(0)}},
+		{"zero unknown kid wait", []string{"https://id.example/jwks.json"}, []keyset.Option{keyset.WithUnknownKID(time.Minute, 0)}},
+		{"zero timeout", []string{"https://id.example/jwks.json"}, []keyset.Option{keyset.WithTimeout(0)}},
+		{"nil client", []string{"https://id.example/jwks.json"}, []keyset.Option{keyset.WithHTTPClient(nil)}},
+		{"nil logger", []string{"https://id.example/jwks.json"}, []keyset.Option{keyset.WithLogger(nil)}},
 	} {
-		if _, err := agent.NewJWKS(ctx, tc.urls, tc.opts...); !errors.Is(err, agent.ErrBadOption) {
-			t.Errorf("%s: NewJWKS = %v, want %v", tc.name, err, agent.ErrBadOption)
+		if _, err := keyset.NewJWKS(ctx, tc.urls, tc.opts...); !errors.Is(err, keyset.ErrBadOption) {
+			t.Errorf("%s: NewJWKS = %v, want %v", tc.name, err, keyset.ErrBadOption)
 		}
 	}
 }
@@ -269,18 +271,18 @@ func TestNewJWKSOptions(t *testing.T) {
 func TestJWKSCloseLeavesNoGoroutines(t *testing.T) {
 	is := newIssuer(t)
 	is.publish("a")
-	baseline := natsserver.Goroutines()
-	j, err := agent.NewJWKS(context.Background(), []string{is.srv.URL}, agent.WithJWKSRefresh(5*time.Millisecond))
+	baseline := testkit.Goroutines()
+	j, err := keyset.NewJWKS(context.Background(), []string{is.srv.URL}, keyset.WithRefresh(5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A few refreshes, so that Close stops a loop that has run.
-	eventually(t, "three refreshes", func() bool { return is.fetches.Load() >= 4 }) // the first fetch is New's
+	testkit.Eventually(t, "three refreshes", func() bool { return is.fetches.Load() >= 4 }) // the first fetch is New's
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
 	is.srv.CloseClientConnections()
-	natsserver.NoNewGoroutines(t, baseline, patience, "nats-io/nats-server/")
+	testkit.NoNewGoroutines(t, baseline, testkit.Patience, "nats-io/nats-server/")
 	// Keyfunc still answers from the last keys.
 	if _, err := j.Keyfunc(mustParseUnverified(t, is.sign(t, "a"))); err != nil {
 		t.Errorf("Keyfunc after Close = %v, want the last key", err)
@@ -308,13 +310,13 @@ func ExampleNewJWKS() {
 	}))
 	defer idp.Close()
 
-	jwks, err := agent.NewJWKS(context.Background(), []string{idp.URL})
+	jwks, err := keyset.NewJWKS(context.Background(), []string{idp.URL})
 	if err != nil {
 		panic(err)
 	}
 	defer jwks.Close()
-	// A *JWKS is the key set argument of agent.Middleware.
-	v, err := agent.NewVerifier(jwks, []string{"ES256"})
+	// A *JWKS is the key set argument of verify.Middleware.
+	v, err := verify.New(jwks, []string{"ES256"})
 	if err != nil {
 		panic(err)
 	}

@@ -1,4 +1,4 @@
-package agent_test
+package verify_test
 
 import (
 	"context"
@@ -17,27 +17,12 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
-
-var hmacKey = []byte("0123456789abcdef0123456789abcdef")
-
-func hs256(t testing.TB, claims jwt.MapClaims, kid string) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
-	if kid != "" {
-		tok.Header["kid"] = kid
-	}
-	s, err := tok.SignedString(hmacKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func hmacKeyfunc(*jwt.Token) (any, error) { return hmacKey, nil }
 
 type mwEnv struct {
 	pub *publisher.Publisher
@@ -45,18 +30,18 @@ type mwEnv struct {
 	srv *httptest.Server
 }
 
-func newMWEnv(t *testing.T, opts ...agent.MiddlewareOption) *mwEnv {
+func newMWEnv(t *testing.T, opts ...verify.Option) *mwEnv {
 	t.Helper()
-	s := natsserver.Run(t, "")
-	e := &mwEnv{pub: newPublisher(t, connect(t, s.ClientURL()))}
-	e.a = newAgent(t, connect(t, s.ClientURL()), stillClock())
-	mw, err := agent.Middleware(e.a, agent.Keyfunc(hmacKeyfunc), []string{"HS256"}, opts...)
+	s := testkit.NATS(t, "")
+	e := &mwEnv{pub: testkit.NewPublisher(t, testkit.Connect(t, s.ClientURL()))}
+	e.a = testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()), testkit.StillClock())
+	mw, err := verify.Middleware(e.a, testkit.HMACKeys(), []string{"HS256"}, opts...)
 	if err != nil {
 		t.Fatalf("Middleware() error = %v", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /whoami", func(w http.ResponseWriter, r *http.Request) {
-		c, ok := agent.ClaimsFromContext[jwt.MapClaims](r.Context())
+		c, ok := verify.ClaimsFromContext[jwt.MapClaims](r.Context())
 		if !ok {
 			http.Error(w, "no claims", 500)
 			return
@@ -84,10 +69,6 @@ func (e *mwEnv) get(t testing.TB, tok string) (int, http.Header, map[string]any)
 	return resp.StatusCode, resp.Header, body
 }
 
-func claims(jti, sub, sid string, iat time.Time) jwt.MapClaims {
-	return jwt.MapClaims{"jti": jti, "sub": sub, "sid": sid, "iat": iat.Unix(), "exp": time.Now().Add(5 * time.Minute).Unix()}
-}
-
 func TestMiddlewareAllKinds(t *testing.T) {
 	e := newMWEnv(t)
 	ctx := context.Background()
@@ -97,16 +78,16 @@ func TestMiddlewareAllKinds(t *testing.T) {
 		tok    string
 		revoke func() (publisher.Receipt, error)
 	}{
-		{"jti", hs256(t, claims("j-1", "u1", "s1", past), ""), func() (publisher.Receipt, error) {
+		{"jti", testkit.SignHS256(t, testkit.HMACKey, testkit.Claims("j-1", "u1", "s1", past), ""), func() (publisher.Receipt, error) {
 			return e.pub.RevokeJTI(ctx, "j-1", time.Now().Add(5*time.Minute))
 		}},
-		{"subject", hs256(t, claims("j-2", "u2", "s2", past), ""), func() (publisher.Receipt, error) {
+		{"subject", testkit.SignHS256(t, testkit.HMACKey, testkit.Claims("j-2", "u2", "s2", past), ""), func() (publisher.Receipt, error) {
 			return e.pub.RevokeSubject(ctx, "u2", time.Time{})
 		}},
-		{"session", hs256(t, claims("j-3", "u3", "s3", past), ""), func() (publisher.Receipt, error) {
+		{"session", testkit.SignHS256(t, testkit.HMACKey, testkit.Claims("j-3", "u3", "s3", past), ""), func() (publisher.Receipt, error) {
 			return e.pub.RevokeSession(ctx, "s3", time.Time{})
 		}},
-		{"key", hs256(t, claims("j-4", "u4", "s4", past), "old-key"), func() (publisher.Receipt, error) {
+		{"key", testkit.SignHS256(t, testkit.HMACKey, testkit.Claims("j-4", "u4", "s4", past), "old-key"), func() (publisher.Receipt, error) {
 			return e.pub.RevokeKey(ctx, "old-key")
 		}},
 	}
@@ -120,7 +101,7 @@ func TestMiddlewareAllKinds(t *testing.T) {
 		}
 		// Wait for the agent to apply the event, not for a 401: a stale
 		// agent refuses too, for another reason.
-		waitApplied(t, e.a, rc.Seq)
+		testkit.WaitApplied(t, e.a, rc.Seq)
 		code, h, body := e.get(t, tt.tok)
 		if code != 401 || body["reason"] != "revoked" || body["error"] != "invalid_token" {
 			t.Errorf("%s: GET after revoke = %d %v, want 401 reason revoked", tt.name, code, body)
@@ -130,18 +111,18 @@ func TestMiddlewareAllKinds(t *testing.T) {
 		}
 	}
 	// A token of the same subject issued after the cut-off still works.
-	later := hs256(t, jwt.MapClaims{"jti": "j-5", "sub": "u2", "iat": float64(time.Now().Add(2*time.Second).UnixMilli()) / 1000, "exp": time.Now().Add(5 * time.Minute).Unix()}, "")
+	later := testkit.SignHS256(t, testkit.HMACKey, jwt.MapClaims{"jti": "j-5", "sub": "u2", "iat": float64(time.Now().Add(2*time.Second).UnixMilli()) / 1000, "exp": time.Now().Add(5 * time.Minute).Unix()}, "")
 	// iat is slightly in the future: within the parser's leeway.
 	if code, _, body := e.get(t, later); code != 200 {
 		t.Errorf("GET with a token issued after the subject cut-off = %d %v, want 200", code, body)
 	}
 	// Everything issued before now.
-	other := hs256(t, claims("j-6", "u6", "s6", past), "")
+	other := testkit.SignHS256(t, testkit.HMACKey, testkit.Claims("j-6", "u6", "s6", past), "")
 	rc, err := e.pub.RevokeAll(ctx, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitApplied(t, e.a, rc.Seq)
+	testkit.WaitApplied(t, e.a, rc.Seq)
 	if code, _, body := e.get(t, other); code != 401 || body["reason"] != "revoked" {
 		t.Errorf("GET after revoking all = %d %v, want 401 reason revoked", code, body)
 	}
@@ -152,12 +133,12 @@ func TestMiddlewareRefusesBadTokens(t *testing.T) {
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	pubDER, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
-	confused := jwt.NewWithClaims(jwt.SigningMethodHS256, claims("j-c", "u", "s", time.Now()))
+	confused := jwt.NewWithClaims(jwt.SigningMethodHS256, testkit.Claims("j-c", "u", "s", time.Now()))
 	confusedStr, _ := confused.SignedString(pubPEM)
-	none := jwt.NewWithClaims(jwt.SigningMethodNone, claims("j-n", "u", "s", time.Now()))
+	none := jwt.NewWithClaims(jwt.SigningMethodNone, testkit.Claims("j-n", "u", "s", time.Now()))
 	noneStr, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	es, _ := jwt.NewWithClaims(jwt.SigningMethodES256, claims("j-e", "u", "s", time.Now())).SignedString(ecKey)
+	es, _ := jwt.NewWithClaims(jwt.SigningMethodES256, testkit.Claims("j-e", "u", "s", time.Now())).SignedString(ecKey)
 	tests := []struct {
 		name, tok, reason string
 	}{
@@ -168,13 +149,13 @@ func TestMiddlewareRefusesBadTokens(t *testing.T) {
 		{"alg none", noneStr, "invalid"},
 		{"HS256 with the RSA public key", confusedStr, "invalid"},
 		{"ES256 not allowed", es, "invalid"},
-		{"no exp", hs256(t, jwt.MapClaims{"jti": "x", "sub": "u", "iat": time.Now().Unix()}, ""), "invalid"},
-		{"expired", hs256(t, jwt.MapClaims{"jti": "x", "exp": time.Now().Add(-time.Hour).Unix()}, ""), "expired"},
-		{"future nbf", hs256(t, jwt.MapClaims{"jti": "x", "exp": time.Now().Add(time.Hour).Unix(), "nbf": time.Now().Add(time.Hour).Unix()}, ""), "expired"},
-		{"no jti", hs256(t, jwt.MapClaims{"sub": "u", "exp": time.Now().Add(time.Hour).Unix()}, ""), "no_jti"},
-		{"jti too long to revoke", hs256(t, jwt.MapClaims{"jti": strings.Repeat("j", 257), "exp": time.Now().Add(time.Hour).Unix()}, ""), "malformed"},
-		{"sub too long to revoke", hs256(t, jwt.MapClaims{"jti": "x", "sub": strings.Repeat("s", 300), "exp": time.Now().Add(time.Hour).Unix()}, ""), "malformed"},
-		{"odd kid", hs256(t, jwt.MapClaims{"jti": "x", "exp": time.Now().Add(time.Hour).Unix()}, "../../etc/passwd\x00"), ""},
+		{"no exp", testkit.SignHS256(t, testkit.HMACKey, jwt.MapClaims{"jti": "x", "sub": "u", "iat": time.Now().Unix()}, ""), "invalid"},
+		{"expired", testkit.SignHS256(t, testkit.HMACKey, jwt.MapClaims{"jti": "x", "exp": time.Now().Add(-time.Hour).Unix()}, ""), "expired"},
+		{"future nbf", testkit.SignHS256(t, testkit.HMACKey, jwt.MapClaims{"jti": "x", "exp": time.Now().Add(time.Hour).Unix(), "nbf": time.Now().Add(time.Hour).Unix()}, ""), "expired"},
+		{"no jti", testkit.SignHS256(t, testkit.HMACKey, jwt.MapClaims{"sub": "u", "exp": time.Now().Add(time.Hour).Unix()}, ""), "no_jti"},
+		{"jti too long to revoke", testkit.SignHS256(t, testkit.HMACKey, jwt.MapClaims{"jti": strings.Repeat("j", 257), "exp": time.Now().Add(time.Hour).Unix()}, ""), "malformed"},
+		{"sub too long to revoke", testkit.SignHS256(t, testkit.HMACKey, jwt.MapClaims{"jti": "x", "sub": strings.Repeat("s", 300), "exp": time.Now().Add(time.Hour).Unix()}, ""), "malformed"},
+		{"odd kid", testkit.SignHS256(t, testkit.HMACKey, jwt.MapClaims{"jti": "x", "exp": time.Now().Add(time.Hour).Unix()}, "../../etc/passwd\x00"), ""},
 	}
 	for i, tt := range tests {
 		code, h, body := e.get(t, tt.tok)
@@ -195,21 +176,21 @@ func TestMiddlewareRefusesBadTokens(t *testing.T) {
 }
 
 func TestMiddlewareOptions(t *testing.T) {
-	if _, err := agent.Middleware(nil, agent.Keyfunc(hmacKeyfunc), []string{"HS256"}); err == nil {
+	if _, err := verify.Middleware(nil, testkit.HMACKeys(), []string{"HS256"}); err == nil {
 		t.Error("Middleware(nil agent) = nil error, want error")
 	}
-	s := natsserver.Run(t, "")
-	newPublisher(t, connect(t, s.ClientURL()))
-	a := newAgent(t, connect(t, s.ClientURL()), stillClock())
+	s := testkit.NATS(t, "")
+	testkit.NewPublisher(t, testkit.Connect(t, s.ClientURL()))
+	a := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()), testkit.StillClock())
 	for _, algs := range [][]string{nil, {"none"}, {"HS256", "RS256"}, {"XX999"}} {
-		if _, err := agent.Middleware(a, agent.Keyfunc(hmacKeyfunc), algs); err == nil {
+		if _, err := verify.Middleware(a, testkit.HMACKeys(), algs); err == nil {
 			t.Errorf("Middleware(algs %v) = nil error, want error", algs)
 		}
 	}
-	var got *agent.AuthError
-	mw, err := agent.Middleware(a, agent.Keyfunc(hmacKeyfunc), []string{"HS256"},
-		agent.WithExtractor(agent.CookieToken("access")),
-		agent.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err *agent.AuthError) {
+	var got *verify.Error
+	mw, err := verify.Middleware(a, testkit.HMACKeys(), []string{"HS256"},
+		verify.WithExtractor(verify.CookieToken("access")),
+		verify.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err *verify.Error) {
 			got = err
 			w.WriteHeader(http.StatusTeapot)
 		}))
@@ -217,14 +198,14 @@ func TestMiddlewareOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, ok := agent.FromContext(r.Context())
+		v, ok := verify.FromContext(r.Context())
 		if !ok || v.Token.JTI != "cookie-jti" {
 			t.Errorf("FromContext() = %+v, %v, want jti cookie-jti", v, ok)
 		}
 		w.WriteHeader(204)
 	}))
 	req := httptest.NewRequest("GET", "/", nil)
-	req.AddCookie(&http.Cookie{Name: "access", Value: hs256(t, claims("cookie-jti", "u", "s", time.Now()), "")})
+	req.AddCookie(&http.Cookie{Name: "access", Value: testkit.SignHS256(t, testkit.HMACKey, testkit.Claims("cookie-jti", "u", "s", time.Now()), "")})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != 204 {
@@ -232,7 +213,7 @@ func TestMiddlewareOptions(t *testing.T) {
 	}
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-	if rec.Code != http.StatusTeapot || got == nil || got.Reason != agent.ReasonMissing {
+	if rec.Code != http.StatusTeapot || got == nil || got.Reason != jwtrevoke.ReasonMissing {
 		t.Errorf("no cookie: status %d, error %v, want 418 from the custom handler with reason missing", rec.Code, got)
 	}
 }

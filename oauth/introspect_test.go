@@ -1,4 +1,4 @@
-package agent_test
+package oauth_test
 
 import (
 	"context"
@@ -15,36 +15,37 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
-	"github.com/jwtrevoke/jwtrevoke/filter"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+	"github.com/jwtrevoke/jwtrevoke/oauth"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 type introEnv struct {
 	pub *publisher.Publisher
 	a   *agent.Agent
+	h   *oauth.IntrospectionHandler
 	url string
 }
 
-func newIntroEnv(t *testing.T, agentOpts []agent.Option, opts ...agent.IntrospectOption) *introEnv {
+func newIntroEnv(t *testing.T, agentOpts []agent.Option, opts ...oauth.Option) *introEnv {
 	t.Helper()
-	s := natsserver.Run(t, "")
-	e := &introEnv{pub: newPublisher(t, connect(t, s.ClientURL()))}
-	e.a = newAgent(t, connect(t, s.ClientURL()), append([]agent.Option{stillClock()}, agentOpts...)...)
-	v, err := agent.NewVerifier(agent.Keyfunc(hmacKeyfunc), []string{"HS256"}, agent.WithIssuer("https://id.example"))
+	s := testkit.NATS(t, "")
+	e := &introEnv{pub: testkit.NewPublisher(t, testkit.Connect(t, s.ClientURL()))}
+	e.a = testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()), append([]agent.Option{testkit.StillClock()}, agentOpts...)...)
+	v, err := verify.New(testkit.HMACKeys(), []string{"HS256"}, verify.WithIssuer("https://id.example"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := agent.NewIntrospectionHandler(e.a, v, opts...)
+	h, err := oauth.NewIntrospectionHandler(e.a, v, opts...)
 	if err != nil {
 		t.Fatalf("NewIntrospectionHandler() error = %v", err)
 	}
+	e.h = h
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	e.url = srv.URL + "/introspect"
@@ -79,7 +80,7 @@ func introspect(t testing.TB, target string, rq introReq) (int, http.Header, str
 	for k, v := range rq.header {
 		req.Header.Set(k, v)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
 	if err != nil {
@@ -93,7 +94,7 @@ func introspect(t testing.TB, target string, rq introReq) (int, http.Header, str
 func tokenForm(tok string) string { return url.Values{"token": {tok}}.Encode() }
 
 func TestIntrospectionAnswers(t *testing.T) {
-	e := newIntroEnv(t, nil, agent.WithClientCredentials("rs", "rs-secret"))
+	e := newIntroEnv(t, nil, oauth.WithClientCredentials("rs", "rs-secret"))
 	auth := []string{"rs", "rs-secret"}
 	now := time.Now()
 	full := jwt.MapClaims{
@@ -116,30 +117,30 @@ func TestIntrospectionAnswers(t *testing.T) {
 		name       string
 		rq         introReq
 		wantStatus int
-		want       any // *agent.Introspection, or a string: the exact body, or "error:<code>"
+		want       any // *oauth.Introspection, or a string: the exact body, or "error:<code>"
 	}{
-		{"active with every claim", introReq{body: tokenForm(hs256(t, full, "")), basic: auth}, 200, &agent.Introspection{
+		{"active with every claim", introReq{body: tokenForm(testkit.SignHS256(t, testkit.HMACKey, full, "")), basic: auth}, 200, &oauth.Introspection{
 			Active: true, Scope: "read write", ClientID: "web", Username: "Alice", TokenType: "Bearer",
 			Exp: now.Add(5 * time.Minute).Unix(), Iat: now.Add(-time.Minute).Unix(), Nbf: now.Add(-time.Minute).Unix(),
 			Sub: "alice", Aud: "api", Iss: "https://id.example", Jti: "full-1", Sid: "sess-1"}},
-		{"scp list and azp", introReq{body: tokenForm(hs256(t, scp, "")), basic: auth}, 200, &agent.Introspection{
+		{"scp list and azp", introReq{body: tokenForm(testkit.SignHS256(t, testkit.HMACKey, scp, "")), basic: auth}, 200, &oauth.Introspection{
 			Active: true, Scope: "a b", ClientID: "cli", TokenType: "Bearer", Exp: now.Add(5 * time.Minute).Unix(), Iat: now.Unix(),
 			Sub: "bob", Aud: []any{"api", "admin"}, Iss: "https://id.example", Jti: "scp-1"}},
-		{"credentials in the body", introReq{body: tokenForm(hs256(t, full, "")) + "&client_id=rs&client_secret=rs-secret"}, 200, "active"},
-		{"hint ignored", introReq{body: tokenForm(hs256(t, full, "")) + "&token_type_hint=refresh_token", basic: auth}, 200, "active"},
-		{"wrong issuer", introReq{body: tokenForm(hs256(t, noIss, "")), basic: auth}, 200, inactive},
-		{"expired", introReq{body: tokenForm(hs256(t, expired, "")), basic: auth}, 200, inactive},
+		{"credentials in the body", introReq{body: tokenForm(testkit.SignHS256(t, testkit.HMACKey, full, "")) + "&client_id=rs&client_secret=rs-secret"}, 200, "active"},
+		{"hint ignored", introReq{body: tokenForm(testkit.SignHS256(t, testkit.HMACKey, full, "")) + "&token_type_hint=refresh_token", basic: auth}, 200, "active"},
+		{"wrong issuer", introReq{body: tokenForm(testkit.SignHS256(t, testkit.HMACKey, noIss, "")), basic: auth}, 200, inactive},
+		{"expired", introReq{body: tokenForm(testkit.SignHS256(t, testkit.HMACKey, expired, "")), basic: auth}, 200, inactive},
 		{"malformed", introReq{body: tokenForm("not-a-jwt"), basic: auth}, 200, inactive},
 		{"bad signature", introReq{body: tokenForm(otherSigned), basic: auth}, 200, inactive},
-		{"no jti", introReq{body: tokenForm(hs256(t, noJTI, "")), basic: auth}, 200, inactive},
-		{"bad client secret", introReq{body: tokenForm(hs256(t, full, "")), basic: []string{"rs", "nope"}}, 401, "error:invalid_client"},
-		{"no client authentication", introReq{body: tokenForm(hs256(t, full, ""))}, 401, "error:invalid_client"},
+		{"no jti", introReq{body: tokenForm(testkit.SignHS256(t, testkit.HMACKey, noJTI, "")), basic: auth}, 200, inactive},
+		{"bad client secret", introReq{body: tokenForm(testkit.SignHS256(t, testkit.HMACKey, full, "")), basic: []string{"rs", "nope"}}, 401, "error:invalid_client"},
+		{"no client authentication", introReq{body: tokenForm(testkit.SignHS256(t, testkit.HMACKey, full, ""))}, 401, "error:invalid_client"},
 		{"two authentication methods", introReq{body: tokenForm("x") + "&client_id=rs&client_secret=rs-secret", basic: auth}, 400, "error:invalid_request"},
 		{"missing token", introReq{body: "token_type_hint=access_token", basic: auth}, 400, "error:invalid_request"},
 		{"token twice", introReq{body: "token=a&token=b", basic: auth}, 400, "error:invalid_request"},
 		{"GET", introReq{method: http.MethodGet, basic: auth}, 405, "error:invalid_request"},
 		{"JSON body", introReq{ct: "application/json", body: `{"token":"x"}`, basic: auth}, 415, "error:invalid_request"},
-		{"oversized body", introReq{body: "token=" + strings.Repeat("a", agent.MaxIntrospectionRequestSize), basic: auth}, 413, "error:invalid_request"},
+		{"oversized body", introReq{body: "token=" + strings.Repeat("a", oauth.MaxRequestSize), basic: auth}, 413, "error:invalid_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,8 +155,8 @@ func TestIntrospectionAnswers(t *testing.T) {
 				t.Errorf("WWW-Authenticate = %q, want Basic realm", hdr.Get("WWW-Authenticate"))
 			}
 			switch want := tt.want.(type) {
-			case *agent.Introspection:
-				var got agent.Introspection
+			case *oauth.Introspection:
+				var got oauth.Introspection
 				if err := json.Unmarshal([]byte(body), &got); err != nil {
 					t.Fatalf("body %s: %v", body, err)
 				}
@@ -183,11 +184,11 @@ func TestIntrospectionAnswers(t *testing.T) {
 }
 
 func TestIntrospectionAfterRevocation(t *testing.T) {
-	e := newIntroEnv(t, nil, agent.WithClientCredentials("rs", "rs-secret"))
+	e := newIntroEnv(t, nil, oauth.WithClientCredentials("rs", "rs-secret"))
 	auth := []string{"rs", "rs-secret"}
 	now := time.Now()
 	mk := func(jti, sub string) string {
-		return hs256(t, jwt.MapClaims{"jti": jti, "sub": sub, "iss": "https://id.example", "iat": now.Add(-time.Minute).Unix(), "exp": now.Add(5 * time.Minute).Unix()}, "")
+		return testkit.SignHS256(t, testkit.HMACKey, jwt.MapClaims{"jti": jti, "sub": sub, "iss": "https://id.example", "iat": now.Add(-time.Minute).Unix(), "exp": now.Add(5 * time.Minute).Unix()}, "")
 	}
 	tok, sibling, bobs := mk("r-1", "alice"), mk("r-2", "alice"), mk("r-3", "bob")
 	active := func(raw string) bool {
@@ -209,7 +210,7 @@ func TestIntrospectionAfterRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitApplied(t, e.a, rc.Seq)
+	testkit.WaitApplied(t, e.a, rc.Seq)
 	if active(tok) {
 		t.Errorf("r-1 active after its revocation was applied")
 	}
@@ -219,7 +220,7 @@ func TestIntrospectionAfterRevocation(t *testing.T) {
 	if rc, err = e.pub.RevokeSubject(ctx, "alice", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	waitApplied(t, e.a, rc.Seq)
+	testkit.WaitApplied(t, e.a, rc.Seq)
 	if active(sibling) {
 		t.Errorf("alice's r-2 active after her subject was revoked")
 	}
@@ -240,23 +241,23 @@ func TestIntrospectionStale(t *testing.T) {
 	const bound = 100 * time.Millisecond
 	for _, policy := range []agent.Policy{agent.FailClosed, agent.FailOpen} {
 		t.Run(policy.String(), func(t *testing.T) {
-			s := natsserver.Run(t, "")
-			newPublisher(t, connect(t, s.ClientURL())) // creates the stream
-			clk := newManualClock()
-			a := newAgent(t, connect(t, s.ClientURL()), agent.WithStaleness(bound), agent.WithClock(clk.Now), agent.WithPolicy(policy))
-			v, err := agent.NewVerifier(agent.Keyfunc(hmacKeyfunc), []string{"HS256"})
+			s := testkit.NATS(t, "")
+			testkit.NewPublisher(t, testkit.Connect(t, s.ClientURL())) // creates the stream
+			clk := testkit.NewManualClock()
+			a := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()), agent.WithStaleness(bound), agent.WithClock(clk.Now), agent.WithPolicy(policy))
+			v, err := verify.New(testkit.HMACKeys(), []string{"HS256"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, err := agent.NewIntrospectionHandler(a, v, agent.WithPublicClient())
+			h, err := oauth.NewIntrospectionHandler(a, v, oauth.WithPublicClient())
 			if err != nil {
 				t.Fatal(err)
 			}
 			srv := httptest.NewServer(h)
 			defer srv.Close()
-			raw := hs256(t, claims("stale-1", "alice", "s", time.Now()), "")
-			if _, hdr, body := introspect(t, srv.URL, introReq{body: tokenForm(raw)}); !strings.HasPrefix(body, `{"active":true`) || strings.Contains(body, `"stale"`) || hdr.Get(agent.StaleHeader) != "" {
-				t.Fatalf("fresh agent: body %s, %s %q; want active, not marked stale", body, agent.StaleHeader, hdr.Get(agent.StaleHeader))
+			raw := testkit.SignHS256(t, testkit.HMACKey, testkit.Claims("stale-1", "alice", "s", time.Now()), "")
+			if _, hdr, body := introspect(t, srv.URL, introReq{body: tokenForm(raw)}); !strings.HasPrefix(body, `{"active":true`) || strings.Contains(body, `"stale"`) || hdr.Get(oauth.StaleHeader) != "" {
+				t.Fatalf("fresh agent: body %s, %s %q; want active, not marked stale", body, oauth.StaleHeader, hdr.Get(oauth.StaleHeader))
 			}
 			s.Shutdown()
 			s.WaitForShutdown()
@@ -269,8 +270,8 @@ func TestIntrospectionStale(t *testing.T) {
 			switch {
 			case !open && body != `{"active":false}`:
 				t.Errorf("stale agent failing closed: body = %s, want {\"active\":false}", body)
-			case open && (!strings.HasPrefix(body, `{"active":true`) || !strings.Contains(body, `"stale":true`) || hdr.Get(agent.StaleHeader) != "stale"):
-				t.Errorf("stale agent failing open: body %s, %s %q; want active with \"stale\":true and the header \"stale\"", body, agent.StaleHeader, hdr.Get(agent.StaleHeader))
+			case open && (!strings.HasPrefix(body, `{"active":true`) || !strings.Contains(body, `"stale":true`) || hdr.Get(oauth.StaleHeader) != "stale"):
+				t.Errorf("stale agent failing open: body %s, %s %q; want active with \"stale\":true and the header \"stale\"", body, oauth.StaleHeader, hdr.Get(oauth.StaleHeader))
 			}
 		})
 	}
@@ -278,8 +279,8 @@ func TestIntrospectionStale(t *testing.T) {
 
 func TestIntrospectionCORS(t *testing.T) {
 	const origin = "https://app.example.com"
-	e := newIntroEnv(t, nil, agent.WithPublicClient(origin))
-	raw := hs256(t, jwt.MapClaims{"jti": "c-1", "iss": "https://id.example", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix()}, "")
+	e := newIntroEnv(t, nil, oauth.WithPublicClient(origin))
+	raw := testkit.SignHS256(t, testkit.HMACKey, jwt.MapClaims{"jti": "c-1", "iss": "https://id.example", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix()}, "")
 	for _, tt := range []struct {
 		name       string
 		rq         introReq
@@ -301,145 +302,55 @@ func TestIntrospectionCORS(t *testing.T) {
 }
 
 func TestNewIntrospectionHandlerRefusesBadOptions(t *testing.T) {
-	s := natsserver.Run(t, "")
-	newPublisher(t, connect(t, s.ClientURL()))
-	a := newAgent(t, connect(t, s.ClientURL()))
-	v, err := agent.NewVerifier(agent.Keyfunc(hmacKeyfunc), []string{"HS256"})
+	s := testkit.NATS(t, "")
+	testkit.NewPublisher(t, testkit.Connect(t, s.ClientURL()))
+	a := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()))
+	v, err := verify.New(testkit.HMACKeys(), []string{"HS256"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
 		name string
 		a    *agent.Agent
-		v    *agent.Verifier
-		opts []agent.IntrospectOption
+		v    *verify.Verifier
+		opts []oauth.Option
 		want error
 	}{
-		{"no agent", nil, v, []agent.IntrospectOption{agent.WithPublicClient()}, agent.ErrBadOption},
-		{"no verifier", a, nil, []agent.IntrospectOption{agent.WithPublicClient()}, agent.ErrBadOption},
-		{"nobody may call it", a, v, nil, agent.ErrNoClientAuth},
-		{"empty secret", a, v, []agent.IntrospectOption{agent.WithClientCredentials("rs", "")}, agent.ErrBadOption},
-		{"client twice", a, v, []agent.IntrospectOption{agent.WithClientCredentials("rs", "a"), agent.WithClientCredentials("rs", "b")}, agent.ErrBadOption},
-		{"bad origin", a, v, []agent.IntrospectOption{agent.WithPublicClient("https://app.example/path")}, agent.ErrBadOption},
+		{"no agent", nil, v, []oauth.Option{oauth.WithPublicClient()}, oauth.ErrBadOption},
+		{"no verifier", a, nil, []oauth.Option{oauth.WithPublicClient()}, oauth.ErrBadOption},
+		{"nobody may call it", a, v, nil, oauth.ErrNoClientAuth},
+		{"empty secret", a, v, []oauth.Option{oauth.WithClientCredentials("rs", "")}, oauth.ErrBadOption},
+		{"client twice", a, v, []oauth.Option{oauth.WithClientCredentials("rs", "a"), oauth.WithClientCredentials("rs", "b")}, oauth.ErrBadOption},
+		{"bad origin", a, v, []oauth.Option{oauth.WithPublicClient("https://app.example/path")}, oauth.ErrBadOption},
 	} {
-		if _, err := agent.NewIntrospectionHandler(tt.a, tt.v, tt.opts...); !errors.Is(err, tt.want) {
+		if _, err := oauth.NewIntrospectionHandler(tt.a, tt.v, tt.opts...); !errors.Is(err, tt.want) {
 			t.Errorf("%s: NewIntrospectionHandler() error = %v, want %v", tt.name, err, tt.want)
 		}
 	}
 }
 
-// gathered registers c in a fresh registry and gathers it.
-func gathered(t testing.TB, c prometheus.Collector) []*dto.MetricFamily {
-	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(c); err != nil {
-		t.Fatalf("Register() error = %v", err)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("Gather() error = %v", err)
-	}
-	return mfs
-}
-
-// value returns the value of one metric: a counter's or gauge's value, a
-// histogram's sample count.
-func value(mfs []*dto.MetricFamily, name string, labels ...string) (float64, bool) {
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				ok := false
-				for _, lp := range m.GetLabel() {
-					ok = ok || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
-				}
-				if !ok {
-					continue metrics
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue(), true
-			case m.Gauge != nil:
-				return m.Gauge.GetValue(), true
-			case m.Histogram != nil:
-				return float64(m.Histogram.GetSampleCount()), true
-			}
-		}
-	}
-	return 0, false
-}
-
-func TestAgentCollector(t *testing.T) {
-	e := newIntroEnv(t, nil, agent.WithClientCredentials("rs", "rs-secret"))
-	c := e.a.Collector()
+// TestIntrospectionCollector: the handler counts its requests by outcome
+// in a collector of its own; the checks it makes count in the agent's.
+func TestIntrospectionCollector(t *testing.T) {
+	e := newIntroEnv(t, nil, oauth.WithClientCredentials("rs", "rs-secret"))
+	c := e.h.Collector()
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 		t.Fatalf("CollectAndLint() = %v, %v; want no problems", problems, err)
 	}
-	ctx := context.Background()
-	now := time.Now()
-	if _, err := e.pub.RevokeJTI(ctx, "m-1", now.Add(5*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := e.pub.RevokeSubject(ctx, "alice", time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitApplied(t, e.a, rc.Seq) // and the one before
-	revoked := jwtrevoke.Token{JTI: "m-1", IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(5 * time.Minute)}
-	allowed := jwtrevoke.Token{JTI: "m-2", Subject: "bob", IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(5 * time.Minute)}
-	if r := e.a.Check(&revoked); r.Verdict != filter.Revoked {
-		t.Fatalf("Check(m-1) = %+v, want revoked", r)
-	}
-	for range 3 {
-		e.a.Check(&allowed)
-	}
+	good := testkit.SignHS256(t, testkit.HMACKey, jwt.MapClaims{"iss": "https://id.example", "jti": "c-1", "exp": time.Now().Add(time.Minute).Unix()}, "")
+	introspect(t, e.url, introReq{body: tokenForm(good), basic: []string{"rs", "rs-secret"}})
 	introspect(t, e.url, introReq{body: tokenForm("junk"), basic: []string{"rs", "rs-secret"}})
 	introspect(t, e.url, introReq{body: tokenForm("junk")})
-
-	mfs := gathered(t, c)
+	mfs := testkit.Gather(t, c)
 	for _, tt := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"jwtrevoke_checks_total", []string{"outcome", "revoked"}, 1},
-		{"jwtrevoke_checks_total", []string{"outcome", "allowed"}, 3},
-		{"jwtrevoke_checks_total", []string{"outcome", "stale"}, 0},
-		{"jwtrevoke_events_applied_total", nil, 2},
-		{"jwtrevoke_events_rejected_total", []string{"reason", "bad_signature"}, 0},
-		{"jwtrevoke_live_entries", []string{"kind", "jti"}, 1},
-		{"jwtrevoke_live_entries", []string{"kind", "sub"}, 1},
-		{"jwtrevoke_live_entries", []string{"kind", "all"}, 0},
-		{"jwtrevoke_ready", nil, 1},
-		{"jwtrevoke_last_applied_sequence", nil, float64(rc.Seq)},
-		{"jwtrevoke_propagation_lag_seconds", nil, 2},
-		{"jwtrevoke_evictions_total", nil, 0},
-		{"jwtrevoke_introspection_requests_total", []string{"outcome", "inactive"}, 1},
-		{"jwtrevoke_introspection_requests_total", []string{"outcome", "invalid_client"}, 1},
-	} {
-		if got, ok := value(mfs, tt.name, tt.labels...); !ok || got != tt.want {
-			t.Errorf("%s%v = %v (found %v), want %v", tt.name, tt.labels, got, ok, tt.want)
+		outcome string
+		want    float64
+	}{{"active", 1}, {"inactive", 1}, {"invalid_client", 1}, {"invalid_request", 0}} {
+		if got, ok := testkit.MetricValue(mfs, "jwtrevoke_introspection_requests_total", "outcome", tt.outcome); !ok || got != tt.want {
+			t.Errorf("introspection_requests_total{outcome=%q} = %v (found %v), want %v", tt.outcome, got, ok, tt.want)
 		}
 	}
-	for _, name := range []string{"jwtrevoke_filter_bytes", "jwtrevoke_filter_budget_bytes", "jwtrevoke_bloom_false_positive_estimate",
-		"jwtrevoke_unknown_settlements_total", "jwtrevoke_settle_errors_total", "jwtrevoke_stale_seconds",
-		"jwtrevoke_rewinds_total", "jwtrevoke_probe_errors_total", "jwtrevoke_exact_entries", "jwtrevoke_consumer_errors_total"} {
-		if n := testutil.CollectAndCount(c, name); n == 0 {
-			t.Errorf("CollectAndCount(%s) = 0, want at least 1", name)
-		}
-	}
-	if b, _ := value(mfs, "jwtrevoke_filter_budget_bytes"); b <= 0 {
-		t.Errorf("jwtrevoke_filter_budget_bytes = %v, want > 0", b)
-	}
-	// Two agents in one registry, told apart by a label.
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(prometheus.WrapCollectorWith(prometheus.Labels{"replica": "0"}, e.a.Collector()),
-		prometheus.WrapCollectorWith(prometheus.Labels{"replica": "1"}, e.a.Collector()))
-	if _, err := reg.Gather(); err != nil {
-		t.Errorf("Gather() of two wrapped collectors: %v", err)
+	if got, _ := testkit.MetricValue(testkit.Gather(t, e.a.Collector()), "jwtrevoke_checks_total", "outcome", "allowed"); got != 1 {
+		t.Errorf("agent's checks_total{outcome=allowed} = %v, want 1 (the active answer)", got)
 	}
 }

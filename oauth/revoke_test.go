@@ -1,4 +1,4 @@
-package publisher_test
+package oauth_test
 
 import (
 	"context"
@@ -17,31 +17,22 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
+	"github.com/jwtrevoke/jwtrevoke/oauth"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 var (
 	rfcKey   = []byte("rfc7009-test-key-0123456789abcdef")
 	otherKey = []byte("some-other-issuer-key-0123456789a")
 )
-
-// signHS256 signs claims with key.
-func signHS256(t testing.TB, key []byte, claims jwt.MapClaims) string {
-	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // liveClaims are the claims of a token issued a minute ago, valid for ten
 // more minutes.
@@ -50,23 +41,18 @@ func liveClaims(jti, sub string) jwt.MapClaims {
 	return jwt.MapClaims{"jti": jti, "sub": sub, "sid": "sess-" + jti, "iat": now.Add(-time.Minute).Unix(), "exp": now.Add(10 * time.Minute).Unix()}
 }
 
-// verifyFunc adapts an agent.Verifier to NewRevocationHandler.
-func verifyFunc(t testing.TB) func(string) (jwtrevoke.Token, error) {
+// rfcVerifier verifies tokens signed with rfcKey.
+func rfcVerifier(t testing.TB) *verify.Verifier {
 	t.Helper()
-	v, err := agent.NewVerifier(agent.Keyfunc(func(*jwt.Token) (any, error) { return rfcKey, nil }), []string{"HS256"})
+	v, err := verify.New(keyset.Keyfunc(func(*jwt.Token) (any, error) { return rfcKey, nil }), []string{"HS256"})
 	if err != nil {
-		t.Fatalf("NewVerifier() error = %v", err)
+		t.Fatalf("verify.New() error = %v", err)
 	}
-	return func(raw string) (jwtrevoke.Token, error) {
-		if _, tok, aerr := v.Verify(raw); aerr != nil {
-			return jwtrevoke.Token{}, aerr
-		} else {
-			return tok, nil
-		}
-	}
+	return v
 }
 
 type rfcEnv struct {
+	h   *oauth.RevocationHandler
 	nc  *nats.Conn
 	pub *publisher.Publisher
 	a   *agent.Agent
@@ -74,14 +60,14 @@ type rfcEnv struct {
 	url string
 }
 
-func newRFCEnv(t *testing.T, opts ...publisher.HandlerOption) *rfcEnv {
+func newRFCEnv(t *testing.T, opts ...oauth.Option) *rfcEnv {
 	t.Helper()
-	s := natsserver.Run(t, "")
-	e := &rfcEnv{nc: dial(t, s.ClientURL())}
-	e.pub = newPub(t, e.nc)
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	s := testkit.NATS(t, "")
+	e := &rfcEnv{nc: testkit.Connect(t, s.ClientURL())}
+	e.pub = testkit.NewPublisher(t, e.nc)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
-	a, err := agent.New(ctx, dial(t, s.ClientURL()), agent.WithMaxTokenLifetime(lifetime), stillClock())
+	a, err := agent.New(ctx, testkit.Connect(t, s.ClientURL()), agent.WithMaxTokenLifetime(testkit.TokenLifetime), testkit.StillClock())
 	if err != nil {
 		t.Fatalf("agent.New() error = %v", err)
 	}
@@ -90,10 +76,11 @@ func newRFCEnv(t *testing.T, opts ...publisher.HandlerOption) *rfcEnv {
 		t.Fatal(err)
 	}
 	e.a = a
-	h, err := publisher.NewRevocationHandler(e.pub, verifyFunc(t), opts...)
+	h, err := oauth.NewRevocationHandler(e.pub, rfcVerifier(t), opts...)
 	if err != nil {
 		t.Fatalf("NewRevocationHandler() error = %v", err)
 	}
+	e.h = h
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	e.url = e.srv.URL + "/revoke"
@@ -143,7 +130,7 @@ func do(t testing.TB, target string, rq request) response {
 	for k, v := range rq.header {
 		req.Header.Set(k, v)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 	defer cancel()
 	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
 	if err != nil {
@@ -169,12 +156,16 @@ func form(kv ...string) url.Values {
 // streamMsgs returns how many events the revocation stream holds.
 func (e *rfcEnv) streamMsgs(t testing.TB) uint64 {
 	t.Helper()
-	return streamInfo(t, e.nc, publisher.DefaultStream).State.Msgs
+	info, err := testkit.JetStream(t, e.nc).Stream(context.Background(), jwtrevoke.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.CachedInfo().State.Msgs
 }
 
 func TestRevocationEndpointAnswers(t *testing.T) {
 	const id, secret = "my app", "s3cr:t/+=&%"
-	e := newRFCEnv(t, publisher.WithClientCredentials(id, secret), publisher.WithClientCredentials("other", "other-secret"))
+	e := newRFCEnv(t, oauth.WithClientCredentials(id, secret), oauth.WithClientCredentials("other", "other-secret"))
 	good := []string{id, secret}
 	now := time.Now()
 	expired := jwt.MapClaims{"jti": "expired-1", "sub": "alice", "iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-10 * time.Minute).Unix()}
@@ -186,29 +177,29 @@ func TestRevocationEndpointAnswers(t *testing.T) {
 		wantError  string // RFC 6749 error code; "" for an empty 200
 		revokes    string // jti that must be revoked afterwards
 	}{
-		{"good token", request{form: form("token", signHS256(t, rfcKey, liveClaims("good-1", "alice"))), basic: good}, 200, "", "good-1"},
-		{"good token, access hint", request{form: form("token", signHS256(t, rfcKey, liveClaims("good-2", "alice")), "token_type_hint", "access_token"), basic: good}, 200, "", "good-2"},
-		{"good token, refresh hint", request{form: form("token", signHS256(t, rfcKey, liveClaims("good-3", "alice")), "token_type_hint", "refresh_token"), basic: good}, 200, "", "good-3"},
-		{"credentials in the body", request{form: form("token", signHS256(t, rfcKey, liveClaims("good-4", "bob")), "client_id", "other", "client_secret", "other-secret")}, 200, "", "good-4"},
+		{"good token", request{form: form("token", testkit.SignHS256(t, rfcKey, liveClaims("good-1", "alice"), "")), basic: good}, 200, "", "good-1"},
+		{"good token, access hint", request{form: form("token", testkit.SignHS256(t, rfcKey, liveClaims("good-2", "alice"), ""), "token_type_hint", "access_token"), basic: good}, 200, "", "good-2"},
+		{"good token, refresh hint", request{form: form("token", testkit.SignHS256(t, rfcKey, liveClaims("good-3", "alice"), ""), "token_type_hint", "refresh_token"), basic: good}, 200, "", "good-3"},
+		{"credentials in the body", request{form: form("token", testkit.SignHS256(t, rfcKey, liveClaims("good-4", "bob"), ""), "client_id", "other", "client_secret", "other-secret")}, 200, "", "good-4"},
 		{"malformed token", request{form: form("token", "not-a-jwt"), basic: good}, 200, "", ""},
 		{"three parts, not a JWT", request{form: form("token", "a.b.c"), basic: good}, 200, "", ""},
-		{"signed by an unknown key", request{form: form("token", signHS256(t, otherKey, liveClaims("unknown-1", "alice"))), basic: good}, 200, "", ""},
-		{"expired token", request{form: form("token", signHS256(t, rfcKey, expired)), basic: good}, 200, "", ""},
-		{"bad client secret", request{form: form("token", signHS256(t, rfcKey, liveClaims("bad-1", "alice"))), basic: []string{id, "wrong"}}, 401, "invalid_client", ""},
+		{"signed by an unknown key", request{form: form("token", testkit.SignHS256(t, otherKey, liveClaims("unknown-1", "alice"), "")), basic: good}, 200, "", ""},
+		{"expired token", request{form: form("token", testkit.SignHS256(t, rfcKey, expired, "")), basic: good}, 200, "", ""},
+		{"bad client secret", request{form: form("token", testkit.SignHS256(t, rfcKey, liveClaims("bad-1", "alice"), "")), basic: []string{id, "wrong"}}, 401, "invalid_client", ""},
 		{"unknown client", request{form: form("token", "x"), basic: []string{"nobody", secret}}, 401, "invalid_client", ""},
-		{"no client authentication", request{form: form("token", signHS256(t, rfcKey, liveClaims("bad-2", "alice")))}, 401, "invalid_client", ""},
+		{"no client authentication", request{form: form("token", testkit.SignHS256(t, rfcKey, liveClaims("bad-2", "alice"), ""))}, 401, "invalid_client", ""},
 		{"bearer is not client authentication", request{form: form("token", "x"), header: map[string]string{"Authorization": "Bearer x"}}, 401, "invalid_client", ""},
 		{"bad body secret", request{form: form("token", "x", "client_id", "other", "client_secret", "nope")}, 401, "invalid_client", ""},
 		{"two authentication methods", request{form: form("token", "x", "client_id", "other", "client_secret", "other-secret"), basic: good}, 400, "invalid_request", ""},
 		{"missing token", request{form: form("token_type_hint", "access_token"), basic: good}, 400, "invalid_request", ""},
 		{"empty token", request{form: form("token", ""), basic: good}, 400, "invalid_request", ""},
 		{"token given twice", request{form: form("token", "a", "token", "b"), basic: good}, 400, "invalid_request", ""},
-		{"unknown hint, ignored", request{form: form("token", signHS256(t, rfcKey, liveClaims("good-5", "alice")), "token_type_hint", "id_token"), basic: good}, 200, "", "good-5"},
+		{"unknown hint, ignored", request{form: form("token", testkit.SignHS256(t, rfcKey, liveClaims("good-5", "alice"), ""), "token_type_hint", "id_token"), basic: good}, 200, "", "good-5"},
 		{"unknown hint, not a token", request{form: form("token", "x", "token_type_hint", "no-such-type"), basic: good}, 200, "", ""},
 		{"GET", request{method: http.MethodGet, basic: good}, 405, "invalid_request", ""},
 		{"OPTIONS without CORS", request{method: http.MethodOptions, basic: good}, 405, "invalid_request", ""},
 		{"JSON body", request{contentType: "application/json", body: `{"token":"x"}`, basic: good}, 415, "invalid_request", ""},
-		{"oversized body", request{body: "token=" + strings.Repeat("a", publisher.MaxRevocationRequestSize), basic: good}, 413, "invalid_request", ""},
+		{"oversized body", request{body: "token=" + strings.Repeat("a", oauth.MaxRequestSize), basic: good}, 413, "invalid_request", ""},
 		{"bad form encoding", request{body: "token=%zz", basic: good}, 400, "invalid_request", ""},
 	}
 	for _, tt := range tests {
@@ -251,7 +242,7 @@ func TestRevocationEndpointAnswers(t *testing.T) {
 				return
 			}
 			tok := jwtrevoke.Token{JTI: tt.revokes, IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(10 * time.Minute)}
-			waitFor(t, "agent refuses "+tt.revokes, func() bool { return e.a.Check(&tok).Verdict == filter.Revoked })
+			testkit.Eventually(t, "agent refuses "+tt.revokes, func() bool { return e.a.Check(&tok).Verdict == filter.Revoked })
 			// Only the token: its session and subject are untouched.
 			sibling := jwtrevoke.Token{JTI: tt.revokes + "-sibling", Subject: "alice", Session: "sess-" + tt.revokes, IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(10 * time.Minute)}
 			if r := e.a.Check(&sibling); !r.Allowed {
@@ -262,24 +253,28 @@ func TestRevocationEndpointAnswers(t *testing.T) {
 }
 
 func TestRevocationEndpointRecordsActor(t *testing.T) {
-	s := natsserver.Run(t, "")
-	nc := dial(t, s.ClientURL())
-	p := newPub(t, nc)
-	h, err := publisher.NewRevocationHandler(p, verifyFunc(t), publisher.WithClientCredentials("app", "app-secret"))
+	s := testkit.NATS(t, "")
+	nc := testkit.Connect(t, s.ClientURL())
+	p := testkit.NewPublisher(t, nc)
+	h, err := oauth.NewRevocationHandler(p, rfcVerifier(t), oauth.WithClientCredentials("app", "app-secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	got := do(t, srv.URL, request{form: form("token", signHS256(t, rfcKey, liveClaims("actor-1", "alice"))), basic: []string{"app", "app-secret"}})
+	got := do(t, srv.URL, request{form: form("token", testkit.SignHS256(t, rfcKey, liveClaims("actor-1", "alice"), "")), basic: []string{"app", "app-secret"}})
 	if got.status != 200 {
 		t.Fatalf("status = %d, want 200 (body %q)", got.status, got.body)
 	}
-	m, err := stream(t, nc, publisher.DefaultStream).GetLastMsgForSubject(context.Background(), jwtrevoke.Subject("", jwtrevoke.KindToken, "actor-1"))
+	st, err := testkit.JetStream(t, nc).Stream(context.Background(), jwtrevoke.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.GetLastMsgForSubject(context.Background(), jwtrevoke.Subject("", jwtrevoke.KindToken, "actor-1"))
 	if err != nil {
 		t.Fatalf("GetLastMsgForSubject() error = %v", err)
 	}
-	r, err := (&jwtrevoke.Decoder{MaxLifetime: 2 * lifetime}).Decode(m.Data, time.Now())
+	r, err := (&jwtrevoke.Decoder{MaxLifetime: 2 * testkit.TokenLifetime}).Decode(m.Data, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +285,7 @@ func TestRevocationEndpointRecordsActor(t *testing.T) {
 
 func TestRevocationEndpointCORS(t *testing.T) {
 	const origin = "https://app.example.com"
-	e := newRFCEnv(t, publisher.WithPublicClient(origin), publisher.WithClientCredentials("backend", "backend-secret"))
+	e := newRFCEnv(t, oauth.WithPublicClient(origin), oauth.WithClientCredentials("backend", "backend-secret"))
 	tests := []struct {
 		name       string
 		rq         request
@@ -300,7 +295,7 @@ func TestRevocationEndpointCORS(t *testing.T) {
 		{"preflight, allowed origin", request{method: http.MethodOptions, header: map[string]string{"Origin": origin, "Access-Control-Request-Method": "POST"}}, 204, origin},
 		{"preflight, other origin", request{method: http.MethodOptions, header: map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}}, 403, ""},
 		{"preflight, other method", request{method: http.MethodOptions, header: map[string]string{"Origin": origin, "Access-Control-Request-Method": "DELETE"}}, 403, origin},
-		{"public POST from the app", request{form: form("token", signHS256(t, rfcKey, liveClaims("cors-1", "alice")), "client_id", "spa"), header: map[string]string{"Origin": origin}}, 200, origin},
+		{"public POST from the app", request{form: form("token", testkit.SignHS256(t, rfcKey, liveClaims("cors-1", "alice"), ""), "client_id", "spa"), header: map[string]string{"Origin": origin}}, 200, origin},
 		{"public POST from another origin", request{form: form("token", "x"), header: map[string]string{"Origin": "https://evil.example"}}, 200, ""},
 		{"public client with a bad secret", request{form: form("token", "x"), basic: []string{"backend", "wrong"}, header: map[string]string{"Origin": origin}}, 401, origin},
 		{"confidential client", request{form: form("token", "x"), basic: []string{"backend", "backend-secret"}}, 200, ""},
@@ -331,7 +326,7 @@ func TestRevocationEndpointCORS(t *testing.T) {
 		})
 	}
 	tok := jwtrevoke.Token{JTI: "cors-1", ExpiresAt: time.Now().Add(10 * time.Minute)}
-	waitFor(t, "agent refuses cors-1", func() bool { return e.a.Check(&tok).Verdict == filter.Revoked })
+	testkit.Eventually(t, "agent refuses cors-1", func() bool { return e.a.Check(&tok).Verdict == filter.Revoked })
 }
 
 // refreshStore is an issuer's refresh token store.
@@ -358,7 +353,7 @@ func (s *refreshStore) revoke(_ context.Context, tok string) (bool, error) {
 
 func TestRevocationEndpointRefreshTokens(t *testing.T) {
 	store := &refreshStore{live: map[string]bool{"rt-1": true, "rt-2": true}}
-	e := newRFCEnv(t, publisher.WithClientCredentials("app", "pw"), publisher.WithRefreshTokens(store.revoke))
+	e := newRFCEnv(t, oauth.WithClientCredentials("app", "pw"), oauth.WithRefreshTokens(store.revoke))
 	auth := []string{"app", "pw"}
 	for step, tt := range []struct {
 		form        url.Values
@@ -369,7 +364,7 @@ func TestRevocationEndpointRefreshTokens(t *testing.T) {
 		{form("token", "rt-2"), 200, 2}, // no hint: not a JWT, so tried as a refresh token
 		{form("token", "rt-2"), 200, 2}, // already revoked: still 200
 		{form("token", "rt-unknown", "token_type_hint", "refresh_token"), 200, 2},
-		{form("token", signHS256(t, rfcKey, liveClaims("at-1", "alice")), "token_type_hint", "refresh_token"), 200, 2}, // a wrong hint is only a hint
+		{form("token", testkit.SignHS256(t, rfcKey, liveClaims("at-1", "alice"), ""), "token_type_hint", "refresh_token"), 200, 2}, // a wrong hint is only a hint
 	} {
 		got := do(t, e.url, request{form: tt.form, basic: auth})
 		store.mu.Lock()
@@ -380,7 +375,7 @@ func TestRevocationEndpointRefreshTokens(t *testing.T) {
 		}
 	}
 	tok := jwtrevoke.Token{JTI: "at-1", ExpiresAt: time.Now().Add(10 * time.Minute)}
-	waitFor(t, "agent refuses at-1", func() bool { return e.a.Check(&tok).Verdict == filter.Revoked })
+	testkit.Eventually(t, "agent refuses at-1", func() bool { return e.a.Check(&tok).Verdict == filter.Revoked })
 
 	store.mu.Lock()
 	store.err = errors.New("database down")
@@ -394,12 +389,12 @@ func TestRevocationEndpointRefreshTokens(t *testing.T) {
 // TestRevocationEndpointUnavailable: with the server down, a good token is
 // answered 503 once the publisher gives up or the request timeout ends,
 // whichever comes first. Each case makes the other bound far longer than
-// the client waits (patience, in do), so the answer can only come from the
-// bound under test, which is at most a second, a sixtieth of patience. No
+// the client waits (testkit.Patience, in do), so the answer can only come from the
+// bound under test, which is at most a second, a sixtieth of testkit.Patience. No
 // duration is asserted.
 func TestRevocationEndpointUnavailable(t *testing.T) {
-	s := natsserver.Run(t, "")
-	nc := dial(t, s.ClientURL())
+	s := testkit.NATS(t, "")
+	nc := testkit.Connect(t, s.ClientURL())
 	cases := []struct {
 		name    string
 		retry   publisher.Option
@@ -412,8 +407,8 @@ func TestRevocationEndpointUnavailable(t *testing.T) {
 	}
 	var handlers []http.Handler
 	for _, c := range cases {
-		h, err := publisher.NewRevocationHandler(newPub(t, nc, c.retry), verifyFunc(t),
-			publisher.WithClientCredentials("app", "pw"), publisher.WithRequestTimeout(c.timeout))
+		h, err := oauth.NewRevocationHandler(testkit.NewPublisher(t, nc, c.retry), rfcVerifier(t),
+			oauth.WithClientCredentials("app", "pw"), oauth.WithRequestTimeout(c.timeout))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -427,7 +422,7 @@ func TestRevocationEndpointUnavailable(t *testing.T) {
 			srv := httptest.NewServer(handlers[i])
 			defer srv.Close()
 			start := time.Now()
-			good := do(t, srv.URL, request{form: form("token", signHS256(t, rfcKey, liveClaims("down-"+fmt.Sprint(i), "alice"))), basic: []string{"app", "pw"}})
+			good := do(t, srv.URL, request{form: form("token", testkit.SignHS256(t, rfcKey, liveClaims("down-"+fmt.Sprint(i), "alice"), "")), basic: []string{"app", "pw"}})
 			t.Logf("answered in %v", time.Since(start))
 			if good.status != 503 || good.json["error"] != "temporarily_unavailable" || good.header.Get("Retry-After") == "" {
 				t.Errorf("publish failure: status %d, body %q, Retry-After %q; want 503 temporarily_unavailable with Retry-After", good.status, good.body, good.header.Get("Retry-After"))
@@ -441,111 +436,58 @@ func TestRevocationEndpointUnavailable(t *testing.T) {
 }
 
 func TestNewRevocationHandlerRefusesBadOptions(t *testing.T) {
-	p := newPub(t, serverConn(t))
-	verify := verifyFunc(t)
+	p := testkit.NewPublisher(t, testkit.Connect(t, testkit.NATS(t, "").ClientURL()))
+	verify := rfcVerifier(t)
 	tests := []struct {
 		name string
 		p    *publisher.Publisher
-		v    func(string) (jwtrevoke.Token, error)
-		opts []publisher.HandlerOption
+		v    oauth.Verifier
+		opts []oauth.Option
 		want error
 	}{
-		{"no publisher", nil, verify, []publisher.HandlerOption{publisher.WithPublicClient()}, publisher.ErrBadOption},
-		{"no verify", p, nil, []publisher.HandlerOption{publisher.WithPublicClient()}, publisher.ErrBadOption},
-		{"nobody may call it", p, verify, nil, publisher.ErrNoClientAuth},
-		{"empty secret", p, verify, []publisher.HandlerOption{publisher.WithClientCredentials("app", "")}, publisher.ErrBadOption},
-		{"empty id", p, verify, []publisher.HandlerOption{publisher.WithClientCredentials("", "pw")}, publisher.ErrBadOption},
-		{"client twice", p, verify, []publisher.HandlerOption{publisher.WithClientCredentials("app", "a"), publisher.WithClientCredentials("app", "b")}, publisher.ErrBadOption},
-		{"origin with a path", p, verify, []publisher.HandlerOption{publisher.WithPublicClient("https://app.example/login")}, publisher.ErrBadOption},
-		{"origin without scheme", p, verify, []publisher.HandlerOption{publisher.WithPublicClient("app.example")}, publisher.ErrBadOption},
-		{"nil refresh revoker", p, verify, []publisher.HandlerOption{publisher.WithPublicClient(), publisher.WithRefreshTokens(nil)}, publisher.ErrBadOption},
-		{"zero timeout", p, verify, []publisher.HandlerOption{publisher.WithPublicClient(), publisher.WithRequestTimeout(0)}, publisher.ErrBadOption},
+		{"no publisher", nil, verify, []oauth.Option{oauth.WithPublicClient()}, oauth.ErrBadOption},
+		{"no verify", p, nil, []oauth.Option{oauth.WithPublicClient()}, oauth.ErrBadOption},
+		{"nobody may call it", p, verify, nil, oauth.ErrNoClientAuth},
+		{"empty secret", p, verify, []oauth.Option{oauth.WithClientCredentials("app", "")}, oauth.ErrBadOption},
+		{"empty id", p, verify, []oauth.Option{oauth.WithClientCredentials("", "pw")}, oauth.ErrBadOption},
+		{"client twice", p, verify, []oauth.Option{oauth.WithClientCredentials("app", "a"), oauth.WithClientCredentials("app", "b")}, oauth.ErrBadOption},
+		{"origin with a path", p, verify, []oauth.Option{oauth.WithPublicClient("https://app.example/login")}, oauth.ErrBadOption},
+		{"origin without scheme", p, verify, []oauth.Option{oauth.WithPublicClient("app.example")}, oauth.ErrBadOption},
+		{"nil refresh revoker", p, verify, []oauth.Option{oauth.WithPublicClient(), oauth.WithRefreshTokens(nil)}, oauth.ErrBadOption},
+		{"zero timeout", p, verify, []oauth.Option{oauth.WithPublicClient(), oauth.WithRequestTimeout(0)}, oauth.ErrBadOption},
 	}
 	for _, tt := range tests {
-		if _, err := publisher.NewRevocationHandler(tt.p, tt.v, tt.opts...); !errors.Is(err, tt.want) {
+		if _, err := oauth.NewRevocationHandler(tt.p, tt.v, tt.opts...); !errors.Is(err, tt.want) {
 			t.Errorf("%s: NewRevocationHandler() error = %v, want %v", tt.name, err, tt.want)
 		}
 	}
 }
 
-// metricValue returns the value of the metric name with the given label
-// pairs in the gathered families, and whether it was found.
-func metricValue(mfs []*dto.MetricFamily, name string, labels ...string) (float64, bool) {
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue(), true
-			case m.Gauge != nil:
-				return m.Gauge.GetValue(), true
-			case m.Histogram != nil:
-				return float64(m.Histogram.GetSampleCount()), true
-			}
-		}
-	}
-	return 0, false
-}
-
-func TestPublisherCollector(t *testing.T) {
-	e := newRFCEnv(t, publisher.WithClientCredentials("app", "pw"))
-	ctx := context.Background()
-	c := e.pub.Collector()
+// TestRevocationCollector: the handler counts its requests by outcome in
+// a collector of its own, beside the publisher's.
+func TestRevocationCollector(t *testing.T) {
+	e := newRFCEnv(t, oauth.WithClientCredentials("app", "pw"))
+	c := e.h.Collector()
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 		t.Fatalf("CollectAndLint() = %v, %v; want no problems", problems, err)
 	}
-	if _, err := e.pub.RevokeSubject(ctx, "alice", time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.pub.RevokeBatch(ctx, []jwtrevoke.Revocation{
-		{Kind: jwtrevoke.KindToken, Key: "b-1", Before: time.Now(), Expires: time.Now().Add(time.Minute)},
-		{Kind: jwtrevoke.KindToken, Key: "b-2", Before: time.Now(), Expires: time.Now().Add(time.Minute)},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	do(t, e.url, request{form: form("token", signHS256(t, rfcKey, liveClaims("m-1", "alice"))), basic: []string{"app", "pw"}})
+	do(t, e.url, request{form: form("token", testkit.SignHS256(t, rfcKey, liveClaims("m-1", "alice"), "")), basic: []string{"app", "pw"}})
 	do(t, e.url, request{form: form("token", "x"), basic: []string{"app", "no"}})
+	do(t, e.url, request{form: form("token", "not-a-jwt"), basic: []string{"app", "pw"}})
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(c)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("Gather() error = %v", err)
-	}
+	mfs := testkit.Gather(t, c)
 	for _, tt := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"jwtrevoke_revocations_published_total", []string{"kind", "sub"}, 1},
-		{"jwtrevoke_revocations_published_total", []string{"kind", "jti"}, 3},
-		{"jwtrevoke_revocations_published_total", []string{"kind", "all"}, 0},
-		{"jwtrevoke_publish_errors_total", nil, 0},
-		{"jwtrevoke_publish_batch_size", nil, 1},
-		{"jwtrevoke_revocation_requests_total", []string{"outcome", "revoked"}, 1},
-		{"jwtrevoke_revocation_requests_total", []string{"outcome", "invalid_client"}, 1},
-		{"jwtrevoke_revocation_requests_total", []string{"outcome", "unavailable"}, 0},
-	} {
-		if got, ok := metricValue(mfs, tt.name, tt.labels...); !ok || got != tt.want {
-			t.Errorf("%s%v = %v (found %v), want %v", tt.name, tt.labels, got, ok, tt.want)
+		outcome string
+		want    float64
+	}{{"revoked", 1}, {"invalid_client", 1}, {"not_revoked", 1}, {"unavailable", 0}, {"refresh_revoked", 0}, {"invalid_request", 0}} {
+		if got, ok := testkit.MetricValue(mfs, "jwtrevoke_revocation_requests_total", "outcome", tt.outcome); !ok || got != tt.want {
+			t.Errorf("revocation_requests_total{outcome=%q} = %v (found %v), want %v", tt.outcome, got, ok, tt.want)
 		}
 	}
-	// 5 kinds + duplicates, errors, retries, batch size + 6 outcomes.
-	if n := testutil.CollectAndCount(c); n != 5+3+1+6 {
-		t.Errorf("CollectAndCount() = %d, want %d", n, 5+3+1+6)
+	if n := testutil.CollectAndCount(c); n != 6 {
+		t.Errorf("CollectAndCount() = %d, want 6 outcomes", n)
+	}
+	if got, ok := testkit.MetricValue(testkit.Gather(t, e.pub.Collector()), "jwtrevoke_revocations_published_total", "kind", "jti"); !ok || got != 1 {
+		t.Errorf("publisher's revocations_published_total{kind=jti} = %v (found %v), want 1", got, ok)
 	}
 }

@@ -1,4 +1,4 @@
-package agent_test
+package keyset_test
 
 import (
 	"crypto/ecdsa"
@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // TestThumbprintRFC7638 checks the thumbprint against the example of RFC
@@ -26,20 +28,20 @@ func TestThumbprintRFC7638(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: 65537}
-	got, err := agent.Thumbprint(key)
+	got, err := keyset.Thumbprint(key)
 	if want := "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"; err != nil || got != want {
 		t.Errorf("Thumbprint(RFC 7638 example) = %q, %v; want %q", got, err, want)
 	}
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ed, _, _ := ed25519.GenerateKey(rand.Reader)
 	for _, k := range []any{&ec.PublicKey, ed, []byte("secret")} {
-		a, err1 := agent.Thumbprint(k)
-		b, err2 := agent.Thumbprint(k)
+		a, err1 := keyset.Thumbprint(k)
+		b, err2 := keyset.Thumbprint(k)
 		if err1 != nil || err2 != nil || a != b || len(a) != 43 {
 			t.Errorf("Thumbprint(%T) = %q, %v then %q, %v; want one 43-character value", k, a, err1, b, err2)
 		}
 	}
-	if _, err := agent.Thumbprint("not a key"); err == nil {
+	if _, err := keyset.Thumbprint("not a key"); err == nil {
 		t.Error("Thumbprint(string) error = nil, want an error")
 	}
 }
@@ -65,15 +67,15 @@ func TestVerifierKeyIdentity(t *testing.T) {
 	k1, _ := rsa.GenerateKey(rand.Reader, 2048)
 	k2, _ := rsa.GenerateKey(rand.Reader, 2048)
 	anon, _ := rsa.GenerateKey(rand.Reader, 2048)
-	anonID, _ := agent.Thumbprint(&anon.PublicKey)
-	ks, err := agent.NewKeys(agent.Key{ID: "k1", Key: &k1.PublicKey}, agent.Key{ID: "k2", Key: &k2.PublicKey}, agent.Key{Key: &anon.PublicKey})
+	anonID, _ := keyset.Thumbprint(&anon.PublicKey)
+	ks, err := keyset.NewStatic(keyset.Key{ID: "k1", Key: &k1.PublicKey}, keyset.Key{ID: "k2", Key: &k2.PublicKey}, keyset.Key{Key: &anon.PublicKey})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ids := ks.IDs(); len(ids) != 3 || ids[2] != anonID {
 		t.Errorf("IDs() = %v, want k1, k2 and the thumbprint %s", ids, anonID)
 	}
-	v, err := agent.NewVerifier(ks, []string{"RS256"})
+	v, err := verify.New(ks, []string{"RS256"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,11 +106,11 @@ func TestVerifierKeyIdentity(t *testing.T) {
 			t.Errorf("step %d: Verify(header %v) kid = %q, want %q", i, tt.header, tok.KeyID, tt.wantKID)
 		}
 	}
-	if _, err := agent.NewKeys(agent.Key{ID: "a", Key: &k1.PublicKey}, agent.Key{ID: "a", Key: &k2.PublicKey}); err == nil {
-		t.Error("NewKeys(two keys named a) error = nil, want an error")
+	if _, err := keyset.NewStatic(keyset.Key{ID: "a", Key: &k1.PublicKey}, keyset.Key{ID: "a", Key: &k2.PublicKey}); err == nil {
+		t.Error("NewStatic(two keys named a) error = nil, want an error")
 	}
-	if _, err := agent.NewKeys(agent.Key{ID: "a", Key: "pem text"}); err == nil {
-		t.Error("NewKeys(a string key) error = nil, want an error")
+	if _, err := keyset.NewStatic(keyset.Key{ID: "a", Key: "pem text"}); err == nil {
+		t.Error("NewStatic(a string key) error = nil, want an error")
 	}
 }
 
@@ -122,7 +124,7 @@ func TestKeyfuncIdentityIsTheHeader(t *testing.T) {
 		}
 		return &k1.PublicKey, nil
 	}
-	v, err := agent.NewVerifier(agent.Keyfunc(strict), []string{"RS256"})
+	v, err := verify.New(keyset.Keyfunc(strict), []string{"RS256"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,15 +140,15 @@ func TestKeyfuncIdentityIsTheHeader(t *testing.T) {
 // TestVerifierCrit applies RFC 7515 §4.1.11.
 func TestVerifierCrit(t *testing.T) {
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	ks, err := agent.NewKeys(agent.Key{ID: "k", Key: &key.PublicKey})
+	ks, err := keyset.NewStatic(keyset.Key{ID: "k", Key: &key.PublicKey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := agent.NewVerifier(ks, []string{"RS256"})
+	plain, err := verify.New(ks, []string{"RS256"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	knowsExt, err := agent.NewVerifier(ks, []string{"RS256"}, agent.WithCriticalHeaders("x-ext"))
+	knowsExt, err := verify.New(ks, []string{"RS256"}, verify.WithCriticalHeaders("x-ext"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,15 +172,15 @@ func TestVerifierCrit(t *testing.T) {
 		raw := signRS256(t, key, tt.header, claims)
 		if _, _, aerr := plain.Verify(raw); (aerr == nil) != tt.plain {
 			t.Errorf("step %d: Verify(header %v) error = %v, want ok %v", i, tt.header, aerr, tt.plain)
-		} else if aerr != nil && aerr.Reason != agent.ReasonInvalid && aerr.Reason != agent.ReasonMalformed {
-			t.Errorf("step %d: Verify(header %v) reason %s, want invalid", i, tt.header, aerr.Reason)
+		} else if aerr != nil && verify.AsError(aerr).Reason != jwtrevoke.ReasonInvalid && verify.AsError(aerr).Reason != jwtrevoke.ReasonMalformed {
+			t.Errorf("step %d: Verify(header %v) reason %s, want invalid", i, tt.header, verify.AsError(aerr).Reason)
 		}
 		if _, _, aerr := knowsExt.Verify(raw); (aerr == nil) != tt.knowsOK {
 			t.Errorf("step %d: Verify(header %v) understanding x-ext: error = %v, want ok %v", i, tt.header, aerr, tt.knowsOK)
 		}
 	}
 	for _, name := range []string{"", "kid", "crit", "x5t#S256"} {
-		if _, err := agent.NewVerifier(ks, []string{"RS256"}, agent.WithCriticalHeaders(name)); err == nil {
+		if _, err := verify.New(ks, []string{"RS256"}, verify.WithCriticalHeaders(name)); err == nil {
 			t.Errorf("WithCriticalHeaders(%q) error = nil, want an error", name)
 		}
 	}
@@ -187,11 +189,11 @@ func TestVerifierCrit(t *testing.T) {
 // TestVerifierClaimTypes: a jti, sub or sid that is present but not a
 // non-empty string is malformed, never read as absent.
 func TestVerifierClaimTypes(t *testing.T) {
-	ks, err := agent.NewKeys(agent.Key{ID: "k", Key: hmacKey})
+	ks, err := keyset.NewStatic(keyset.Key{ID: "k", Key: testkit.HMACKey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := agent.NewVerifier(ks, []string{"HS256"})
+	v, err := verify.New(ks, []string{"HS256"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,8 +206,8 @@ func TestVerifierClaimTypes(t *testing.T) {
 		{"jti": 9, "exp": exp},
 		{"jti": "j", "sub": nil, "exp": exp},
 	} {
-		_, _, aerr := v.Verify(hs256(t, c, ""))
-		if aerr == nil || aerr.Reason != agent.ReasonMalformed || !strings.Contains(aerr.Error(), "malformed claims") {
+		_, _, aerr := v.Verify(testkit.SignHS256(t, testkit.HMACKey, c, ""))
+		if aerr == nil || verify.AsError(aerr).Reason != jwtrevoke.ReasonMalformed || !strings.Contains(aerr.Error(), "malformed claims") {
 			t.Errorf("step %d: Verify(%v) = %v, want malformed claims", i, c, aerr)
 		}
 	}

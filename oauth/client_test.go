@@ -1,4 +1,4 @@
-package oauthhttp
+package oauth
 
 import (
 	"net/http"
@@ -9,12 +9,12 @@ import (
 )
 
 // The handlers' own tests (publisher and agent) cover the answers end to
-// end; these cover what they cannot see: which client Accept names.
+// end; these cover what they cannot see: which client accept names.
 func TestAcceptNamesTheClient(t *testing.T) {
-	e := Endpoint{Name: "test", MaxBody: 1 << 10}
+	e := endpoint{name: "test", maxBody: 1 << 10}
 	for _, c := range [][2]string{{"gw", "gw-secret"}, {"a b:c", "s%&:"}, {"rs", "rs-secret"}} {
-		if err := e.AddClient(c[0], c[1]); err != nil {
-			t.Fatalf("AddClient(%q) = %v", c[0], err)
+		if err := e.addClient(c[0], c[1]); err != nil {
+			t.Fatalf("addClient(%q) = %v", c[0], err)
 		}
 	}
 	form := func(v url.Values) string { return v.Encode() }
@@ -42,36 +42,36 @@ func TestAcceptNamesTheClient(t *testing.T) {
 			r.SetBasicAuth(tt.basic[0], tt.basic[1])
 		}
 		w := httptest.NewRecorder()
-		if e.Begin(w, r) {
-			t.Fatalf("%s: Begin answered a POST", tt.name)
+		if e.begin(w, r) {
+			t.Fatalf("%s: begin answered a POST", tt.name)
 		}
-		id, refused := e.Accept(w, r)
+		id, refused := e.accept(w, r)
 		status := 0
 		if refused != nil {
 			status = refused.Status
 		}
 		if id != tt.wantID || status != tt.wantStatus {
-			t.Errorf("%s: Accept = %q, %+v; want %q, status %d", tt.name, id, refused, tt.wantID, tt.wantStatus)
+			t.Errorf("%s: accept = %q, %+v; want %q, status %d", tt.name, id, refused, tt.wantID, tt.wantStatus)
 		}
 	}
 }
 
 func TestPublicClient(t *testing.T) {
-	e := Endpoint{Name: "test", MaxBody: 1 << 10}
-	if e.HasClients() {
-		t.Fatal("HasClients() = true before any client, want false")
+	e := endpoint{name: "test", maxBody: 1 << 10}
+	if e.hasClients() {
+		t.Fatal("hasClients() = true before any client, want false")
 	}
-	if err := e.AllowPublic("https://app.example.com:8443"); err != nil || !e.HasClients() {
-		t.Fatalf("AllowPublic = %v, HasClients() = %v; want nil, true", err, e.HasClients())
+	if err := e.allowPublic("https://app.example.com:8443"); err != nil || !e.hasClients() {
+		t.Fatalf("allowPublic = %v, hasClients() = %v; want nil, true", err, e.hasClients())
 	}
 	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("token=x"))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if id, refused := e.Accept(httptest.NewRecorder(), r); id != "public" || refused != nil {
-		t.Errorf("Accept(no credentials) = %q, %+v; want public", id, refused)
+	if id, refused := e.accept(httptest.NewRecorder(), r); id != "public" || refused != nil {
+		t.Errorf("accept(no credentials) = %q, %+v; want public", id, refused)
 	}
 	for _, o := range []string{"app.example.com", "https://app.example.com/", "https://u@app.example.com", "ftp://x"} {
-		if err := e.AllowPublic(o); err == nil {
-			t.Errorf("AllowPublic(%q) = nil, want an error", o)
+		if err := e.allowPublic(o); err == nil {
+			t.Errorf("allowPublic(%q) = nil, want an error", o)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package agent
+package oauth
 
 // The OAuth 2.0 token introspection endpoint (RFC 7662).
 
@@ -10,57 +10,17 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
-	"github.com/jwtrevoke/jwtrevoke/internal/oauthhttp"
 )
 
-// MaxIntrospectionRequestSize is the largest request body the
-// introspection endpoint reads, in bytes. A larger one is refused with 413.
-const MaxIntrospectionRequestSize = 16 << 10
-
-// IntrospectOption configures NewIntrospectionHandler.
-type IntrospectOption func(*introspectConfig) error
-
-type introspectConfig struct {
-	auth oauthhttp.Endpoint
-}
-
-// WithClientCredentials lets the client id (a resource server)
-// authenticate with secret, sent as HTTP Basic credentials (RFC 6749
-// §2.3.1: id and secret each application/x-www-form-urlencoded, then
-// base64) or as the client_id and client_secret form parameters. Give it
-// once per client. Secrets are compared in constant time.
-//
-// The default is no client: unless WithPublicClient is given,
-// NewIntrospectionHandler refuses to build a handler nobody may call.
-func WithClientCredentials(id, secret string) IntrospectOption {
-	return func(c *introspectConfig) error {
-		if err := c.auth.AddClient(id, secret); err != nil {
-			return fmt.Errorf("%w: %w", ErrBadOption, err)
-		}
-		return nil
-	}
-}
-
-// WithPublicClient accepts introspection requests without client
-// authentication. RFC 7662 §2.1 asks endpoints to require authorization to
-// stop token scanning; for signed JWTs scanning is futile and the holder of
-// a token can read its claims anyway, so a public endpoint reveals only
-// whether the token is revoked. A request that does present client
-// credentials must still present valid ones.
-//
-// allowedOrigins are the web origins ("https://app.example.com") whose
-// pages may call the endpoint from a browser: their requests get CORS
-// headers and their OPTIONS preflights an answer. "*" allows any origin.
-//
-// The default is no public client.
-func WithPublicClient(allowedOrigins ...string) IntrospectOption {
-	return func(c *introspectConfig) error {
-		if err := c.auth.AllowPublic(allowedOrigins...); err != nil {
-			return fmt.Errorf("%w: %w", ErrBadOption, err)
-		}
-		return nil
-	}
+// Verifier verifies a presented token's signature and claims, as the APIs
+// do: a *verify.Verifier. Any error means "not a valid access token".
+type Verifier interface {
+	Verify(raw string) (*jwt.Token, jwtrevoke.Token, error)
 }
 
 // Introspection is the body of an introspection answer (RFC 7662 §2.2).
@@ -99,10 +59,7 @@ const (
 	introspectInactive
 	introspectInvalidRequest // 400 (and 405, 413, 415)
 	introspectInvalidClient  // 401
-	numIntrospectOutcomes
 )
-
-var introspectOutcomeNames = [numIntrospectOutcomes]string{"active", "inactive", "invalid_request", "invalid_client"}
 
 // NewIntrospectionHandler returns an OAuth 2.0 token introspection
 // endpoint (RFC 7662) for services that cannot embed an agent: it verifies
@@ -128,39 +85,43 @@ var introspectOutcomeNames = [numIntrospectOutcomes]string{"active", "inactive",
 //     ways of client authentication), 401 invalid_client with
 //     WWW-Authenticate: Basic realm="jwtrevoke", 405 for a method other
 //     than POST (or OPTIONS for a CORS preflight), 413 for a body over
-//     MaxIntrospectionRequestSize, 415 for another content type; bodies as
+//     MaxRequestSize, 415 for another content type; bodies as
 //     in RFC 6749 §5.2.
 //
 // Every answer carries Cache-Control: no-store. Raw tokens are never
-// logged. Each answer counts in the agent's checks and introspection
-// metrics. The handler is safe for use by multiple goroutines.
-func NewIntrospectionHandler(a *Agent, v *Verifier, opts ...IntrospectOption) (http.Handler, error) {
-	if a == nil || v == nil {
+// logged. Each answer counts in the agent's checks, and by outcome in the
+// handler's Collector. The handler is safe for use by multiple goroutines.
+func NewIntrospectionHandler(a *agent.Agent, v Verifier, opts ...Option) (*IntrospectionHandler, error) {
+	if a == nil || isNil(v) {
 		return nil, fmt.Errorf("%w: NewIntrospectionHandler needs an agent and a verifier", ErrBadOption)
 	}
-	cfg := introspectConfig{auth: oauthhttp.Endpoint{Name: "introspection", MaxBody: MaxIntrospectionRequestSize}}
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	cfg, err := newConfig("introspection", false, opts)
+	if err != nil {
+		return nil, err
 	}
-	if !cfg.auth.HasClients() {
-		return nil, ErrNoClientAuth
-	}
-	return &introspectionHandler{a: a, v: v, cfg: cfg}, nil
+	return &IntrospectionHandler{a: a, v: v, cfg: cfg, outcomes: newOutcomes("jwtrevoke_introspection_requests_total",
+		"Requests to the RFC 7662 introspection endpoint, by outcome.", "active", "inactive", "invalid_request", "invalid_client")}, nil
 }
 
-type introspectionHandler struct {
-	a   *Agent
-	v   *Verifier
-	cfg introspectConfig
+// IntrospectionHandler is the RFC 7662 endpoint NewIntrospectionHandler
+// builds.
+type IntrospectionHandler struct {
+	a        *agent.Agent
+	v        Verifier
+	cfg      config
+	outcomes *outcomes
 }
 
-func (h *introspectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.auth.Begin(w, r) {
+// Collector returns the handler's metric, for a registry of your own:
+//
+//	introspection_requests_total{outcome}  active, inactive, invalid_request, invalid_client
+func (h *IntrospectionHandler) Collector() prometheus.Collector { return h.outcomes }
+
+func (h *IntrospectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.auth.begin(w, r) {
 		return // a CORS preflight
 	}
-	if _, refused := h.cfg.auth.Accept(w, r); refused != nil {
+	if _, refused := h.cfg.auth.accept(w, r); refused != nil {
 		outcome := introspectInvalidRequest
 		if refused.Status == http.StatusUnauthorized {
 			outcome = introspectInvalidClient
@@ -174,32 +135,32 @@ func (h *introspectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	ans, doubt := h.introspect(raw)
-	if doubt != "" {
-		w.Header().Set(StaleHeader, doubt)
+	if doubt != jwtrevoke.ReasonNone {
+		w.Header().Set(StaleHeader, string(doubt))
 	}
 	if ans.Active {
-		h.a.stats.introspections[introspectActive].Add(1)
+		h.outcomes.add(introspectActive)
 	} else {
-		h.a.stats.introspections[introspectInactive].Add(1)
+		h.outcomes.add(introspectInactive)
 	}
-	oauthhttp.WriteJSON(w, http.StatusOK, ans)
+	writeJSON(w, http.StatusOK, ans)
 }
 
 // introspect answers for one raw token, and, for an active answer the
 // agent cannot vouch for (fail open), why.
-func (h *introspectionHandler) introspect(raw string) (Introspection, string) {
+func (h *IntrospectionHandler) introspect(raw string) (Introspection, jwtrevoke.Reason) {
 	tok, t, aerr := h.v.Verify(raw)
 	if aerr != nil {
-		h.a.cfg.log.Debug("introspection: token not valid", "reason", aerr.Reason)
-		return Introspection{}, ""
+		h.cfg.log.Debug("introspection: token not valid", "err", aerr)
+		return Introspection{}, jwtrevoke.ReasonNone
 	}
 	res := h.a.Check(&t)
 	if !res.Allowed {
-		h.a.cfg.log.Debug("introspection: token refused", "reason", res.Reason(), "jti", t.JTI)
-		return Introspection{}, ""
+		h.cfg.log.Debug("introspection: token refused", "reason", res.Reason(), "jti", t.JTI)
+		return Introspection{}, jwtrevoke.ReasonNone
 	}
 	ans := Introspection{Active: true, TokenType: "Bearer", Sub: t.Subject, Jti: t.JTI, Sid: t.Session}
-	doubt := ""
+	doubt := jwtrevoke.ReasonNone
 	if res.Stale || res.Verdict == filter.Unknown {
 		doubt = res.Reason()
 		ans.Stale = true
@@ -270,7 +231,7 @@ func stringClaim(m map[string]any, name string) string {
 	return s
 }
 
-func (h *introspectionHandler) fail(w http.ResponseWriter, outcome, status int, code, desc string) {
-	h.a.stats.introspections[outcome].Add(1)
-	oauthhttp.WriteError(w, status, code, desc)
+func (h *IntrospectionHandler) fail(w http.ResponseWriter, outcome, status int, code, desc string) {
+	h.outcomes.add(outcome)
+	writeError(w, status, code, desc)
 }

@@ -1,4 +1,4 @@
-package agent
+package keyset
 
 // Verification keys that know who they are: a signing-key revocation names
 // a key, and only the verifier knows which key actually verified a token.
@@ -17,14 +17,14 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// ErrUnknownKey is returned by a KeySet when a token's kid header names no
+// ErrUnknownKey is returned by a Set when a token's kid header names no
 // key of the set. The Verifier refuses such a token (ReasonInvalid).
-var ErrUnknownKey = errors.New("jwtrevoke/agent: the token's kid names no configured key")
+var ErrUnknownKey = errors.New("jwtrevoke/keyset: the token's kid names no configured key")
 
 // Key is one verification key and its identity: the name a signing-key
 // revocation (kind kid) uses for it.
 type Key struct {
-	// ID is the key's identity. For a key of NewKeys it is the name the key
+	// ID is the key's identity. For a key of NewStatic it is the name the key
 	// was configured under or, if that is empty, the key's RFC 7638 JWK
 	// thumbprint (see Thumbprint); for a JWKS key, its kid or, without one,
 	// its thumbprint.
@@ -34,7 +34,7 @@ type Key struct {
 	Key any
 }
 
-// KeySet gives the Verifier the keys that may have signed a token, each
+// Set gives the Verifier the keys that may have signed a token, each
 // with its identity. The Verifier tries them in order and checks key
 // revocations against the identity of the one that verified, never
 // against the token's kid header alone — so a key revocation refuses every
@@ -43,26 +43,26 @@ type Key struct {
 // VerificationKeys sees the token before its signature is checked: its
 // header may lie. An implementation returns the key a kid header names (and
 // ErrUnknownKey if it names none), and every key only when the token has no
-// kid. NewKeys, *JWKS and Keyfunc implement it.
-type KeySet interface {
+// kid. NewStatic, *JWKS and Keyfunc implement it.
+type Set interface {
 	VerificationKeys(t *jwt.Token) ([]Key, error)
 }
 
-// Keys is a fixed set of verification keys. It is safe for use by multiple
+// Static is a fixed set of verification keys. It is safe for use by multiple
 // goroutines.
-type Keys struct {
+type Static struct {
 	all  []Key
 	byID map[string]int
 }
 
-// NewKeys returns the set of keys. A key with an empty ID is known by its
+// NewStatic returns the set of keys. A key with an empty ID is known by its
 // RFC 7638 thumbprint. Two keys with one ID, or a key of an unsupported
 // type, are an error.
-func NewKeys(keys ...Key) (*Keys, error) {
+func NewStatic(keys ...Key) (*Static, error) {
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("%w: no keys", ErrBadOption)
 	}
-	ks := &Keys{byID: make(map[string]int, len(keys))}
+	ks := &Static{byID: make(map[string]int, len(keys))}
 	for _, k := range keys {
 		tp, err := Thumbprint(k.Key)
 		if err != nil {
@@ -82,8 +82,8 @@ func NewKeys(keys ...Key) (*Keys, error) {
 
 // VerificationKeys returns the key t's kid header names, or every key if t
 // has no kid. A kid that names no key is ErrUnknownKey.
-func (ks *Keys) VerificationKeys(t *jwt.Token) ([]Key, error) {
-	kid, present, err := headerKID(t)
+func (ks *Static) VerificationKeys(t *jwt.Token) ([]Key, error) {
+	kid, present, err := HeaderKeyID(t)
 	switch {
 	case err != nil:
 		return nil, err
@@ -98,7 +98,7 @@ func (ks *Keys) VerificationKeys(t *jwt.Token) ([]Key, error) {
 }
 
 // IDs returns the identities of the keys, in the order given.
-func (ks *Keys) IDs() []string {
+func (ks *Static) IDs() []string {
 	ids := make([]string, len(ks.all))
 	for i, k := range ks.all {
 		ids[i] = k.ID
@@ -106,7 +106,7 @@ func (ks *Keys) IDs() []string {
 	return ids
 }
 
-// Keyfunc adapts a plain jwt.Keyfunc to a KeySet. A keyfunc returns keys
+// Keyfunc adapts a plain jwt.Keyfunc to a Set. A keyfunc returns keys
 // without names, so the identity of whatever key it returns is the token's
 // kid header (empty without one).
 //
@@ -114,16 +114,16 @@ func (ks *Keys) IDs() []string {
 // kid header and refuses a token whose kid it does not know or that has
 // none. A keyfunc that falls back to another key, or to every key (a
 // jwt.VerificationKeySet), lets a token signed with a revoked key through
-// under any other kid or none: use NewKeys or a *JWKS instead, which know
+// under any other kid or none: use NewStatic or a *JWKS instead, which know
 // which key verified.
-func Keyfunc(kf jwt.Keyfunc) KeySet {
+func Keyfunc(kf jwt.Keyfunc) Set {
 	return keyfuncSet(kf)
 }
 
 type keyfuncSet jwt.Keyfunc
 
 func (kf keyfuncSet) VerificationKeys(t *jwt.Token) ([]Key, error) {
-	kid, _, err := headerKID(t)
+	kid, _, err := HeaderKeyID(t)
 	if err != nil {
 		return nil, err
 	}
@@ -141,9 +141,9 @@ func (kf keyfuncSet) VerificationKeys(t *jwt.Token) ([]Key, error) {
 	return []Key{{ID: kid, Key: got}}, nil
 }
 
-// headerKID returns the kid header: whether it is present, and an error if
+// HeaderKeyID returns the kid header: whether it is present, and an error if
 // it is present but not a non-empty string.
-func headerKID(t *jwt.Token) (kid string, present bool, err error) {
+func HeaderKeyID(t *jwt.Token) (kid string, present bool, err error) {
 	v, ok := t.Header["kid"]
 	if !ok {
 		return "", false, nil

@@ -1,4 +1,4 @@
-package natsserver
+package testkit
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package agent_test
+package oauth_test
 
 import (
 	"context"
@@ -13,11 +13,14 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/jwtrevoke/jwtrevoke/agent"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
+	"github.com/jwtrevoke/jwtrevoke/oauth"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // An RFC 7662 endpoint for services that cannot embed an agent: they post a
@@ -28,9 +31,15 @@ func ExampleNewIntrospectionHandler() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, Port: -1})
+	// An embedded NATS server with JetStream, for the example; in production
+	// connect to your cluster instead.
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
 	if err != nil {
 		log.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		log.Fatal("nats-server did not start")
 	}
 	defer srv.WaitForShutdown()
 	defer srv.Shutdown()
@@ -54,11 +63,11 @@ func ExampleNewIntrospectionHandler() {
 	}
 
 	secret := []byte("example-secret-of-32-bytes-long!")
-	v, err := agent.NewVerifier(agent.Keyfunc(func(*jwt.Token) (any, error) { return secret, nil }), []string{"HS256"})
+	v, err := verify.New(keyset.Keyfunc(func(*jwt.Token) (any, error) { return secret, nil }), []string{"HS256"})
 	if err != nil {
 		log.Fatal(err)
 	}
-	h, err := agent.NewIntrospectionHandler(a, v, agent.WithClientCredentials("billing", "billing-secret"))
+	h, err := oauth.NewIntrospectionHandler(a, v, oauth.WithClientCredentials("billing", "billing-secret"))
 	if err != nil {
 		log.Fatal(err)
 	}
