@@ -283,40 +283,9 @@ func (j *JWKS) refresh(ctx context.Context) (failed int, _ error) {
 	defer j.mu.Unlock()
 	var errs []error
 	for i, u := range j.urls {
-		var first error
-		var building atomic.Bool
-		building.Store(true)
-		st, err := jwkset.NewStorageFromHTTP(u, jwkset.HTTPClientStorageOptions{
-			Client:      j.client,
-			Ctx:         ctx,
-			HTTPTimeout: j.cfg.timeout,
-			// Return a storage even when this fetch fails, so that the
-			// first unknown kid can fill it; the handler gets the error.
-			NoErrorReturnFirstHTTPReq: true,
-			RefreshErrorHandler: func(_ context.Context, err error) {
-				if building.Load() {
-					first = err
-					return
-				}
-				j.cfg.log.Warn("fetching JWKS for an unknown kid", "url", u, "err", err)
-			},
-		})
-		building.Store(false)
-		if err == nil {
-			err = first
-		}
-		switch {
-		case err == nil:
-			j.stores[i] = st
-		case j.stores[i] == nil:
-			if st != nil {
-				j.stores[i] = st // empty, but fetched again for an unknown kid
-			}
+		if err := j.fetchLocked(ctx, i, u); err != nil {
 			failed++
-			errs = append(errs, fmt.Errorf("%w: %s: %v", ErrJWKS, u, err))
-		default:
-			failed++
-			errs = append(errs, fmt.Errorf("%w: %s: %v (keeping the keys fetched before)", ErrJWKS, u, err))
+			errs = append(errs, err)
 		}
 	}
 	httpURLs := make(map[string]jwkset.Storage, len(j.urls))
@@ -344,6 +313,44 @@ func (j *JWKS) refresh(ctx context.Context) (failed int, _ error) {
 	j.kf.Store(&kf)
 	j.logRotationLocked()
 	return failed, errors.Join(errs...)
+}
+
+// fetchLocked fetches the key set at u, the i-th URL, into j.stores[i].
+// A failed fetch keeps the keys fetched before, if any.
+func (j *JWKS) fetchLocked(ctx context.Context, i int, u string) error {
+	var first error
+	var building atomic.Bool
+	building.Store(true)
+	st, err := jwkset.NewStorageFromHTTP(u, jwkset.HTTPClientStorageOptions{
+		Client:      j.client,
+		Ctx:         ctx,
+		HTTPTimeout: j.cfg.timeout,
+		// Return a storage even when this fetch fails, so that the first
+		// unknown kid can fill it; the handler gets the error.
+		NoErrorReturnFirstHTTPReq: true,
+		RefreshErrorHandler: func(_ context.Context, err error) {
+			if building.Load() {
+				first = err
+				return
+			}
+			j.cfg.log.Warn("fetching JWKS for an unknown kid", "url", u, "err", err)
+		},
+	})
+	building.Store(false)
+	if err == nil {
+		err = first
+	}
+	switch {
+	case err == nil:
+		j.stores[i] = st
+		return nil
+	case j.stores[i] == nil:
+		if st != nil {
+			j.stores[i] = st // empty, but fetched again for an unknown kid
+		}
+		return fmt.Errorf("%w: %s: %v", ErrJWKS, u, err)
+	}
+	return fmt.Errorf("%w: %s: %v (keeping the keys fetched before)", ErrJWKS, u, err)
 }
 
 // logRotationLocked logs the key IDs added and removed since the last

@@ -26,73 +26,84 @@ func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation
 	out := make([]Receipt, len(revs))
 	now := p.cfg.clock()
 	p.stats.observeBatch(len(revs))
-	type inflight struct {
-		i    int
-		subj string
-		r    jwtrevoke.Revocation
-		fut  jetstream.PubAckFuture
-	}
 	var errs []error
 	for start := 0; start < len(revs); start += batchWindow {
 		end := min(start+batchWindow, len(revs))
-		var window []inflight
-		for i := start; i < end; i++ {
-			r := revs[i]
-			if r.Issued.IsZero() {
-				r.Issued = now
-			}
-			if err := p.validate(r, now); err != nil {
-				errs = append(errs, fmt.Errorf("revocation %d: %w", i, err))
-				continue
-			}
-			subj := jwtrevoke.Subject(p.cfg.prefix, r.Kind, r.Key)
-			data, err := jwtrevoke.Encode(r, p.cfg.signer)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("revocation %d: %w", i, err))
-				continue
-			}
-			msg := p.message(subj, r, data)
-			fut, err := p.js.PublishMsgAsync(msg)
-			if err != nil {
-				// Not even queued: the slow path below retries it.
-				window = append(window, inflight{i: i, subj: subj, r: r})
-				continue
-			}
-			window = append(window, inflight{i, subj, r, fut})
+		window := p.sendWindow(revs, start, end, now, &errs)
+		if err := p.awaitWindow(ctx, window, out, &errs); err != nil {
+			return out, errors.Join(append(errs, err)...)
 		}
-		// An ack that never comes (a leader lost with the publish in
-		// flight) must not hang the batch: past the per-attempt timeout the
-		// event takes the careful path, whose retries keep its message ID.
-		deadline := time.NewTimer(p.cfg.timeout)
-		for _, f := range window {
-			if f.fut != nil {
-				select {
-				case ack := <-f.fut.Ok():
-					out[f.i] = Receipt{Revocation: f.r, Seq: ack.Sequence, Duplicate: ack.Duplicate, MsgID: f.fut.Msg().Header.Get(jetstream.MsgIDHeader)}
-					p.stats.acked(f.r.Kind, ack.Duplicate)
-					continue
-				case <-f.fut.Err():
-				case <-deadline.C:
-					// Expired: every later wait in this window falls
-					// through at once too.
-					deadline.Reset(0)
-				case <-ctx.Done():
-					deadline.Stop()
-					return out, errors.Join(append(errs, ctx.Err())...)
-				}
-			}
-			// The publish failed or its ack is lost: write it the
-			// careful way, as Revoke does (should the first copy have
-			// been stored after all, a second one does no harm: agents
-			// merge a key's events).
-			rc, err := p.Revoke(ctx, f.r)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("revocation %d (%v %q): %w", f.i, f.r.Kind, f.r.Key, err))
-				continue
-			}
-			out[f.i] = rc
-		}
-		deadline.Stop()
 	}
 	return out, errors.Join(errs...)
+}
+
+// inflight is one event of a batch window: its publish future, or nil if
+// it could not even be queued.
+type inflight struct {
+	i   int
+	r   jwtrevoke.Revocation
+	fut jetstream.PubAckFuture
+}
+
+// sendWindow queues revs[start:end] for asynchronous publishing; an
+// invalid one is an error in errs and is not sent.
+func (p *Publisher) sendWindow(revs []jwtrevoke.Revocation, start, end int, now time.Time, errs *[]error) []inflight {
+	window := make([]inflight, 0, end-start)
+	for i := start; i < end; i++ {
+		r := revs[i]
+		if r.Issued.IsZero() {
+			r.Issued = now
+		}
+		if err := p.validate(r, now); err != nil {
+			*errs = append(*errs, fmt.Errorf("revocation %d: %w", i, err))
+			continue
+		}
+		data, err := jwtrevoke.Encode(r, p.cfg.signer)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("revocation %d: %w", i, err))
+			continue
+		}
+		fut, err := p.js.PublishMsgAsync(p.message(jwtrevoke.Subject(p.cfg.prefix, r.Kind, r.Key), r, data))
+		if err != nil {
+			fut = nil // not even queued: awaitWindow retries it
+		}
+		window = append(window, inflight{i, r, fut})
+	}
+	return window
+}
+
+// awaitWindow collects the window's acks into out. An ack that never
+// comes (a leader lost with the publish in flight) must not hang the
+// batch: past the per-attempt timeout the event takes the careful path,
+// whose retries keep its message ID. It returns ctx's error if ctx ends.
+func (p *Publisher) awaitWindow(ctx context.Context, window []inflight, out []Receipt, errs *[]error) error {
+	deadline := time.NewTimer(p.cfg.timeout)
+	defer deadline.Stop()
+	for _, f := range window {
+		if f.fut != nil {
+			select {
+			case ack := <-f.fut.Ok():
+				out[f.i] = Receipt{Revocation: f.r, Seq: ack.Sequence, Duplicate: ack.Duplicate, MsgID: f.fut.Msg().Header.Get(jetstream.MsgIDHeader)}
+				p.stats.acked(f.r.Kind, ack.Duplicate)
+				continue
+			case <-f.fut.Err():
+			case <-deadline.C:
+				// Expired: every later wait in this window falls through
+				// at once too.
+				deadline.Reset(0)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		// The publish failed or its ack is lost: write it the careful way,
+		// as Revoke does (should the first copy have been stored after
+		// all, a second one does no harm: agents merge a key's events).
+		rc, err := p.Revoke(ctx, f.r)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("revocation %d (%v %q): %w", f.i, f.r.Kind, f.r.Key, err))
+			continue
+		}
+		out[f.i] = rc
+	}
+	return nil
 }

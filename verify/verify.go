@@ -108,46 +108,62 @@ func (v *Verifier) verify(raw string) (*jwt.Token, jwtrevoke.Token, *Error) {
 	if alg := tok.Method.Alg(); !slices.Contains(v.algs, alg) {
 		return nil, jwtrevoke.Token{}, &Error{Reason: jwtrevoke.ReasonInvalid, Err: fmt.Errorf("%w: signing method %s is not allowed", jwt.ErrTokenSignatureInvalid, alg)}
 	}
-	keys, err := v.keys.VerificationKeys(tok)
-	if err != nil {
-		return nil, jwtrevoke.Token{}, &Error{Reason: jwtrevoke.ReasonInvalid, Err: fmt.Errorf("%w: %w", jwt.ErrTokenUnverifiable, err)}
-	}
-	// The signing input is the raw token up to its last dot (header.payload),
-	// sliced rather than joined again.
-	signed := raw[:len(parts[0])+1+len(parts[1])]
-	var key *keyset.Key
-	var lastErr error
-	for i := range keys {
-		if lastErr = tok.Method.Verify(signed, tok.Signature, keys[i].Key); lastErr == nil {
-			key = &keys[i]
-			break
-		}
-	}
-	if key == nil {
-		err := fmt.Errorf("%w: no key to try", jwt.ErrTokenSignatureInvalid)
-		if lastErr != nil {
-			err = fmt.Errorf("%w: %w", jwt.ErrTokenSignatureInvalid, lastErr)
-		}
-		return nil, jwtrevoke.Token{}, &Error{Reason: jwtrevoke.ReasonInvalid, Err: err}
+	key, aerr := v.verifySignature(raw, tok, parts)
+	if aerr != nil {
+		return nil, jwtrevoke.Token{}, aerr
 	}
 	if err := v.validator.Validate(claims); err != nil {
 		return nil, jwtrevoke.Token{}, &Error{Reason: parseReason(err), Err: fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, err)}
 	}
 	tok.Valid = true
-	t, err := jwtrevoke.FromClaims(claims, key.ID)
-	if err != nil {
-		return nil, jwtrevoke.Token{}, &Error{Reason: jwtrevoke.ReasonMalformed, Err: err}
-	}
-	if t.JTI == "" {
-		return nil, jwtrevoke.Token{}, &Error{Reason: jwtrevoke.ReasonNoJTI}
-	}
-	// A key longer than the wire format carries could never be revoked.
-	for _, k := range [...]string{t.JTI, t.Subject, t.Session, t.KeyID} {
-		if len(k) > jwtrevoke.MaxKeyLen {
-			return nil, jwtrevoke.Token{}, &Error{Reason: jwtrevoke.ReasonMalformed, Err: fmt.Errorf("a jti, sub, sid or key ID of %d bytes exceeds the %d a revocation can name", len(k), jwtrevoke.MaxKeyLen)}
-		}
+	t, aerr := revocable(claims, key.ID)
+	if aerr != nil {
+		return nil, jwtrevoke.Token{}, aerr
 	}
 	return tok, t, nil
+}
+
+// verifySignature tries the candidate keys for tok in order and returns
+// the one that verifies its signature. parts are the raw token's
+// base64url parts.
+func (v *Verifier) verifySignature(raw string, tok *jwt.Token, parts []string) (*keyset.Key, *Error) {
+	keys, err := v.keys.VerificationKeys(tok)
+	if err != nil {
+		return nil, &Error{Reason: jwtrevoke.ReasonInvalid, Err: fmt.Errorf("%w: %w", jwt.ErrTokenUnverifiable, err)}
+	}
+	// The signing input is the raw token up to its last dot (header.payload),
+	// sliced rather than joined again.
+	signed := raw[:len(parts[0])+1+len(parts[1])]
+	var lastErr error
+	for i := range keys {
+		if lastErr = tok.Method.Verify(signed, tok.Signature, keys[i].Key); lastErr == nil {
+			return &keys[i], nil
+		}
+	}
+	err = fmt.Errorf("%w: no key to try", jwt.ErrTokenSignatureInvalid)
+	if lastErr != nil {
+		err = fmt.Errorf("%w: %w", jwt.ErrTokenSignatureInvalid, lastErr)
+	}
+	return nil, &Error{Reason: jwtrevoke.ReasonInvalid, Err: err}
+}
+
+// revocable turns verified claims into the Token the revocation check
+// uses, refusing one that could slip past a revocation: no jti, a jti,
+// sub, sid of the wrong type, or a key longer than the wire format carries.
+func revocable(claims jwt.Claims, keyID string) (jwtrevoke.Token, *Error) {
+	t, err := jwtrevoke.FromClaims(claims, keyID)
+	if err != nil {
+		return t, &Error{Reason: jwtrevoke.ReasonMalformed, Err: err}
+	}
+	if t.JTI == "" {
+		return t, &Error{Reason: jwtrevoke.ReasonNoJTI}
+	}
+	for _, k := range [...]string{t.JTI, t.Subject, t.Session, t.KeyID} {
+		if len(k) > jwtrevoke.MaxKeyLen {
+			return t, &Error{Reason: jwtrevoke.ReasonMalformed, Err: fmt.Errorf("a jti, sub, sid or key ID of %d bytes exceeds the %d a revocation can name", len(k), jwtrevoke.MaxKeyLen)}
+		}
+	}
+	return t, nil
 }
 
 // registeredHeaders are the header parameters RFC 7515 §4.1 registers:
