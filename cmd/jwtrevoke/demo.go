@@ -46,7 +46,10 @@ new token's iat is not before T: it works on every replica while every earlier
 token is refused.
 
 The store is a fresh temporary directory removed at exit unless --data is given.
-With --server (or NATS_URL) the demo uses that NATS instead of an embedded one.`
+With --server the demo uses that NATS instead of an embedded one.
+
+Exit status: 0 after Ctrl-C or SIGTERM, 1 failed (a busy port, a server that
+stopped), 2 usage error (an unknown flag, a bad flag value).`
 
 // demoConfig is what the demo verb's flags set.
 type demoConfig struct {
@@ -65,7 +68,7 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 		Example: `  jwtrevoke demo
   jwtrevoke demo --listen 127.0.0.1:9000 --replicas 5
   nats --server nats://127.0.0.1:4222 stream info JWTREVOKE`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd.Context(), g, cfg, cmd.OutOrStdout())
 		},
@@ -136,20 +139,20 @@ const demoClientID = "demo-client"
 func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Logger) (_ *demo, err error) {
 	host, portStr, err := net.SplitHostPort(cfg.listen)
 	if err != nil {
-		return nil, fmt.Errorf("--listen %q: %w", cfg.listen, err)
+		return nil, demoUsage("--listen %q: %w", cfg.listen, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 1 || port > 65535 {
-		return nil, fmt.Errorf("--listen %q: needs a fixed port (replica i listens on port + i)", cfg.listen)
+		return nil, demoUsage("--listen %q: needs a fixed port (replica i listens on port + i)", cfg.listen)
 	}
 	if cfg.replicas < 1 || cfg.replicas > 32 {
-		return nil, fmt.Errorf("--replicas %d: must be 1 to 32", cfg.replicas)
+		return nil, demoUsage("--replicas %d: must be 1 to 32", cfg.replicas)
 	}
 	if g.maxLifetime != 0 && g.maxLifetime < demoAccessLifetime {
-		return nil, fmt.Errorf("--max-lifetime %v: the demo's access tokens live %v", g.maxLifetime, demoAccessLifetime)
+		return nil, demoUsage("--max-lifetime %v: the demo's access tokens live %v", g.maxLifetime, demoAccessLifetime)
 	}
 	if port+cfg.replicas > 65535 {
-		return nil, fmt.Errorf("--listen %q: no room for %d replica ports after it", cfg.listen, cfg.replicas)
+		return nil, demoUsage("--listen %q: no room for %d replica ports after it", cfg.listen, cfg.replicas)
 	}
 	d := &demo{g: g, cfg: cfg, log: log, errc: make(chan error, cfg.replicas+1), clientID: demoClientID, clientSecret: demoRandomID(18)}
 	defer func() {
@@ -273,6 +276,11 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 		return nil
 	})
 	return d, nil
+}
+
+// demoUsage is a usage error (exit 2) of the demo's flags.
+func demoUsage(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
 func (d *demo) goServe(serve func() error) {

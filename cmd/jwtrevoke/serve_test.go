@@ -375,7 +375,8 @@ func TestServeRestartKeepsRevocations(t *testing.T) {
 	}
 }
 
-// Bad configurations are refused at once, with a message naming the flag.
+// Bad configurations are refused at once, as usage errors (exit 2), with
+// a message naming the flag; every problem is reported, not only the first.
 func TestServeRefusesBadConfig(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -397,6 +398,9 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{"HMAC and PEM", []string{"--hmac-secret", serveTestSecret, "--client", "a:0123456789abcdef", "--pem", "x.pem"}, "excludes"},
 		{"missing PEM file", []string{"--client", "a:0123456789abcdef", "--pem", "/nonexistent/k.pem"}, "--pem"},
 		{"bad CORS origin", []string{"--hmac-secret", serveTestSecret, "--cors-origin", "app.example.com"}, "origin"},
+		{"no keys, no clients, short admin token", []string{"--admin-token", "x"}, "3 settings are missing or invalid:\n  - no OAuth clients"},
+		{"no keys, no clients, short admin token", []string{"--admin-token", "x"}, "\n  - the admin token is 1 bytes"},
+		{"no keys, no clients, short admin token", []string{"--admin-token", "x"}, "\n  - no keys to verify tokens"},
 	} {
 		// Refused before it starts anything: it exits at once. The bound
 		// only stops a serve that starts after all.
@@ -406,8 +410,8 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		cancel()
 		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), tt.want) {
-			t.Errorf("serve %s (%s): err %v, output %q; want exit 1 mentioning %q", strings.Join(tt.args, " "), tt.name, err, out, tt.want)
+		if !errors.As(err, &exit) || exit.ExitCode() != exitUsage || !strings.Contains(string(out), tt.want) {
+			t.Errorf("serve %s (%s): err %v, output %q; want exit %d mentioning %q", strings.Join(tt.args, " "), tt.name, err, out, exitUsage, tt.want)
 		}
 	}
 }

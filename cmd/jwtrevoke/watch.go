@@ -44,13 +44,20 @@ require signatures), and its status says what an agent would do with it:
 
 A refused event is printed with its error; watch never stops on one. By default
 only new events are shown; --since or --all replay older ones first. It runs
-until Ctrl-C, or until --count events have been printed.`,
+until Ctrl-C, or until --count events have been printed.
+
+Events go to stdout; what watch says about itself goes to stderr: where it
+starts, that it is waiting (and for what, when --since is past the stream's
+last event), and when it loses and regains the server.
+
+Exit status: 0 at Ctrl-C or after --count events, 1 failed (no server, no
+stream), 2 usage error (an unknown flag, a bad flag value).`,
 		Example: `  jwtrevoke watch
   jwtrevoke watch --json | jq 'select(.status != "ok")'
   jwtrevoke watch --all --count 10
   jwtrevoke watch --since 1h
   jwtrevoke watch --since 1042 --trust-key ops-2026-01=ops.pub`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	f := c.Flags()
@@ -63,10 +70,10 @@ until Ctrl-C, or until --count events have been printed.`,
 
 func (o *watchOptions) run(cmd *cobra.Command) error {
 	if o.all && o.since != "" {
-		return errors.New("--all and --since exclude each other")
+		return usageError(cmd, errors.New("--all and --since exclude each other"))
 	}
 	if o.count < 0 {
-		return fmt.Errorf("--count %d: must not be negative", o.count)
+		return usageError(cmd, fmt.Errorf("--count %d: must not be negative", o.count))
 	}
 	trusted, err := cliParseTrustKeys(o.trust)
 	if err != nil {
@@ -80,7 +87,7 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	case o.since != "":
 		s, err := cliParseSince(o.since, time.Now())
 		if err != nil {
-			return err
+			return usageError(cmd, err)
 		}
 		if s.seq > 0 {
 			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, s.seq
