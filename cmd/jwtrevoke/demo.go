@@ -181,9 +181,14 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 	d.lns, d.issuerLn = lns, lns[0]
 	d.issuerURL = "http://" + demoURLHost(cfg.listen)
 
+	// The demo is self-contained: only --server on its own command line
+	// turns it to another NATS, not a NATS_URL left in the environment.
 	if g.server != "" {
 		d.natsURL = g.server
 	} else {
+		if env := os.Getenv("NATS_URL"); env != "" {
+			log.Info("NATS_URL is set, but the demo uses its embedded NATS server; pass --server to use another", "NATS_URL", redactURLs(env))
+		}
 		dir := cfg.data
 		if dir == "" {
 			if dir, err = os.MkdirTemp("", "jwtrevoke-demo-"); err != nil {

@@ -23,6 +23,11 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
+// defaultServer is where the verbs look for NATS when neither --server nor
+// NATS_URL names a server: where the nats CLI looks, and where serve and
+// demo put their embedded server by default (--nats-listen).
+const defaultServer = "nats://127.0.0.1:4222"
+
 // globalFlags are the flags every verb shares. The NATS ones are named as
 // in the nats CLI where they mean the same thing.
 type globalFlags struct {
@@ -39,7 +44,7 @@ type globalFlags struct {
 
 func (g *globalFlags) register(c *cobra.Command) {
 	f := c.PersistentFlags()
-	f.StringVarP(&g.server, "server", "s", os.Getenv("NATS_URL"), "NATS server URLs, comma separated (env NATS_URL); serve and demo start an embedded server when empty")
+	f.StringVarP(&g.server, "server", "s", "", "NATS server URLs, comma separated (default: env NATS_URL, else "+defaultServer+"); without --server, demo starts an embedded server, and so does serve when NATS_URL is unset too")
 	f.StringVar(&g.creds, "creds", os.Getenv("NATS_CREDS"), "NATS user credentials file (env NATS_CREDS)")
 	f.StringVar(&g.tlsCert, "tlscert", "", "TLS client certificate file")
 	f.StringVar(&g.tlsKey, "tlskey", "", "TLS client private key file")
@@ -106,12 +111,26 @@ func (g *globalFlags) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// connect dials the configured NATS servers.
-func (g *globalFlags) connect(ctx context.Context, name string) (*nats.Conn, error) {
-	if g.server == "" {
-		return nil, fmt.Errorf("no NATS server: pass --server (or set NATS_URL)")
+// serverURL returns the NATS servers the verbs connect to: --server, else
+// NATS_URL, else defaultServer.
+func (g *globalFlags) serverURL() string {
+	if g.server != "" {
+		return g.server
 	}
-	return g.dial(ctx, g.server, name)
+	if env := os.Getenv("NATS_URL"); env != "" {
+		return env
+	}
+	return defaultServer
+}
+
+// connect dials the configured NATS servers (serverURL).
+func (g *globalFlags) connect(ctx context.Context, name string) (*nats.Conn, error) {
+	url := g.serverURL()
+	nc, err := g.dial(ctx, url, name)
+	if err != nil && g.server == "" && os.Getenv("NATS_URL") == "" {
+		return nil, fmt.Errorf("%w (the default server: pass --server or set NATS_URL for another)", err)
+	}
+	return nc, err
 }
 
 func (g *globalFlags) dial(ctx context.Context, url, name string) (*nats.Conn, error) {

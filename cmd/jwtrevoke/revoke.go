@@ -249,7 +249,7 @@ without a terminal, it refuses).`,
 				if before == "now" || before == "" {
 					when = "now (when you answer)"
 				}
-				q := fmt.Sprintf("This revokes EVERY token issued before %s on stream %s at %s:\nevery user is logged out.", when, o.g.stream, o.g.server)
+				q := fmt.Sprintf("This revokes EVERY token issued before %s on stream %s at %s:\nevery user is logged out.", when, o.g.stream, redactURLs(o.g.serverURL()))
 				if err := cliConfirm(cmd, q); err != nil {
 					return fmt.Errorf("revoke all: %w", err)
 				}
@@ -320,7 +320,7 @@ func (o *revokeOptions) publisherOptions() ([]publisher.Option, error) {
 func (o *revokeOptions) publisher(ctx context.Context, nc *nats.Conn, opts []publisher.Option) (*publisher.Publisher, error) {
 	pub, err := publisher.New(ctx, nc, opts...)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("stream %q on %s: %w (start jwtrevoke serve, or pass --create-stream)", o.g.stream, o.g.server, jetstream.ErrStreamNotFound)
+		return nil, fmt.Errorf("stream %q on %s: %w (start jwtrevoke serve, or pass --create-stream)", o.g.stream, redactURLs(o.g.serverURL()), jetstream.ErrStreamNotFound)
 	}
 	return pub, err
 }

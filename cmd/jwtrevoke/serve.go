@@ -65,9 +65,9 @@ stream, behind HTTP endpoints.
   GET  /readyz          200 once the agent has replayed the stream and is fresh, else 503
   GET  /metrics         Prometheus metrics
 
-Without --server it starts an embedded NATS server with JetStream, storing
-under --data and accepting other NATS clients (agents, the nats CLI) on
---nats-listen. The embedded server has no authentication: keep it on
+Without --server (or NATS_URL) it starts an embedded NATS server with
+JetStream, storing under --data and accepting other NATS clients (agents, the
+nats CLI, the other verbs) on --nats-listen. The embedded server has no authentication: keep it on
 loopback, or run a real cluster and pass --server.
 
 Tokens are verified with an HMAC secret, PEM public keys or a JWKS URL, the
@@ -281,7 +281,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 	// NATS: embedded or a cluster.
 	var ns *server.Server
 	var nc *nats.Conn
-	if g.server == "" {
+	if g.server == "" && os.Getenv("NATS_URL") == "" {
 		// The embedded server only says "not ready" after a wait when its
 		// port is taken: find out at once, and say what to do.
 		if l, err := net.Listen("tcp", f.natsListen); err != nil {

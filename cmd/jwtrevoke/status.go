@@ -120,7 +120,7 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 	}
 	st, err := js.Stream(ctx, o.g.stream)
 	if err != nil {
-		return statusReport{}, fmt.Errorf("stream %q on %s: %w", o.g.stream, o.g.server, err)
+		return statusReport{}, fmt.Errorf("stream %q on %s: %w", o.g.stream, redactURLs(o.g.serverURL()), err)
 	}
 	info, err := st.Info(ctx)
 	if err != nil {

@@ -112,7 +112,7 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	}
 	st, err := js.Stream(setup, o.g.stream)
 	if err != nil {
-		return fmt.Errorf("stream %q on %s: %w", o.g.stream, o.g.server, err)
+		return fmt.Errorf("stream %q on %s: %w", o.g.stream, redactURLs(o.g.serverURL()), err)
 	}
 	contract, _, err := o.g.streamContract(st.CachedInfo().Config)
 	if err != nil {
@@ -127,7 +127,7 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 		return fmt.Errorf("consumer on %q: %w", o.g.stream, err)
 	}
 	defer it.Stop()
-	fmt.Fprintf(cmd.ErrOrStderr(), "Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.stream, redactURLs(o.g.server), from)
+	fmt.Fprintf(cmd.ErrOrStderr(), "Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.stream, redactURLs(o.g.serverURL()), from)
 
 	decoder := contract.Decoder(trusted)
 	dec := &decoder
