@@ -123,17 +123,18 @@ func (g *globalFlags) serverURL() string {
 	return defaultServer
 }
 
-// connect dials the configured NATS servers (serverURL).
-func (g *globalFlags) connect(ctx context.Context, name string) (*nats.Conn, error) {
+// connect dials the configured NATS servers (serverURL); extra options
+// come after the flags'.
+func (g *globalFlags) connect(ctx context.Context, name string, extra ...nats.Option) (*nats.Conn, error) {
 	url := g.serverURL()
-	nc, err := g.dial(ctx, url, name)
+	nc, err := g.dial(ctx, url, name, extra...)
 	if err != nil && g.server == "" && os.Getenv("NATS_URL") == "" {
 		return nil, fmt.Errorf("%w (the default server: pass --server or set NATS_URL for another)", err)
 	}
 	return nc, err
 }
 
-func (g *globalFlags) dial(ctx context.Context, url, name string) (*nats.Conn, error) {
+func (g *globalFlags) dial(ctx context.Context, url, name string, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -149,7 +150,7 @@ func (g *globalFlags) dial(ctx context.Context, url, name string) (*nats.Conn, e
 	if g.tlsCA != "" {
 		opts = append(opts, nats.RootCAs(g.tlsCA))
 	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := nats.Connect(url, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURLs(url), err)
 	}

@@ -8,8 +8,10 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
@@ -101,7 +103,20 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	ctx := cmd.Context()
 	setup, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	nc, err := o.g.connect(setup, "jwtrevoke watch")
+	// What watch says about itself goes to stderr, also from the
+	// connection's callbacks, which may run after watch has returned.
+	notes := &watchNotes{w: cmd.ErrOrStderr()}
+	defer notes.stop()
+	nc, err := o.g.connect(setup, "jwtrevoke watch",
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil {
+				return // closed by watch itself
+			}
+			notes.printf("Disconnected from NATS (%v); reconnecting…\n", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			notes.printf("Reconnected to %s; watching again\n", nc.ConnectedUrlRedacted())
+		}))
 	if err != nil {
 		return err
 	}
@@ -127,7 +142,23 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 		return fmt.Errorf("consumer on %q: %w", o.g.stream, err)
 	}
 	defer it.Stop()
-	fmt.Fprintf(cmd.ErrOrStderr(), "Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.stream, redactURLs(o.g.serverURL()), from)
+	notes.printf("Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.stream, redactURLs(o.g.serverURL()), from)
+	// Say so when there is nothing to show yet, and later when the replay
+	// has caught up with the stream, rather than fall silent.
+	state := st.CachedInfo().State
+	waiting := false
+	switch {
+	case cfg.DeliverPolicy == jetstream.DeliverNewPolicy,
+		cfg.DeliverPolicy == jetstream.DeliverAllPolicy && state.LastSeq == 0:
+		waiting = true
+		notes.printf("Waiting for events after seq %d; the stream's last is %d\n", state.LastSeq, state.LastSeq)
+	case cfg.DeliverPolicy == jetstream.DeliverByStartSequencePolicy && cfg.OptStartSeq > state.LastSeq:
+		waiting = true
+		notes.printf("Waiting for events after seq %d; the stream's last is %d (--since %d is past it)\n", cfg.OptStartSeq-1, state.LastSeq, cfg.OptStartSeq)
+	case cfg.DeliverPolicy == jetstream.DeliverByStartTimePolicy && (state.LastSeq == 0 || cfg.OptStartTime.After(state.LastTime)):
+		waiting = true
+		notes.printf("Waiting for events after %s; the stream's last is %d, stored %s\n", cliStampMilli(*cfg.OptStartTime), state.LastSeq, cliStampMilli(state.LastTime))
+	}
 
 	decoder := contract.Decoder(trusted)
 	dec := &decoder
@@ -151,8 +182,37 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
+		if meta, err := m.Metadata(); err == nil && meta.NumPending == 0 && !waiting && (o.count == 0 || n+1 < o.count) {
+			waiting = true
+			notes.printf("Waiting for events after seq %d; the stream's last is %d\n", meta.Sequence.Stream, meta.Sequence.Stream)
+		}
 	}
 	return nil
+}
+
+// watchNotes writes what watch says about itself (not its events) to
+// stderr, from its loop and from the NATS connection's callbacks, until
+// stop. It is safe for use by multiple goroutines.
+type watchNotes struct {
+	mu      sync.Mutex // guards w and stopped
+	w       io.Writer
+	stopped bool
+}
+
+func (n *watchNotes) printf(format string, args ...any) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.stopped {
+		fmt.Fprintf(n.w, format, args...)
+	}
+}
+
+// stop drops whatever is printed after it: a callback that runs after
+// watch has returned writes nothing.
+func (n *watchNotes) stop() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.stopped = true
 }
 
 // Statuses of a watched event.
