@@ -63,7 +63,7 @@ not ready within --timeout). A script can trust 1 to mean refused.`,
 				err = o.print(cmd.OutOrStdout(), rep)
 			}
 			if err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), "jwtrevoke check:", err)
+				fmt.Fprintln(cmd.ErrOrStderr(), "jwtrevoke check:", cliErrorText(err))
 				return &exitError{code: checkError}
 			}
 			if !rep.Allowed {

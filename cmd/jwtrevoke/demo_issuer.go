@@ -544,7 +544,9 @@ func demoJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // error descriptions are text, not HTML
+	_ = enc.Encode(v)
 }
 
 // demoOAuthError writes an RFC 6749 error body.

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -45,7 +46,7 @@ func run() int {
 	if err == nil {
 		return 0
 	}
-	if msg := err.Error(); msg != "" {
+	if msg := cliErrorText(err); msg != "" {
 		fmt.Fprintln(os.Stderr, "jwtrevoke:", msg)
 	}
 	var coded interface{ ExitCode() int }
@@ -53,6 +54,15 @@ func run() int {
 		return coded.ExitCode()
 	}
 	return exitFailed
+}
+
+// cliErrorText is err's message for a line that already starts with
+// "jwtrevoke:": without the package prefixes of the library's errors
+// ("jwtrevoke: ", "jwtrevoke/publisher: ") at its start or after a colon,
+// so that "revoking subject: jwtrevoke: empty key" reads "revoking subject:
+// empty key".
+func cliErrorText(err error) string {
+	return regexp.MustCompile(`(^|: )jwtrevoke(/[a-z]+)?: `).ReplaceAllString(err.Error(), "$1")
 }
 
 // exitError is an error that carries the exit status jwtrevoke ends with,

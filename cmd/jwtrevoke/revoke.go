@@ -322,7 +322,7 @@ func (o *revokeOptions) publisher(ctx context.Context, nc *nats.Conn, opts []pub
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("stream %q on %s: %w (start jwtrevoke serve, or pass --create-stream)", o.g.stream, redactURLs(o.g.serverURL()), jetstream.ErrStreamNotFound)
 	}
-	return pub, err
+	return pub, cliContractFlag(o.g, err)
 }
 
 // cliReceipt is a revoke verb's --json output.

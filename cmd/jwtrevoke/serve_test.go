@@ -257,11 +257,13 @@ func TestServeProcess(t *testing.T) {
 	}
 
 	// The admin API: log alice out everywhere.
-	if status, _ := p.get(t, "/admin/live", ""); status != http.StatusUnauthorized {
-		t.Errorf("GET /admin/live without the admin token: status %d, want 401", status)
+	// A missing token and a wrong one are told apart; the descriptions'
+	// < and > are written as they are, not as \u003c and \u003e.
+	if status, body := p.get(t, "/admin/live", ""); status != http.StatusUnauthorized || !strings.Contains(string(body), "missing admin token") || !strings.Contains(string(body), "Bearer <admin token>") {
+		t.Errorf("GET /admin/live without the admin token: %d %s, want 401 saying the token is missing, with <admin token> unescaped", status, body)
 	}
-	if status, _ := p.get(t, "/admin/live", "not-the-admin-token"); status != http.StatusUnauthorized {
-		t.Errorf("GET /admin/live with a wrong admin token: status %d, want 401", status)
+	if status, body := p.get(t, "/admin/live", "not-the-admin-token"); status != http.StatusUnauthorized || !strings.Contains(string(body), "wrong admin token") || strings.Contains(string(body), "missing") {
+		t.Errorf("GET /admin/live with a wrong admin token: %d %s, want 401 saying the token is wrong", status, body)
 	}
 	status, body := p.admin(t, `{"kind":"sub","key":"alice","reason":"password change","actor":"test"}`)
 	if status != http.StatusOK {
