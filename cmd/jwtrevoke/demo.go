@@ -67,7 +67,7 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 		Long:  demoLong,
 		Example: `  jwtrevoke demo
   jwtrevoke demo --listen 127.0.0.1:9000 --replicas 5
-  nats --server nats://127.0.0.1:4222 stream info JWTREVOKE`,
+  jwtrevoke watch      # in another shell: the events as they are published`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd.Context(), g, cfg, cmd.OutOrStdout())
@@ -231,10 +231,16 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 	if d.is, err = newDemoIssuer(d.pub, d.issuerURL, log.With("part", "issuer")); err != nil {
 		return nil, err
 	}
+	// The demo says when its agents replay the stream and when they are
+	// all ready, in that order; an agent's own lines are debug detail (on
+	// an empty stream it logs "ready" before "replaying").
+	alog := slog.New(demoAgentLog{log.Handler()})
+	state := d.stream.CachedInfo().State
+	log.Info("agents replaying revocations", "stream", g.stream, "agents", cfg.replicas+1, "events", state.Msgs, "last_seq", state.LastSeq)
 	if d.ia, err = agent.New(ctx, d.nc,
 		agent.WithStream(g.stream),
 		agent.WithStaleness(demoStaleAfter),
-		agent.WithLogger(log.With("part", "issuer")),
+		agent.WithLogger(alog.With("part", "issuer")),
 		agent.WithOnApply(d.is.observe)); err != nil {
 		return nil, err
 	}
@@ -249,7 +255,7 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 		if err != nil {
 			return nil, err
 		}
-		r, err := startDemoReplica(ctx, i, lns[i], nc, g, d.is, cors, log)
+		r, err := startDemoReplica(ctx, i, lns[i], nc, g, d.is, cors, alog)
 		if err != nil {
 			nc.Close()
 			return nil, err
@@ -271,6 +277,7 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 			return nil, err
 		}
 	}
+	log.Info("agents ready", "stream", g.stream, "agents", len(d.agents()), "applied", d.ia.LastApplied())
 	for _, r := range d.reps {
 		d.goServe(r.serve)
 	}
@@ -281,6 +288,33 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 		return nil
 	})
 	return d, nil
+}
+
+// demoAgentLog is the demo's log for its agents: their "replaying" and
+// "ready" lines go to debug, since the demo logs both for all of its
+// agents, in order.
+type demoAgentLog struct{ slog.Handler }
+
+func (h demoAgentLog) Enabled(ctx context.Context, l slog.Level) bool {
+	return l == slog.LevelInfo || h.Handler.Enabled(ctx, l) // Info may become Debug in Handle
+}
+
+func (h demoAgentLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo && (r.Message == "agent replaying revocations" || r.Message == "agent ready") {
+		r.Level = slog.LevelDebug
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h demoAgentLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return demoAgentLog{h.Handler.WithAttrs(as)}
+}
+
+func (h demoAgentLog) WithGroup(name string) slog.Handler {
+	return demoAgentLog{h.Handler.WithGroup(name)}
 }
 
 // demoUsage is a usage error (exit 2) of the demo's flags.
@@ -329,8 +363,17 @@ func (d *demo) printBanner(out io.Writer) {
 	for _, r := range d.reps {
 		fmt.Fprintf(&b, "  Replica %-2d       %s/api/whoami\n", r.n, d.replicaURL(r))
 	}
-	fmt.Fprintf(&b, "  NATS             %s   (stream %s)\n", d.natsURL, d.g.stream)
-	fmt.Fprintf(&b, "  Watch the log    nats --server %s stream info %s\n", d.natsURL, d.g.stream)
+	// The shell verbs find the embedded server at its default address.
+	jr := "jwtrevoke"
+	if d.natsURL != defaultServer {
+		jr += " --server " + redactURLs(d.natsURL)
+	}
+	if d.g.stream != publisher.DefaultStream {
+		jr += " --stream " + d.g.stream
+	}
+	fmt.Fprintf(&b, "  NATS             %s   (stream %s)\n", redactURLs(d.natsURL), d.g.stream)
+	fmt.Fprintf(&b, "  Watch events     %s watch\n", jr)
+	fmt.Fprintf(&b, "  Stream status    %s status\n", jr)
 	fmt.Fprintf(&b, "  RFC 7009/7662    POST %s/revoke, %s/introspect\n", d.issuerURL, d.issuerURL)
 	fmt.Fprintf(&b, "  Client           id %s  secret %s\n", d.clientID, d.clientSecret)
 	fmt.Fprintf(&b, "  Users            %s\n", demoUserList())
@@ -339,14 +382,21 @@ func (d *demo) printBanner(out io.Writer) {
 	} else if d.cfg.data != "" {
 		fmt.Fprintf(&b, "  Store            %s\n", d.cfg.data)
 	}
-	fmt.Fprintf(&b, "\nTry it from a shell:\n")
-	fmt.Fprintf(&b, "  curl -s -X POST %s/login -d '{\"username\":\"alice\",\"password\":\"alice\"}'\n", d.issuerURL)
+	fmt.Fprintf(&b, "\nTry it from a shell: log in as alice (the answer's access_token is her JWT),\ncall a replica with it, log her out everywhere, call again:\n")
+	fmt.Fprintf(&b, "  TOKEN=$(curl -s -X POST %s/login -d '{\"username\":\"alice\",\"password\":\"alice\"}' | %s)\n", d.issuerURL, demoTokenSed)
 	if len(d.reps) > 0 {
 		fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" %s/api/whoami\n", d.replicaURL(d.reps[0]))
+		fmt.Fprintf(&b, "  %s revoke subject alice --reason demo\n", jr)
+		fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" %s/api/whoami   # now 401\n", d.replicaURL(d.reps[0]))
 	}
 	fmt.Fprintf(&b, "\nReady. Ctrl-C stops everything.\n")
 	_, _ = io.WriteString(out, b.String())
 }
+
+// demoTokenSed takes the access_token out of the issuer's JSON answer to
+// a login, in the banner's shell example (sed, which every shell has; jq
+// may not be installed).
+const demoTokenSed = `sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'`
 
 func demoUserList() string {
 	var s []string
