@@ -131,8 +131,8 @@ func unknownVerb(cmd *cobra.Command, args []string) error {
 func newRoot() *cobra.Command {
 	g := &globalFlags{}
 	root := &cobra.Command{
-		Use:           "jwtrevoke",
-		Short:         "Real logout for JWTs: revoke tokens and have every API replica refuse them within milliseconds",
+		Use:   "jwtrevoke",
+		Short: "Real logout for JWTs: revoke tokens and have every API replica refuse them within milliseconds",
 		Long: `Real logout for JWTs: revoke tokens and have every API replica refuse them
 within milliseconds.
 
