@@ -23,7 +23,7 @@ import (
 const (
 	checkAllowed = 0 // the token would be accepted
 	checkRefused = 1 // revoked, unknown, stale, or it does not verify
-	checkError   = 2 // no verdict: bad flags, no server, not ready in time
+	checkError   = 2 // no verdict: a usage error (exitUsage), bad input, no server, not ready in time
 )
 
 type checkOptions struct {
@@ -51,18 +51,20 @@ a jti), with --hmac-secret-file, --hmac-secret or --pem; a token that does not
 verify is refused with the middleware's reason (invalid, expired, no_jti,
 malformed). --unverified only decodes it and says so.
 
-Exit status: 0 allowed, 1 refused, 2 error (no verdict).`,
+Exit status: 0 allowed, 1 refused, 2 no verdict: a usage error (no token
+given, an unknown flag, a bad flag value) or an error (no server, no stream,
+not ready within --timeout). A script can trust 1 to mean refused.`,
 		Example: `  jwtrevoke check "$JWT" --hmac-secret-file secret.txt
   echo "$JWT" | jwtrevoke check - --pem issuer.pub.pem --json
   jwtrevoke check "$JWT" --unverified && echo "not revoked"`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rep, err := o.run(cmd, args[0])
 			if err == nil {
 				err = o.print(cmd.OutOrStdout(), rep)
 			}
 			if err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), "jwtrevoke check:", err)
+				fmt.Fprintln(cmd.ErrOrStderr(), "jwtrevoke check:", cliErrorText(err))
 				return &exitError{code: checkError}
 			}
 			if !rep.Allowed {

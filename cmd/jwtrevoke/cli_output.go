@@ -77,6 +77,21 @@ func cliKindName(k jwtrevoke.Kind) string {
 	return k.String()
 }
 
+// cliClaimName is the JWT claim that carries a kind's key.
+func cliClaimName(k jwtrevoke.Kind) string {
+	switch k {
+	case jwtrevoke.KindToken:
+		return "jti"
+	case jwtrevoke.KindSubject:
+		return "sub"
+	case jwtrevoke.KindSession:
+		return "sid"
+	case jwtrevoke.KindKey:
+		return "kid"
+	}
+	return k.String()
+}
+
 // cliDescribe names what a revocation matches, for text output:
 // `subject "alice"`, `every token`.
 func cliDescribe(k jwtrevoke.Kind, key string) string {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -201,5 +202,116 @@ func TestCLIWatchReplay(t *testing.T) {
 		if _, _, err := cliRun(ctx, nil, append([]string{"-s", url}, args...)...); err == nil {
 			t.Errorf("jwtrevoke %v = nil, want an error", args)
 		}
+	}
+}
+
+// cliWatchNotes starts `jwtrevoke watch` in this process like cliWatch,
+// and hands on every line it writes to stderr.
+func cliWatchNotes(t *testing.T, ctx context.Context, args ...string) (notes <-chan string, wait func() (string, error)) {
+	t.Helper()
+	root := newRoot()
+	var out syncBuffer
+	errR, errW := io.Pipe()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(errW)
+	root.SetIn(strings.NewReader(""))
+	done := make(chan error, 1)
+	go func() {
+		err := root.ExecuteContext(ctx)
+		errW.CloseWithError(io.EOF)
+		done <- err
+	}()
+	lines := make(chan string, 256)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(errR)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return lines, func() (string, error) {
+		select {
+		case err := <-done:
+			return out.String(), err
+		case <-time.After(leakWait): // a hang guard; watch ends at once
+			t.Fatalf("watch %v did not end within %v; output so far:\n%s", args, leakWait, out.String())
+			return "", nil
+		}
+	}
+}
+
+// cliWaitNote waits for a line of notes that contains want and returns it.
+func cliWaitNote(t *testing.T, ctx context.Context, notes <-chan string, want string) string {
+	t.Helper()
+	for {
+		select {
+		case line, ok := <-notes:
+			if !ok {
+				t.Fatalf("watch ended its stderr without a line containing %q", want)
+			}
+			t.Logf("watch stderr: %s", line)
+			if strings.Contains(line, want) {
+				return line
+			}
+		case <-ctx.Done():
+			t.Fatalf("no line containing %q on watch's stderr", want)
+		}
+	}
+}
+
+// TestCLIWatchSaysWhatItWaitsFor: watch is never silent about itself. On
+// stderr (stdout carries only events) it says it waits when it has nothing
+// to show: only new events, --since past the stream's end, a replay that
+// has caught up; and when it loses the server and when it has it back,
+// after which it goes on with the next event.
+func TestCLIWatchSaysWhatItWaitsFor(t *testing.T) {
+	ctx := cliContext(t, 60*time.Second)
+	dir := t.TempDir()
+	s := testkit.NATS(t, dir)
+	url := s.ClientURL()
+	pub := cliPublisher(t, ctx, cliConnect(t, url))
+	for _, sub := range []string{"a", "b"} {
+		if _, err := pub.RevokeSubject(ctx, sub, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"watch"}, "Waiting for events after seq 2; the stream's last is 2"},
+		{[]string{"watch", "--since", "100"}, "Waiting for events after seq 99; the stream's last is 2 (--since 100 is past it)"},
+		{[]string{"watch", "--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, "the stream's last is 2, stored"},
+		{[]string{"watch", "--all"}, "Waiting for events after seq 2; the stream's last is 2"},
+	} {
+		cctx, cancel := context.WithCancel(ctx)
+		notes, wait := cliWatchNotes(t, cctx, append([]string{"-s", url}, tc.args...)...)
+		cliWaitNote(t, ctx, notes, tc.want)
+		cancel()
+		stdout, err := wait()
+		if err != nil || strings.Contains(stdout, "Waiting") {
+			t.Errorf("jwtrevoke %v = %v, stdout %q; want nil, no notes on stdout", tc.args, err, stdout)
+		}
+	}
+
+	// The server dies and comes back: watch says both, and goes on.
+	notes, wait := cliWatchNotes(t, ctx, "-s", url, "--json", "watch", "--all", "--count", "3")
+	cliWaitNote(t, ctx, notes, "Waiting for events after seq 2")
+	s.Shutdown()
+	cliWaitNote(t, ctx, notes, "Disconnected from NATS")
+	s = testkit.Restart(t, s, dir)
+	cliWaitNote(t, ctx, notes, "Reconnected to nats://")
+	pub2, err := publisher.New(ctx, cliConnect(t, s.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub2.RevokeSubject(ctx, "c", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := wait()
+	if lines := strings.Split(strings.TrimSpace(stdout), "\n"); err != nil || len(lines) != 3 || !strings.Contains(lines[2], `"key": "c"`) && !strings.Contains(lines[2], `"key":"c"`) {
+		t.Errorf("watch across a restart = %v, stdout:\n%s\nwant 3 events, the last for c", err, stdout)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
@@ -46,7 +47,10 @@ new token's iat is not before T: it works on every replica while every earlier
 token is refused.
 
 The store is a fresh temporary directory removed at exit unless --data is given.
-With --server (or NATS_URL) the demo uses that NATS instead of an embedded one.`
+With --server the demo uses that NATS instead of an embedded one.
+
+Exit status: 0 after Ctrl-C or SIGTERM, 1 failed (a busy port, a server that
+stopped), 2 usage error (an unknown flag, a bad flag value).`
 
 // demoConfig is what the demo verb's flags set.
 type demoConfig struct {
@@ -64,8 +68,8 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 		Long:  demoLong,
 		Example: `  jwtrevoke demo
   jwtrevoke demo --listen 127.0.0.1:9000 --replicas 5
-  nats --server nats://127.0.0.1:4222 stream info JWTREVOKE`,
-		Args: cobra.NoArgs,
+  jwtrevoke watch      # in another shell: the events as they are published`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd.Context(), g, cfg, cmd.OutOrStdout())
 		},
@@ -136,20 +140,20 @@ const demoClientID = "demo-client"
 func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Logger) (_ *demo, err error) {
 	host, portStr, err := net.SplitHostPort(cfg.listen)
 	if err != nil {
-		return nil, fmt.Errorf("--listen %q: %w", cfg.listen, err)
+		return nil, demoUsage("--listen %q: %w", cfg.listen, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 1 || port > 65535 {
-		return nil, fmt.Errorf("--listen %q: needs a fixed port (replica i listens on port + i)", cfg.listen)
+		return nil, demoUsage("--listen %q: needs a fixed port (replica i listens on port + i)", cfg.listen)
 	}
 	if cfg.replicas < 1 || cfg.replicas > 32 {
-		return nil, fmt.Errorf("--replicas %d: must be 1 to 32", cfg.replicas)
+		return nil, demoUsage("--replicas %d: must be 1 to 32", cfg.replicas)
 	}
 	if g.maxLifetime != 0 && g.maxLifetime < demoAccessLifetime {
-		return nil, fmt.Errorf("--max-lifetime %v: the demo's access tokens live %v", g.maxLifetime, demoAccessLifetime)
+		return nil, demoUsage("--max-lifetime %v: the demo's access tokens live %v", g.maxLifetime, demoAccessLifetime)
 	}
 	if port+cfg.replicas > 65535 {
-		return nil, fmt.Errorf("--listen %q: no room for %d replica ports after it", cfg.listen, cfg.replicas)
+		return nil, demoUsage("--listen %q: no room for %d replica ports after it", cfg.listen, cfg.replicas)
 	}
 	d := &demo{g: g, cfg: cfg, log: log, errc: make(chan error, cfg.replicas+1), clientID: demoClientID, clientSecret: demoRandomID(18)}
 	defer func() {
@@ -178,9 +182,14 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 	d.lns, d.issuerLn = lns, lns[0]
 	d.issuerURL = "http://" + demoURLHost(cfg.listen)
 
+	// The demo is self-contained: only --server on its own command line
+	// turns it to another NATS, not a NATS_URL left in the environment.
 	if g.server != "" {
 		d.natsURL = g.server
 	} else {
+		if env := os.Getenv("NATS_URL"); env != "" {
+			log.Info("NATS_URL is set, but the demo uses its embedded NATS server; pass --server to use another", "NATS_URL", redactURLs(env))
+		}
 		dir := cfg.data
 		if dir == "" {
 			if dir, err = os.MkdirTemp("", "jwtrevoke-demo-"); err != nil {
@@ -223,10 +232,16 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 	if d.is, err = newDemoIssuer(d.pub, d.issuerURL, log.With("part", "issuer")); err != nil {
 		return nil, err
 	}
+	// The demo says when its agents replay the stream and when they are
+	// all ready, in that order; an agent's own lines are debug detail (on
+	// an empty stream it logs "ready" before "replaying").
+	alog := slog.New(demoAgentLog{log.Handler()})
+	state := d.stream.CachedInfo().State
+	log.Info("agents replaying revocations", "stream", g.stream, "agents", cfg.replicas+1, "events", state.Msgs, "last_seq", state.LastSeq)
 	if d.ia, err = agent.New(ctx, d.nc,
 		agent.WithStream(g.stream),
 		agent.WithStaleness(demoStaleAfter),
-		agent.WithLogger(log.With("part", "issuer")),
+		agent.WithLogger(alog.With("part", "issuer")),
 		agent.WithOnApply(d.is.observe)); err != nil {
 		return nil, err
 	}
@@ -241,7 +256,7 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 		if err != nil {
 			return nil, err
 		}
-		r, err := startDemoReplica(ctx, i, lns[i], nc, g, d.is, cors, log)
+		r, err := startDemoReplica(ctx, i, lns[i], nc, g, d.is, cors, alog)
 		if err != nil {
 			nc.Close()
 			return nil, err
@@ -263,6 +278,7 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 			return nil, err
 		}
 	}
+	log.Info("agents ready", "stream", g.stream, "agents", len(d.agents()), "applied", d.ia.LastApplied())
 	for _, r := range d.reps {
 		d.goServe(r.serve)
 	}
@@ -273,6 +289,38 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 		return nil
 	})
 	return d, nil
+}
+
+// demoAgentLog is the demo's log for its agents: their "replaying" and
+// "ready" lines go to debug, since the demo logs both for all of its
+// agents, in order.
+type demoAgentLog struct{ slog.Handler }
+
+func (h demoAgentLog) Enabled(ctx context.Context, l slog.Level) bool {
+	return l == slog.LevelInfo || h.Handler.Enabled(ctx, l) // Info may become Debug in Handle
+}
+
+func (h demoAgentLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo && (r.Message == "agent replaying revocations" || r.Message == "agent ready") {
+		r.Level = slog.LevelDebug
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h demoAgentLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return demoAgentLog{h.Handler.WithAttrs(as)}
+}
+
+func (h demoAgentLog) WithGroup(name string) slog.Handler {
+	return demoAgentLog{h.Handler.WithGroup(name)}
+}
+
+// demoUsage is a usage error (exit 2) of the demo's flags.
+func demoUsage(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
 func (d *demo) goServe(serve func() error) {
@@ -316,8 +364,17 @@ func (d *demo) printBanner(out io.Writer) {
 	for _, r := range d.reps {
 		fmt.Fprintf(&b, "  Replica %-2d       %s/api/whoami\n", r.n, d.replicaURL(r))
 	}
-	fmt.Fprintf(&b, "  NATS             %s   (stream %s)\n", d.natsURL, d.g.stream)
-	fmt.Fprintf(&b, "  Watch the log    nats --server %s stream info %s\n", d.natsURL, d.g.stream)
+	// The shell verbs find the embedded server at its default address.
+	jr := "jwtrevoke"
+	if d.natsURL != defaultServer {
+		jr += " --server " + redactURLs(d.natsURL)
+	}
+	if d.g.stream != jwtrevoke.DefaultStream {
+		jr += " --stream " + d.g.stream
+	}
+	fmt.Fprintf(&b, "  NATS             %s   (stream %s)\n", redactURLs(d.natsURL), d.g.stream)
+	fmt.Fprintf(&b, "  Watch events     %s watch\n", jr)
+	fmt.Fprintf(&b, "  Stream status    %s status\n", jr)
 	fmt.Fprintf(&b, "  RFC 7009/7662    POST %s/revoke, %s/introspect\n", d.issuerURL, d.issuerURL)
 	fmt.Fprintf(&b, "  Client           id %s  secret %s\n", d.clientID, d.clientSecret)
 	fmt.Fprintf(&b, "  Users            %s\n", demoUserList())
@@ -326,14 +383,21 @@ func (d *demo) printBanner(out io.Writer) {
 	} else if d.cfg.data != "" {
 		fmt.Fprintf(&b, "  Store            %s\n", d.cfg.data)
 	}
-	fmt.Fprintf(&b, "\nTry it from a shell:\n")
-	fmt.Fprintf(&b, "  curl -s -X POST %s/login -d '{\"username\":\"alice\",\"password\":\"alice\"}'\n", d.issuerURL)
+	fmt.Fprintf(&b, "\nTry it from a shell: log in as alice (the answer's access_token is her JWT),\ncall a replica with it, log her out everywhere, call again:\n")
+	fmt.Fprintf(&b, "  TOKEN=$(curl -s -X POST %s/login -d '{\"username\":\"alice\",\"password\":\"alice\"}' | %s)\n", d.issuerURL, demoTokenSed)
 	if len(d.reps) > 0 {
 		fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" %s/api/whoami\n", d.replicaURL(d.reps[0]))
+		fmt.Fprintf(&b, "  %s revoke subject alice --reason demo\n", jr)
+		fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" %s/api/whoami   # now 401\n", d.replicaURL(d.reps[0]))
 	}
 	fmt.Fprintf(&b, "\nReady. Ctrl-C stops everything.\n")
 	_, _ = io.WriteString(out, b.String())
 }
+
+// demoTokenSed takes the access_token out of the issuer's JSON answer to
+// a login, in the banner's shell example (sed, which every shell has; jq
+// may not be installed).
+const demoTokenSed = `sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'`
 
 func demoUserList() string {
 	var s []string

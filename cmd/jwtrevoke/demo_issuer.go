@@ -378,12 +378,14 @@ func (is *demoIssuer) issue(w http.ResponseWriter, r *http.Request, sub, sid, re
 		demoOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not issue a token")
 		return
 	}
+	// Rounded up, so that any wait at all shows as one (never as 0s).
+	waitedMS := int64((waited + time.Millisecond - 1) / time.Millisecond)
 	if waited > 0 {
-		is.log.Info("waited for a cut-off's second to end before issuing", "sub", sub, "waited", waited.Round(time.Millisecond))
+		// Only a login or refresh right after a cut-off for its user waits.
+		is.log.Info("waited for a cut-off's second to end before issuing", "sub", sub, "waited", time.Duration(waitedMS)*time.Millisecond)
 	}
 	is.log.Debug("issued", "sub", sub, "sid", sid, "why", why)
-	// Rounded up, so that any wait at all shows as one.
-	w.Header().Set(demoIssueDelayHeader, strconv.FormatInt(int64((waited+time.Millisecond-1)/time.Millisecond), 10))
+	w.Header().Set(demoIssueDelayHeader, strconv.FormatInt(waitedMS, 10))
 	demoJSON(w, http.StatusOK, demoTokenPair{AccessToken: raw, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(demoAccessLifetime / time.Second)})
 }
 
@@ -536,7 +538,9 @@ func demoJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // error descriptions are text, not HTML
+	_ = enc.Encode(v)
 }
 
 // demoOAuthError writes an RFC 6749 error body.

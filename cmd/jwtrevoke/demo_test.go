@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -116,10 +118,23 @@ func TestDemoProcess(t *testing.T) {
 
 	dc := newDemoClient(t, port, replicas, clientSecret)
 	dc.waitReady(ctx)
-	if !strings.Contains(out.String(), fmt.Sprintf("nats --server nats://127.0.0.1:%d stream info JWTREVOKE", natsPort)) {
-		t.Errorf("banner has no nats CLI hint:\n%s", out.String())
+	jr := fmt.Sprintf("jwtrevoke --server nats://127.0.0.1:%d", natsPort)
+	for _, want := range []string{jr + " watch", jr + " status", "TOKEN=$(curl"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, out.String())
+		}
+	}
+	// The agents replay, then are ready, in that order, and no login that
+	// did not wait says how long it waited.
+	logs := errOut.String()
+	if r, a := strings.Index(logs, `msg="agents replaying revocations"`), strings.Index(logs, `msg="agents ready"`); r < 0 || a < r || strings.Contains(logs, `msg="agent ready"`) {
+		t.Errorf("demo log: want agents replaying, then agents ready, and no agent's own ready line:\n%s", logs)
 	}
 	dc.story(ctx)
+	if strings.Contains(errOut.String(), "waited=0s") {
+		t.Errorf("demo log has a wait of 0s:\n%s", errOut.String())
+	}
+	demoBannerShell(t, ctx, out.String(), bin, dc)
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -184,7 +199,7 @@ func TestDemoInProcess(t *testing.T) {
 	}()
 	var banner bytes.Buffer
 	d.printBanner(&banner)
-	for _, want := range []string{d.issuerURL + "/", d.clientSecret, "stream info JWTREVOKE"} {
+	for _, want := range []string{d.issuerURL + "/", d.clientSecret, "watch", "TOKEN=$(curl -s -X POST " + d.issuerURL + "/login"} {
 		if !strings.Contains(banner.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner.String())
 		}
@@ -192,6 +207,40 @@ func TestDemoInProcess(t *testing.T) {
 	dc = newDemoClient(t, port, replicas, d.clientSecret)
 	dc.waitReady(ctx)
 	dc.story(ctx)
+}
+
+// demoBannerShell runs the banner's shell example as a user would paste
+// it: the TOKEN line logs alice in, the replica answers her token, the
+// jwtrevoke line revokes her, and then every replica refuses that token.
+func demoBannerShell(t *testing.T, ctx context.Context, banner, bin string, dc *demoClient) {
+	t.Helper()
+	for _, tool := range []string{"sh", "curl", "sed"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Logf("not running the banner's shell example: no %s", tool)
+			return
+		}
+	}
+	var lines []string
+	for _, line := range strings.Split(banner, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "TOKEN=") || strings.HasPrefix(line, "curl -s -H") || strings.HasPrefix(line, "jwtrevoke ") && strings.Contains(line, " revoke ") {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) != 4 {
+		t.Fatalf("banner: want a TOKEN line, a call, a revoke and a call; got %q", lines)
+	}
+	// The last call races the revocation's arrival: the refusal is waited
+	// for below instead.
+	script := "set -e\n" + strings.Join(lines[:3], "\n") + "\necho\necho \"TOKEN=$TOKEN\"\n"
+	cmd := exec.CommandContext(ctx, "sh", "-c", script)
+	cmd.Env = append(os.Environ(), "NATS_URL=", "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	m := regexp.MustCompile(`(?m)^TOKEN=(\S+)$`).FindStringSubmatch(string(out))
+	if err != nil || m == nil || !strings.Contains(string(out), `"sub":"alice"`) || !strings.Contains(string(out), `Revoked subject "alice"`) {
+		t.Fatalf("the banner's shell example: %v\n%s\nwant alice's token accepted, then her subject revoked", err, out)
+	}
+	dc.refused(ctx, "the banner's token after the banner's revoke", demoPair{access: m[1]})
 }
 
 // TestDemoStartErrors checks that bad flags and a busy port fail fast and
@@ -348,6 +397,42 @@ func TestIssuerMintWaitsOutCutoffSecond(t *testing.T) {
 	clock.set(sec.Add(100*time.Millisecond), sec.Add(100*time.Millisecond))
 	if raw, _, _, err := is.mint(ctx, "alice", sid); err == nil || raw != "" {
 		t.Errorf("mint with its request gone while waiting = %q, %v; want no token and an error", raw, err)
+	}
+}
+
+// TestIssuerLogsOnlyRealWaits: a login that did not wait for a cut-off's
+// second logs no wait; one that waited less than a millisecond logs (and
+// reports in its header) 1ms, never 0s.
+func TestIssuerLogsOnlyRealWaits(t *testing.T) {
+	var logs syncBuffer
+	is, err := newDemoIssuer(nil, "http://issuer.test", slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &steppingClock{}
+	is.now = clock.now
+	sec := time.Unix(1767225612, 0)
+	clock.set(sec, sec)
+	is.noteCutoff("alice", sec.Add(400*time.Millisecond))
+	// login logs sub in with the issuer's clock reading first, then then.
+	login := func(sub string, first, then time.Time) string {
+		t.Helper()
+		sid, refresh := is.newSession(sub)
+		clock.set(first, then)
+		w := httptest.NewRecorder()
+		is.issue(w, httptest.NewRequest(http.MethodPost, "/login", nil), sub, sid, refresh, "login")
+		if w.Code != http.StatusOK {
+			t.Fatalf("login as %s: %d %s", sub, w.Code, w.Body)
+		}
+		return w.Header().Get(demoIssueDelayHeader)
+	}
+
+	if delay := login("bob", sec.Add(500*time.Millisecond), sec.Add(500*time.Millisecond)); delay != "0" || strings.Contains(logs.String(), "waited") {
+		t.Errorf("login of a user without a cut-off: delay header %q, log:\n%s\nwant 0 and no wait logged", delay, logs.String())
+	}
+	// 0.4 ms before the end of alice's cut-off second (a real 0.4 ms timer).
+	if delay := login("alice", sec.Add(999_600*time.Microsecond), sec.Add(time.Second)); delay != "1" || !strings.Contains(logs.String(), "waited=1ms") || strings.Contains(logs.String(), "waited=0s") {
+		t.Errorf("login 0.4 ms before the end of a cut-off's second: delay header %q, log:\n%s\nwant 1 and waited=1ms", delay, logs.String())
 	}
 }
 

@@ -42,15 +42,19 @@ The receipt says what was stored: the event is merged with the key's earlier one
 event, with the later cut-off.
 
 By default the stream must exist already (jwtrevoke serve and every publisher
-create it); --create-stream creates it with the safe configuration.`,
+create it); --create-stream creates it with the safe configuration.
+
+Exit status: 0 stored (or nothing to revoke: the token has expired), 1 not
+stored (no server, no stream, refused, timed out), 2 usage error (a missing
+argument or kind, an unknown flag, a bad flag value such as an empty key).`,
 		Example: `  jwtrevoke revoke token eyJhbGciOi... --hmac-secret-file secret.txt --reason logout
   jwtrevoke revoke jti 5b1f0c2e --exp 15m
   jwtrevoke revoke subject alice --reason "password change"
   jwtrevoke revoke session 9f3a --before 2026-01-15T10:00:00Z
   jwtrevoke revoke key signing-2026-01 --reason "key leaked"
   jwtrevoke revoke all --force --reason "incident 42"`,
-		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
+		Args: unknownVerb,
+		RunE: needVerb("give a kind to revoke: token, jti, subject, session, key or all"),
 	}
 	f := c.PersistentFlags()
 	f.StringVar(&o.reason, "reason", "", "why, recorded in the event for audit logs (at most 1024 bytes)")
@@ -80,7 +84,7 @@ list and the shell history.`,
 		Example: `  jwtrevoke revoke token "$JWT" --hmac-secret-file secret.txt
   echo "$JWT" | jwtrevoke revoke token - --pem issuer.pub.pem --reason logout
   jwtrevoke revoke token "$JWT" --unverified --json`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			raw, err := cliReadToken(cmd, args[0])
 			if err != nil {
@@ -141,11 +145,11 @@ revocation is kept until then plus the publisher's leeway; without it, for
 		Example: `  jwtrevoke revoke jti 5b1f0c2e-5c1a-4f0e-9d7e-1c0b5e6f7a8b --exp 2026-01-15T10:15:00Z
   jwtrevoke revoke jti 5b1f0c2e --exp 15m --reason "stolen laptop"
   jwtrevoke revoke jti 5b1f0c2e --exp 1768472100     # the exp claim, in Unix seconds`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := cliParseExpiry(exp, time.Now())
 			if err != nil {
-				return err
+				return usageError(cmd, err)
 			}
 			return o.run(cmd, jwtrevoke.KindToken, args[0], func(ctx context.Context, p *publisher.Publisher, ro []publisher.RevokeOption) (publisher.Receipt, error) {
 				return p.RevokeJTI(ctx, args[0], t, ro...)
@@ -179,11 +183,11 @@ so a token issued later within the cut-off's own second is revoked too; see the
 README ("Whole-second iat") for how an issuer gives a user who logs straight back
 in a working token.`, claim, claim),
 		Example: example,
-		Args:    cobra.ExactArgs(1),
+		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := cliParseCutoff(before, time.Now(), o.g.maxLifetime)
 			if err != nil {
-				return err
+				return usageError(cmd, err)
 			}
 			return o.run(cmd, k, args[0], func(ctx context.Context, p *publisher.Publisher, ro []publisher.RevokeOption) (publisher.Receipt, error) {
 				if k == jwtrevoke.KindSession {
@@ -209,7 +213,7 @@ is named as serve knows it: --pem NAME=path (or the file name), --hmac-key-id,
 its JWKS kid, or for a key without a name its RFC 7638 thumbprint (serve logs
 its keys' names at start). Issue new tokens under a new key first.`,
 		Example: `  jwtrevoke revoke key signing-2026-01 --reason "key leaked"`,
-		Args:    cobra.ExactArgs(1),
+		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd, jwtrevoke.KindKey, args[0], func(ctx context.Context, p *publisher.Publisher, ro []publisher.RevokeOption) (publisher.Receipt, error) {
 				return p.RevokeKey(ctx, args[0], ro...)
@@ -234,18 +238,18 @@ without a terminal, it refuses).`,
 		Example: `  jwtrevoke revoke all                                   # asks first
   jwtrevoke revoke all --force --reason "incident 42"
   jwtrevoke revoke all --force --before 2026-01-15T10:00:00Z`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			t, err := cliParseCutoff(before, time.Now(), o.g.maxLifetime)
 			if err != nil {
-				return err
+				return usageError(cmd, err)
 			}
 			if !force {
 				when := cliStamp(t)
 				if before == "now" || before == "" {
 					when = "now (when you answer)"
 				}
-				q := fmt.Sprintf("This revokes EVERY token issued before %s on stream %s at %s:\nevery user is logged out.", when, o.g.stream, o.g.server)
+				q := fmt.Sprintf("This revokes EVERY token issued before %s on stream %s at %s:\nevery user is logged out.", when, o.g.stream, redactURLs(o.g.serverURL()))
 				if err := cliConfirm(cmd, q); err != nil {
 					return fmt.Errorf("revoke all: %w", err)
 				}
@@ -268,6 +272,9 @@ type revokeFunc func(ctx context.Context, p *publisher.Publisher, opts []publish
 
 // run connects, builds the publisher, revokes and prints the receipt.
 func (o *revokeOptions) run(cmd *cobra.Command, k jwtrevoke.Kind, key string, revoke revokeFunc) error {
+	if k != jwtrevoke.KindAll && key == "" {
+		return usageError(cmd, fmt.Errorf("empty %s: give the %s claim of the tokens to revoke", cliKindName(k), cliClaimName(k)))
+	}
 	popts, err := o.publisherOptions()
 	if err != nil {
 		return err
@@ -299,7 +306,7 @@ func (o *revokeOptions) publisherOptions() ([]publisher.Option, error) {
 	switch {
 	case o.signKey == "" && o.signKeyID == "":
 	case o.signKey == "" || o.signKeyID == "":
-		return nil, errors.New("--sign-key and --sign-key-id go together")
+		return nil, &exitError{code: exitUsage, err: errors.New("--sign-key and --sign-key-id go together")}
 	default:
 		key, err := cliReadSigningKey(o.signKey)
 		if err != nil {
@@ -313,9 +320,9 @@ func (o *revokeOptions) publisherOptions() ([]publisher.Option, error) {
 func (o *revokeOptions) publisher(ctx context.Context, nc *nats.Conn, opts []publisher.Option) (*publisher.Publisher, error) {
 	pub, err := publisher.New(ctx, nc, opts...)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("stream %q on %s: %w (start jwtrevoke serve, or pass --create-stream)", o.g.stream, o.g.server, jetstream.ErrStreamNotFound)
+		return nil, fmt.Errorf("stream %q on %s: %w (start jwtrevoke serve, or pass --create-stream)", o.g.stream, redactURLs(o.g.serverURL()), jetstream.ErrStreamNotFound)
 	}
-	return pub, err
+	return pub, cliContractFlag(o.g, err)
 }
 
 // cliReceipt is a revoke verb's --json output.

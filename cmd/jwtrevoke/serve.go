@@ -66,9 +66,9 @@ stream, behind HTTP endpoints.
   GET  /readyz          200 once the agent has replayed the stream and is fresh, else 503
   GET  /metrics         Prometheus metrics
 
-Without --server it starts an embedded NATS server with JetStream, storing
-under --data and accepting other NATS clients (agents, the nats CLI) on
---nats-listen. The embedded server has no authentication: keep it on
+Without --server (or NATS_URL) it starts an embedded NATS server with
+JetStream, storing under --data and accepting other NATS clients (agents, the
+nats CLI, the other verbs) on --nats-listen. The embedded server has no authentication: keep it on
 loopback, or run a real cluster and pass --server.
 
 Tokens are verified with an HMAC secret, PEM public keys or a JWKS URL, the
@@ -77,7 +77,11 @@ is never generated, so that no credential ends up in a log.
 
 Secrets given as flags show in ps and shell history: prefer the environment
 (JWTREVOKE_HMAC_SECRET, JWTREVOKE_ADMIN_TOKEN, JWTREVOKE_CLIENTS) or
---hmac-secret-file and --admin-token-file.`
+--hmac-secret-file and --admin-token-file.
+
+Exit status: 0 after a clean shutdown (SIGINT, SIGTERM), 1 failed (a busy
+port, NATS unreachable, a server that stopped), 2 usage error: an unknown flag,
+or missing or invalid settings, which are all reported together.`
 
 const serveExample = `  # development: embedded NATS, an HMAC issuer, one confidential client
   JWTREVOKE_HMAC_SECRET=$(cat hmac.key) JWTREVOKE_ADMIN_TOKEN=$(cat admin.token) \
@@ -99,7 +103,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		Short:   "Run the revocation service: RFC 7009 /revoke, RFC 7662 /introspect, an admin API, health and metrics",
 		Long:    serveLong,
 		Example: serveExample,
-		Args:    cobra.NoArgs,
+		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), g, f)
 		},
@@ -227,40 +231,47 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 		f.keys.hmacSecret = os.Getenv("JWTREVOKE_HMAC_SECRET")
 	}
 
-	// Check everything that can be checked before starting anything.
+	// Check everything that can be checked before starting anything, and
+	// report every problem at once.
+	var bad []error
 	clients, err := f.clientList()
 	if err != nil {
-		return err
+		bad = append(bad, err)
 	}
 	for _, o := range f.corsOrigins {
 		if u, err := url.Parse(o); o != "*" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "") {
-			return fmt.Errorf("--cors-origin %q: want a web origin, scheme://host[:port], or *", o)
+			bad = append(bad, fmt.Errorf("--cors-origin %q: want a web origin, scheme://host[:port], or *", o))
 		}
 	}
 	public := f.publicClient || len(f.corsOrigins) > 0
-	if len(clients) == 0 && !public {
-		return errors.New("no OAuth clients: give --client id:secret (or --client-id and --client-secret), or --public-client / --cors-origin to let anyone revoke the tokens they hold")
+	if err == nil && len(clients) == 0 && !public {
+		bad = append(bad, errors.New("no OAuth clients: give --client id:secret (or --client-id and --client-secret), or --public-client / --cors-origin to let anyone revoke the tokens they hold"))
 	}
 	adminToken, err := f.admin()
 	if err != nil {
-		return err
+		bad = append(bad, err)
 	}
 	keyCtx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopKeys()
 	keys, err := f.keys.serveKeyring(keyCtx, log)
 	if err != nil {
-		return err
+		bad = append(bad, err)
 	}
-	vopts := []verify.Option{verify.WithLeeway(f.leeway)}
-	if f.issuer != "" {
-		vopts = append(vopts, verify.WithIssuer(f.issuer))
+	var verifier *verify.Verifier
+	if keys != nil {
+		vopts := []verify.Option{verify.WithLeeway(f.leeway)}
+		if f.issuer != "" {
+			vopts = append(vopts, verify.WithIssuer(f.issuer))
+		}
+		if len(f.audience) > 0 {
+			vopts = append(vopts, verify.WithAudience(f.audience...))
+		}
+		if verifier, err = verify.New(keys, keys.algs, vopts...); err != nil {
+			bad = append(bad, err)
+		}
 	}
-	if len(f.audience) > 0 {
-		vopts = append(vopts, verify.WithAudience(f.audience...))
-	}
-	verifier, err := verify.New(keys, keys.algs, vopts...)
-	if err != nil {
-		return err
+	if len(bad) > 0 {
+		return serveSettingsError(bad)
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
@@ -271,7 +282,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 	// NATS: embedded or a cluster.
 	var ns *server.Server
 	var nc *nats.Conn
-	if g.server == "" {
+	if g.server == "" && os.Getenv("NATS_URL") == "" {
 		// The embedded server only says "not ready" after a wait when its
 		// port is taken: find out at once, and say what to do.
 		if l, err := net.Listen("tcp", f.natsListen); err != nil {
@@ -380,6 +391,29 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 	// server and the JWKS refresh, in that order.
 	return nil
 }
+
+// serveSettingsError reports every missing or invalid setting serve found
+// as a usage error (exit 2).
+func serveSettingsError(bad []error) error {
+	if len(bad) == 1 {
+		return &exitError{code: exitUsage, err: bad[0]}
+	}
+	return &exitError{code: exitUsage, err: serveSettings(bad)}
+}
+
+// serveSettings is more than one problem with serve's settings, one a line.
+type serveSettings []error
+
+func (e serveSettings) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d settings are missing or invalid:", len(e))
+	for _, err := range e {
+		b.WriteString("\n  - " + err.Error())
+	}
+	return b.String()
+}
+
+func (e serveSettings) Unwrap() []error { return e }
 
 // serveDrain drains nc and waits (at most five seconds) for it to close.
 func serveDrain(nc *nats.Conn, closed <-chan struct{}, log *slog.Logger) {

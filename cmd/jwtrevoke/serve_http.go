@@ -173,10 +173,17 @@ func (s *revocationService) admin(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		tok = strings.TrimSpace(tok)
+		if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+			// RFC 6750 §3.1: a request without credentials gets no error code.
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jwtrevoke-admin"`)
-			serveError(w, http.StatusUnauthorized, "unauthorized", "the admin API needs Authorization: Bearer <admin token>")
+			serveError(w, http.StatusUnauthorized, "unauthorized", "missing admin token: the admin API needs Authorization: Bearer <admin token>")
+			return
+		}
+		got := sha256.Sum256([]byte(tok))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="jwtrevoke-admin", error="invalid_token", error_description="wrong admin token"`)
+			serveError(w, http.StatusUnauthorized, "invalid_token", "wrong admin token: it is not the one serve was started with (--admin-token, --admin-token-file or JWTREVOKE_ADMIN_TOKEN)")
 			return
 		}
 		next(w, r)
@@ -488,6 +495,7 @@ func serveWriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // error descriptions say <admin token>; subjects end in ">"
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }

@@ -257,11 +257,13 @@ func TestServeProcess(t *testing.T) {
 	}
 
 	// The admin API: log alice out everywhere.
-	if status, _ := p.get(t, "/admin/live", ""); status != http.StatusUnauthorized {
-		t.Errorf("GET /admin/live without the admin token: status %d, want 401", status)
+	// A missing token and a wrong one are told apart; the descriptions'
+	// < and > are written as they are, not as \u003c and \u003e.
+	if status, body := p.get(t, "/admin/live", ""); status != http.StatusUnauthorized || !strings.Contains(string(body), "missing admin token") || !strings.Contains(string(body), "Bearer <admin token>") {
+		t.Errorf("GET /admin/live without the admin token: %d %s, want 401 saying the token is missing, with <admin token> unescaped", status, body)
 	}
-	if status, _ := p.get(t, "/admin/live", "not-the-admin-token"); status != http.StatusUnauthorized {
-		t.Errorf("GET /admin/live with a wrong admin token: status %d, want 401", status)
+	if status, body := p.get(t, "/admin/live", "not-the-admin-token"); status != http.StatusUnauthorized || !strings.Contains(string(body), "wrong admin token") || strings.Contains(string(body), "missing") {
+		t.Errorf("GET /admin/live with a wrong admin token: %d %s, want 401 saying the token is wrong", status, body)
 	}
 	status, body := p.admin(t, `{"kind":"sub","key":"alice","reason":"password change","actor":"test"}`)
 	if status != http.StatusOK {
@@ -375,7 +377,8 @@ func TestServeRestartKeepsRevocations(t *testing.T) {
 	}
 }
 
-// Bad configurations are refused at once, with a message naming the flag.
+// Bad configurations are refused at once, as usage errors (exit 2), with
+// a message naming the flag; every problem is reported, not only the first.
 func TestServeRefusesBadConfig(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -397,6 +400,9 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{"HMAC and PEM", []string{"--hmac-secret", serveTestSecret, "--client", "a:0123456789abcdef", "--pem", "x.pem"}, "excludes"},
 		{"missing PEM file", []string{"--client", "a:0123456789abcdef", "--pem", "/nonexistent/k.pem"}, "--pem"},
 		{"bad CORS origin", []string{"--hmac-secret", serveTestSecret, "--cors-origin", "app.example.com"}, "origin"},
+		{"no keys, no clients, short admin token", []string{"--admin-token", "x"}, "3 settings are missing or invalid:\n  - no OAuth clients"},
+		{"no keys, no clients, short admin token", []string{"--admin-token", "x"}, "\n  - the admin token is 1 bytes"},
+		{"no keys, no clients, short admin token", []string{"--admin-token", "x"}, "\n  - no keys to verify tokens"},
 	} {
 		// Refused before it starts anything: it exits at once. The bound
 		// only stops a serve that starts after all.
@@ -406,8 +412,8 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		cancel()
 		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), tt.want) {
-			t.Errorf("serve %s (%s): err %v, output %q; want exit 1 mentioning %q", strings.Join(tt.args, " "), tt.name, err, out, tt.want)
+		if !errors.As(err, &exit) || exit.ExitCode() != exitUsage || !strings.Contains(string(out), tt.want) {
+			t.Errorf("serve %s (%s): err %v, output %q; want exit %d mentioning %q", strings.Join(tt.args, " "), tt.name, err, out, exitUsage, tt.want)
 		}
 	}
 }

@@ -33,11 +33,14 @@ lifetime, leeway), which the publisher that created it wrote into its metadata;
 and whether the configuration is safe for that contract (the publisher's check:
 MaxAge, file storage, limits retention, no size limits that discard, deletes and
 purges denied, direct get allowed, …). A stream without a contract is checked
-for --max-lifetime.`,
+for --max-lifetime.
+
+Exit status: 0 shown (an unsafe stream too: see "Safe"), 1 failed (no server,
+no stream), 2 usage error (an unknown flag, a bad flag value).`,
 		Example: `  jwtrevoke status
   jwtrevoke status --json | jq .kinds
   jwtrevoke status --stream JWTREVOKE --max-lifetime 1h`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep, err := o.run(cmd.Context())
 			if err != nil {
@@ -117,7 +120,7 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 	}
 	st, err := js.Stream(ctx, o.g.stream)
 	if err != nil {
-		return statusReport{}, fmt.Errorf("stream %q on %s: %w", o.g.stream, o.g.server, err)
+		return statusReport{}, fmt.Errorf("stream %q on %s: %w", o.g.stream, redactURLs(o.g.serverURL()), err)
 	}
 	info, err := st.Info(ctx)
 	if err != nil {

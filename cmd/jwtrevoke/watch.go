@@ -8,8 +8,10 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
@@ -44,13 +46,20 @@ require signatures), and its status says what an agent would do with it:
 
 A refused event is printed with its error; watch never stops on one. By default
 only new events are shown; --since or --all replay older ones first. It runs
-until Ctrl-C, or until --count events have been printed.`,
+until Ctrl-C, or until --count events have been printed.
+
+Events go to stdout; what watch says about itself goes to stderr: where it
+starts, that it is waiting (and for what, when --since is past the stream's
+last event), and when it loses and regains the server.
+
+Exit status: 0 at Ctrl-C or after --count events, 1 failed (no server, no
+stream), 2 usage error (an unknown flag, a bad flag value).`,
 		Example: `  jwtrevoke watch
   jwtrevoke watch --json | jq 'select(.status != "ok")'
   jwtrevoke watch --all --count 10
   jwtrevoke watch --since 1h
   jwtrevoke watch --since 1042 --trust-key ops-2026-01=ops.pub`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	f := c.Flags()
@@ -63,10 +72,10 @@ until Ctrl-C, or until --count events have been printed.`,
 
 func (o *watchOptions) run(cmd *cobra.Command) error {
 	if o.all && o.since != "" {
-		return errors.New("--all and --since exclude each other")
+		return usageError(cmd, errors.New("--all and --since exclude each other"))
 	}
 	if o.count < 0 {
-		return fmt.Errorf("--count %d: must not be negative", o.count)
+		return usageError(cmd, fmt.Errorf("--count %d: must not be negative", o.count))
 	}
 	trusted, err := cliParseTrustKeys(o.trust)
 	if err != nil {
@@ -80,7 +89,7 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	case o.since != "":
 		s, err := cliParseSince(o.since, time.Now())
 		if err != nil {
-			return err
+			return usageError(cmd, err)
 		}
 		if s.seq > 0 {
 			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, s.seq
@@ -94,7 +103,20 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	ctx := cmd.Context()
 	setup, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	nc, err := o.g.connect(setup, "jwtrevoke watch")
+	// What watch says about itself goes to stderr, also from the
+	// connection's callbacks, which may run after watch has returned.
+	notes := &watchNotes{w: cmd.ErrOrStderr()}
+	defer notes.stop()
+	nc, err := o.g.connect(setup, "jwtrevoke watch",
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil {
+				return // closed by watch itself
+			}
+			notes.printf("Disconnected from NATS (%v); reconnecting…\n", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			notes.printf("Reconnected to %s; watching again\n", nc.ConnectedUrlRedacted())
+		}))
 	if err != nil {
 		return err
 	}
@@ -105,7 +127,7 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	}
 	st, err := js.Stream(setup, o.g.stream)
 	if err != nil {
-		return fmt.Errorf("stream %q on %s: %w", o.g.stream, o.g.server, err)
+		return fmt.Errorf("stream %q on %s: %w", o.g.stream, redactURLs(o.g.serverURL()), err)
 	}
 	contract, _, err := o.g.streamContract(st.CachedInfo().Config)
 	if err != nil {
@@ -120,7 +142,23 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 		return fmt.Errorf("consumer on %q: %w", o.g.stream, err)
 	}
 	defer it.Stop()
-	fmt.Fprintf(cmd.ErrOrStderr(), "Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.stream, redactURLs(o.g.server), from)
+	notes.printf("Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.stream, redactURLs(o.g.serverURL()), from)
+	// Say so when there is nothing to show yet, and later when the replay
+	// has caught up with the stream, rather than fall silent.
+	state := st.CachedInfo().State
+	waiting := false
+	switch {
+	case cfg.DeliverPolicy == jetstream.DeliverNewPolicy,
+		cfg.DeliverPolicy == jetstream.DeliverAllPolicy && state.LastSeq == 0:
+		waiting = true
+		notes.printf("Waiting for events after seq %d; the stream's last is %d\n", state.LastSeq, state.LastSeq)
+	case cfg.DeliverPolicy == jetstream.DeliverByStartSequencePolicy && cfg.OptStartSeq > state.LastSeq:
+		waiting = true
+		notes.printf("Waiting for events after seq %d; the stream's last is %d (--since %d is past it)\n", cfg.OptStartSeq-1, state.LastSeq, cfg.OptStartSeq)
+	case cfg.DeliverPolicy == jetstream.DeliverByStartTimePolicy && (state.LastSeq == 0 || cfg.OptStartTime.After(state.LastTime)):
+		waiting = true
+		notes.printf("Waiting for events after %s; the stream's last is %d, stored %s\n", cliStampMilli(*cfg.OptStartTime), state.LastSeq, cliStampMilli(state.LastTime))
+	}
 
 	decoder := contract.Decoder(trusted)
 	dec := &decoder
@@ -144,8 +182,37 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
+		if meta, err := m.Metadata(); err == nil && meta.NumPending == 0 && !waiting && (o.count == 0 || n+1 < o.count) {
+			waiting = true
+			notes.printf("Waiting for events after seq %d; the stream's last is %d\n", meta.Sequence.Stream, meta.Sequence.Stream)
+		}
 	}
 	return nil
+}
+
+// watchNotes writes what watch says about itself (not its events) to
+// stderr, from its loop and from the NATS connection's callbacks, until
+// stop. It is safe for use by multiple goroutines.
+type watchNotes struct {
+	mu      sync.Mutex // guards w and stopped
+	w       io.Writer
+	stopped bool
+}
+
+func (n *watchNotes) printf(format string, args ...any) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.stopped {
+		fmt.Fprintf(n.w, format, args...)
+	}
+}
+
+// stop drops whatever is printed after it: a callback that runs after
+// watch has returned writes nothing.
+func (n *watchNotes) stop() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.stopped = true
 }
 
 // Statuses of a watched event.

@@ -46,7 +46,7 @@ func TestDemoPage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	const replicas = 3
-	base := startDemo(ctx, t, bin, replicas)
+	base, stopDemo := startDemo(ctx, t, bin, replicas)
 
 	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser),
@@ -212,6 +212,18 @@ func TestDemoPage(t *testing.T) {
 	cards("after logging straight back in", "200", "alice", "401")
 	shot("demo-after-logout-all-and-relogin.png")
 
+	// The issuer goes away: the page stops showing the replicas as ready
+	// with their last numbers, and greys them out as unreachable.
+	stopDemo()
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`document.querySelector('#conn').dataset.state === 'down' &&
+		[...document.querySelectorAll('.pill')].every((p) => p.dataset.state === 'unknown' && p.textContent === 'unreachable') &&
+		[...document.querySelectorAll('.metrics')].every((m) => m.dataset.unknown === 'true' &&
+			[...m.querySelectorAll('dd')].every((d) => d.textContent === '\u2013'))`, chromedp.WithPollingTimeout(pageWait))); err != nil {
+		pills, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`[...document.querySelectorAll('.card')].map((c) => c.id + ': ' + c.querySelector('.pill').dataset.state + ' ' + c.querySelector('.metrics').textContent.trim().replace(/\s+/g, ' ')).join('; ')`))
+		t.Fatalf("after the demo stopped, the replicas are not shown as unreachable: %v\n%s", err, pills)
+	}
+	shot("demo-issuer-unreachable.png")
+
 	pageErrsMu.Lock()
 	defer pageErrsMu.Unlock()
 	for _, e := range pageErrs {
@@ -325,9 +337,10 @@ func buildJWTRevoke(t *testing.T) string {
 }
 
 // startDemo starts `jwtrevoke demo` on free loopback ports and returns
-// the issuer's URL once every part answers /readyz. The process gets
-// SIGTERM when the test ends and must exit 0.
-func startDemo(ctx context.Context, t *testing.T, bin string, replicas int) string {
+// the issuer's URL once every part answers /readyz, and a function that
+// stops it. The process gets SIGTERM when stop is called or the test
+// ends, and must exit 0.
+func startDemo(ctx context.Context, t *testing.T, bin string, replicas int) (base string, stop func()) {
 	t.Helper()
 	port := freePortBlock(t, replicas)
 	cmd := exec.Command(bin, "demo",
@@ -343,24 +356,30 @@ func startDemo(ctx context.Context, t *testing.T, bin string, replicas int) stri
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("demo after SIGTERM: %v, want exit 0", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Errorf("demo after SIGTERM: %v, want exit 0", err)
+				}
+			case <-time.After(pageWait): // it exits in tens of milliseconds
+				_ = cmd.Process.Kill()
+				<-exited
+				t.Errorf("demo did not exit within %v of SIGTERM", pageWait)
 			}
-		case <-time.After(pageWait): // it exits in tens of milliseconds
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("demo did not exit within %v of SIGTERM", pageWait)
-		}
+		})
+	}
+	t.Cleanup(func() {
+		stop()
 		if t.Failed() {
 			t.Logf("demo output:\n%s", out.String())
 		}
 	})
 
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	// Each part is ready when its /readyz says so; the demo exiting first
 	// fails at once, and the test's context bounds the whole wait.
 	hc := &http.Client{Timeout: pageWait}
@@ -390,7 +409,7 @@ func startDemo(ctx context.Context, t *testing.T, bin string, replicas int) stri
 			t.Logf("demo: %s", strings.TrimSpace(sc.Text()))
 		}
 	}
-	return base
+	return base, stop
 }
 
 // freePortBlock returns a port p such that p..p+n on 127.0.0.1 are

@@ -294,6 +294,7 @@
       pill.textContent = ready ? 'ready' : r.ready ? 'stale' : 'not ready';
       pill.title = `last applied seq ${r.last_applied}`;
       const m = card.querySelector('.metrics');
+      delete m.dataset.unknown;
       m.dataset.ready = String(r.ready);
       m.dataset.stale = String(r.stale);
       const set = (role, text, title) => {
@@ -306,6 +307,27 @@
       set('p99', noLag ? '\u2013' : fmtMs(r.lag_p99_ms));
       set('applied', String(r.events_applied), `stream seq ${r.last_applied}`);
       set('fresh', r.ready ? `${Math.round(r.staleness_ms)} ms` : '\u2013', 'time since this agent last knew it had every event');
+    }
+  }
+
+  // renderUnknown shows that the replicas' state is unknown while the
+  // issuer's /api/status does not answer: grey pills saying so, and no
+  // numbers, which would otherwise stay frozen at their last values and
+  // look live.
+  function renderUnknown() {
+    $('#stream-seq').textContent = '?';
+    for (const card of state.cards.values()) {
+      const pill = card.querySelector('[data-role="ready"]');
+      pill.dataset.state = 'unknown';
+      pill.textContent = 'unreachable';
+      pill.title = 'the issuer is not answering /api/status: this replica\u2019s state is unknown';
+      const m = card.querySelector('.metrics');
+      m.dataset.unknown = 'true';
+      for (const role of ['p50', 'p99', 'applied', 'fresh']) {
+        const e = m.querySelector(`[data-role="${role}"]`);
+        e.textContent = '\u2013';
+        e.title = 'unknown while the issuer is unreachable';
+      }
     }
   }
 
@@ -322,6 +344,7 @@
     } catch {
       conn.dataset.state = 'down';
       $('#conn-text').textContent = 'issuer unreachable';
+      renderUnknown();
       return null;
     }
   }

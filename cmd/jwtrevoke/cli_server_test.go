@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCLIServerURL: --server wins, then NATS_URL, then the nats CLI's
+// default, nats://127.0.0.1:4222.
+func TestCLIServerURL(t *testing.T) {
+	for i, tc := range []struct {
+		flag, env, want string
+	}{
+		{"", "", defaultServer},
+		{"", "nats://env:4222", "nats://env:4222"},
+		{"nats://flag:4222", "nats://env:4222", "nats://flag:4222"},
+		{"nats://flag:4222", "", "nats://flag:4222"},
+	} {
+		t.Setenv("NATS_URL", tc.env)
+		g := &globalFlags{server: tc.flag}
+		if got := g.serverURL(); got != tc.want {
+			t.Errorf("step %d: serverURL() with --server %q, NATS_URL %q = %q, want %q", i, tc.flag, tc.env, got, tc.want)
+		}
+	}
+}
+
+// cliExecEnv is cliExec with extra environment variables (NATS_URL among
+// them), for the tests of where the verbs look for NATS.
+func cliExecEnv(t *testing.T, ctx context.Context, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, buildBinary(t), args...)
+	cmd.Env = append(append(os.Environ(), "NATS_URL=", "NATS_CREDS="), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatalf("running jwtrevoke %v: %v\nstderr:\n%s", args, err, errb.String())
+	}
+	return out.String(), errb.String(), code
+}
+
+// TestCLIVerbsFindTheServer runs the binary: without --server the verbs
+// use NATS_URL, and without either the default server, which their errors
+// name.
+func TestCLIVerbsFindTheServer(t *testing.T) {
+	buildBinary(t) // before the test's clock starts
+	ctx := cliContext(t, 3*time.Minute)
+	url := cliServer(t)
+	cliPublisher(t, ctx, cliConnect(t, url))
+	env := []string{"NATS_URL=" + url}
+
+	if stdout, stderr, code := cliExecEnv(t, ctx, env, "revoke", "subject", "alice", "--json"); code != 0 || !strings.Contains(stdout, `"key": "alice"`) {
+		t.Errorf("revoke subject with NATS_URL and no --server: exit %d, stdout %q, stderr %q; want exit 0, a receipt", code, stdout, stderr)
+	}
+	if stdout, stderr, code := cliExecEnv(t, ctx, env, "status", "--json"); code != 0 || !strings.Contains(stdout, `"last_seq": 1`) {
+		t.Errorf("status with NATS_URL and no --server: exit %d, stdout %q, stderr %q; want exit 0, one event", code, stdout, stderr)
+	}
+	tok := cliSignToken(t, "j-env", "alice", "", time.Now().Add(-time.Minute))
+	if _, stderr, code := cliExecEnv(t, ctx, env, "check", tok, "--unverified", "--timeout", cliCheckTimeout); code != checkRefused {
+		t.Errorf("check with NATS_URL and no --server: exit %d, stderr %q; want %d, revoked", code, stderr, checkRefused)
+	}
+	if stdout, stderr, code := cliExecEnv(t, ctx, env, "watch", "--all", "--count", "1"); code != 0 || !strings.Contains(stdout, `"alice"`) {
+		t.Errorf("watch with NATS_URL and no --server: exit %d, stdout %q, stderr %q; want exit 0, the event", code, stdout, stderr)
+	}
+
+	// Neither: the default server. Whether or not one runs there on this
+	// machine, the stream below is not on it, and the error names it.
+	for _, verb := range [][]string{{"status"}, {"watch"}, {"revoke", "subject", "alice"}} {
+		args := append([]string{"--stream", "JWTREVOKE_TEST_NOSUCH"}, verb...)
+		if _, stderr, code := cliExecEnv(t, ctx, nil, args...); code != exitFailed || !strings.Contains(stderr, defaultServer) {
+			t.Errorf("jwtrevoke %v without --server or NATS_URL: exit %d, stderr %q; want exit 1 naming %s", args, code, stderr, defaultServer)
+		}
+	}
+}
+
+// TestDemoIgnoresNATSURL: a NATS_URL in the environment does not turn the
+// demo away from its embedded server (here it names no server at all); the
+// demo says once that it ignores it.
+func TestDemoIgnoresNATSURL(t *testing.T) {
+	t.Setenv("NATS_URL", "nats://127.0.0.1:1")
+	ctx := cliContext(t, demoTestTimeout)
+	port := freePortBlock(t, 1)
+	var logs syncBuffer
+	cfg := demoConfig{
+		listen:     fmt.Sprintf("127.0.0.1:%d", port),
+		replicas:   1,
+		natsListen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		data:       t.TempDir(),
+	}
+	d, err := startDemo(ctx, &globalFlags{stream: "JWTREVOKE"}, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatalf("startDemo with NATS_URL set = %v, want the embedded server", err)
+	}
+	defer d.Close()
+	if d.ns == nil || d.natsURL != d.ns.ClientURL() {
+		t.Errorf("demo with NATS_URL set uses %q, want its embedded server", d.natsURL)
+	}
+	if n := strings.Count(logs.String(), "NATS_URL is set"); n != 1 {
+		t.Errorf("demo logged %d lines about NATS_URL, want 1:\n%s", n, logs.String())
+	}
+}
