@@ -82,6 +82,10 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 		return nil, fmt.Errorf("jwtrevoke/agent: %w", err)
 	}
 	st, err := js.Stream(ctx, cfg.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("jwtrevoke/agent: stream %q: %w: agents only read it; the publisher creates it (publisher.New, "+
+			"jwtrevoke serve, or jwtrevoke revoke --create-stream), so start one first", cfg.stream, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("jwtrevoke/agent: stream %q: %w", cfg.stream, err)
 	}
@@ -110,6 +114,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	f.Expect(int64(info.State.Msgs))
+	cfg.log.Info("agent replaying revocations", "stream", cfg.stream, "events", info.State.Msgs, "last_seq", info.State.LastSeq)
 	now := cfg.clock().UnixNano()
 	a.heardAt.Store(now)
 	if info.State.Msgs == 0 {
@@ -122,7 +127,6 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 	}
 	a.wg.Add(1)
 	go a.probeLoop()
-	cfg.log.Info("agent replaying revocations", "stream", cfg.stream, "events", info.State.Msgs, "last_seq", info.State.LastSeq)
 	return a, nil
 }
 

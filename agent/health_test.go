@@ -3,12 +3,14 @@ package agent_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestWaitApplied: WaitApplied returns once the sequence a publish was
@@ -79,5 +81,18 @@ func TestHealth(t *testing.T) {
 	clock.Advance(2 * time.Second)
 	if h := a.Health(); h.OK() || !h.Stale || h.Staleness < 2*time.Second {
 		t.Fatalf("Health() after the bound passed = %+v, want stale", h)
+	}
+}
+
+// TestNewWithoutStreamSaysWhoCreatesIt: on a fresh NATS server, New fails
+// with an error that still matches jetstream.ErrStreamNotFound and says
+// that the publisher side creates the stream.
+func TestNewWithoutStreamSaysWhoCreatesIt(t *testing.T) {
+	s := testkit.NATS(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
+	defer cancel()
+	_, err := agent.New(ctx, testkit.Connect(t, s.ClientURL()))
+	if !errors.Is(err, jetstream.ErrStreamNotFound) || !strings.Contains(err.Error(), "publisher creates it") {
+		t.Fatalf("agent.New() on a fresh server = %v, want ErrStreamNotFound saying who creates the stream", err)
 	}
 }
