@@ -76,10 +76,10 @@ func ExampleAgent_Check() {
 	}
 	// Propagation takes milliseconds; the minute is only how long a broken
 	// setup takes to say so.
-	for deadline := time.Now().Add(time.Minute); a.LastApplied() < rc.Seq; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			log.Fatal("the agent did not apply the revocation")
-		}
+	wctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := a.WaitApplied(wctx, rc.Seq); err != nil {
+		log.Fatal(err)
 	}
 	r = a.Check(&tok)
 	fmt.Printf("after logout: allowed=%v reason=%q kind=%v\n", r.Allowed, r.Reason(), r.Kind)

@@ -97,12 +97,12 @@ func ExampleNewIntrospectionHandler() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// The agent applies it within milliseconds; the minute is only how
-	// long a broken setup takes to say so.
-	for deadline := time.Now().Add(time.Minute); a.LastApplied() < rc.Seq; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			log.Fatal("the agent did not apply the revocation")
-		}
+	// Propagation takes milliseconds; the minute is only how long a broken
+	// setup takes to say so.
+	wctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := a.WaitApplied(wctx, rc.Seq); err != nil {
+		log.Fatal(err)
 	}
 	fmt.Println(introspect(tok))
 	// Output:

@@ -402,7 +402,7 @@ func TestSignedEventsVerifiedByAgents(t *testing.T) {
 	}
 
 	for _, a := range []*agent.Agent{trusting, wrongKey, otherID} {
-		testkit.Eventually(t, "agent applied the event", func() bool { return a.LastApplied() >= rc.Seq })
+		testkit.WaitApplied(t, a, rc.Seq)
 	}
 	if r := trusting.Check(&tok); r.Verdict != filter.Revoked || r.Allowed {
 		t.Errorf("trusting agent: Check(revoked) = %+v, want Revoked, refused", r)

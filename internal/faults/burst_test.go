@@ -137,7 +137,7 @@ func TestBurst(t *testing.T) {
 		// applied the whole burst, or a fresh agent that is merely behind
 		// (allowed, within the propagation bound) would count as accepting
 		// a revoked token. Normally done by now; the bound is generous.
-		mustWait(t, pick(60*time.Second, 5*time.Minute), "the small-budget agent applies the burst", func() bool { return small.a.LastApplied() >= maxSeq })
+		mustApply(t, pick(60*time.Second, 5*time.Minute), "the small-budget agent applies the burst", small.a, maxSeq)
 		checkStart := time.Now()
 		accepted, unsettled := refusedAll(small, acked, 8, pick(60*time.Second, 5*time.Minute))
 		sst := small.a.Stats()

@@ -161,6 +161,27 @@ func mustWait(t testing.TB, d time.Duration, what string, cond func() bool) time
 	return took
 }
 
+// waitApplied waits up to d for a to apply the event at seq, on the
+// agent's own signal (agent.WaitApplied), and says how long it took and
+// whether it happened.
+func waitApplied(d time.Duration, a *agent.Agent, seq uint64) (time.Duration, bool) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	err := a.WaitApplied(ctx, seq)
+	return time.Since(start), err == nil
+}
+
+// mustApply is waitApplied that fails the test.
+func mustApply(t testing.TB, d time.Duration, what string, a *agent.Agent, seq uint64) time.Duration {
+	t.Helper()
+	took, ok := waitApplied(d, a, seq)
+	if !ok {
+		t.Fatalf("%s: sequence %d not applied after %v (applied %d)", what, seq, d, a.LastApplied())
+	}
+	return took
+}
+
 // ackLog collects the revocations the publisher got an ack for.
 type ackLog struct {
 	mu     sync.Mutex // guards the fields below

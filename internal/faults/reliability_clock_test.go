@@ -99,7 +99,7 @@ func TestClockSkew(t *testing.T) {
 	log.add(subTok, rc, time.Now())
 	_, maxSeq := log.snapshot()
 	for _, s := range agents {
-		mustWait(t, 30*time.Second, "agent applied the revocations", func() bool { return s.n.a.LastApplied() >= maxSeq })
+		mustApply(t, 30*time.Second, "agent applied the revocations", s.n.a, maxSeq)
 	}
 
 	accepted := 0

@@ -87,7 +87,7 @@ func TestOfflinePastStreamStart(t *testing.T) {
 
 	revokeSubjects(0)
 	_, maxSeq := log.snapshot()
-	mustWait(t, 30*time.Second, "the agent applies the first events", func() bool { return away1.a.LastApplied() >= maxSeq })
+	mustApply(t, 30*time.Second, "the agent applies the first events", away1.a, maxSeq)
 	appliedBefore := away1.a.LastApplied()
 	l.cut(t)
 	cutAt := time.Now()
@@ -165,7 +165,7 @@ func settleLive(agents []*node, log *ackLog, d, leeway time.Duration) ([]int, ti
 	revs, maxSeq := log.snapshot()
 	lost := make([]int, len(agents))
 	for i, n := range agents {
-		waitFor(d, func() bool { return n.a.LastApplied() >= maxSeq })
+		waitApplied(d, n.a, maxSeq)
 		for _, r := range revs {
 			_, ok := waitFor(time.Until(start.Add(d)), func() bool {
 				if time.Now().After(r.tok.ExpiresAt.Add(leeway)) {

@@ -138,7 +138,7 @@ func TestSignatures(t *testing.T) {
 			lastSeq = rawPublish(t, js, jwtrevoke.Subject("", jwtrevoke.KindToken, next), encode(t, jtiRev(next), trusted))
 		}
 	}
-	waitFor(30*time.Second, func() bool { return both.a.LastApplied() >= lastSeq })
+	waitApplied(30*time.Second, both.a, lastSeq)
 	// The old key retired: an agent that trusts only the new one.
 	retiredAgent := tr.mustStart(t, "trusts new only", dial(t, srv.URL()), agent.WithTrustedKeys(jwtrevoke.KeySet{"k-new": newPubKey}))
 
@@ -297,7 +297,7 @@ func TestMalformedMixed(t *testing.T) {
 			t.Fatal(ctx.Err())
 		}
 	}
-	mustWait(t, time.Minute, "agent applied everything", func() bool { return a.a.LastApplied() >= last })
+	mustApply(t, time.Minute, "agent applied everything", a.a, last)
 	st := a.a.Stats()
 	lost := 0
 	for i := range n {
@@ -384,7 +384,7 @@ func TestOversized(t *testing.T) {
 	seq := rawPublish(t, js, jwtrevoke.Subject("nolimit.v1", jwtrevoke.KindToken, "big"), huge[:512<<10])
 	okKey := "after-big"
 	seq2 := rawPublish(t, js, jwtrevoke.Subject("nolimit.v1", jwtrevoke.KindToken, okKey), encode(t, jtiRev(okKey), nil))
-	mustWait(t, 30*time.Second, "agent applied past the big event", func() bool { return b.a.LastApplied() >= max(seq, seq2) })
+	mustApply(t, 30*time.Second, "agent applied past the big event", b.a, max(seq, seq2))
 	bst := b.a.Stats()
 	tok := jtiToken(okKey)
 	lost := 0
@@ -468,7 +468,7 @@ func TestOutOfBoundsTimes(t *testing.T) {
 	}
 	want["out_of_bounds"]++
 	last := rawPublish(t, js, jwtrevoke.Subject("", jwtrevoke.KindToken, "oob-order"), bad)
-	mustWait(t, 30*time.Second, "agent applied the events", func() bool { return a.a.LastApplied() >= last })
+	mustApply(t, 30*time.Second, "agent applied the events", a.a, last)
 	st := a.a.Stats()
 	got := nonZero(st.EventsRejected)
 	accepted := int(st.Filter.Kinds[0].Added)
@@ -598,7 +598,7 @@ func TestReplayedEvents(t *testing.T) {
 	}
 	// And every event of the stream delivered again to the live agent is
 	// what a consumer reset does: handled by sequence, already covered.
-	mustWait(t, 30*time.Second, "live agent saw the replays", func() bool { return live.a.LastApplied() >= seq })
+	mustApply(t, 30*time.Second, "live agent saw the replays", live.a, seq)
 	cold := tr.mustStart(t, "started after the replay", dial(t, srv.URL()), trusted)
 
 	type check struct {

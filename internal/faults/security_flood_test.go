@@ -95,7 +95,7 @@ func TestBogusFlood(t *testing.T) {
 	if st := streamState(t, admin); st.LastSeq > 0 {
 		last = st.LastSeq
 	}
-	took := mustWait(t, pick(5*time.Minute, 20*time.Minute), "agent applied the flood", func() bool { return a.a.LastApplied() >= last })
+	took := mustApply(t, pick(5*time.Minute, 20*time.Minute), "agent applied the flood", a.a, last)
 	applyRate := float64(bogus+real) / (published + took).Seconds()
 
 	acked, _ := log.snapshot()

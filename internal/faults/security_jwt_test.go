@@ -129,7 +129,7 @@ func TestJWTAttacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustWait(t, 30*time.Second, "agent applied the revocation", func() bool { return a.a.LastApplied() >= rc.Seq })
+	mustApply(t, 30*time.Second, "agent applied the revocation", a.a, rc.Seq)
 
 	attacks := []struct {
 		name, tok string
