@@ -12,6 +12,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
 // TestBurst covers faults 1, 2 and 13 on one burst: five agents take a
@@ -25,7 +26,7 @@ func TestBurst(t *testing.T) {
 	r2 := report(t, "F02", "agent started after the burst", "a new agent replays the whole stream")
 
 	srv := server(t, natsproc.Options{})
-	pub := newPub(t, dial(t, srv.URL()))
+	pub := testkit.NewPublisher(t, dial(t, srv.URL()))
 	tr := &tracker{}
 	var agents []*node
 	for i := range 5 {

@@ -19,6 +19,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -26,7 +27,7 @@ import (
 var debug = os.Getenv("JWTREVOKE_DEBUG") == "1"
 
 // lifetime is the max token lifetime of every publisher and agent here.
-const lifetime = time.Hour
+const lifetime = testkit.TokenLifetime
 
 // mwLeeway is verify.Middleware's default clock leeway: a token is
 // accepted until its exp plus this.
@@ -102,26 +103,6 @@ func asyncErrLog(t testing.TB, url string) nats.ErrHandler {
 		}
 		t.Logf("nats async error on %s: %v", url, err)
 	}
-}
-
-func jetStream(t testing.TB, nc *nats.Conn) jetstream.JetStream {
-	t.Helper()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
-
-func newPub(t testing.TB, nc *nats.Conn, opts ...publisher.Option) *publisher.Publisher {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	p, err := publisher.New(ctx, nc, append([]publisher.Option{publisher.WithMaxTokenLifetime(lifetime)}, opts...)...)
-	if err != nil {
-		t.Fatalf("publisher.New() error = %v", err)
-	}
-	return p
 }
 
 // jtiToken is a live token with only a jti, as the middleware would build it.
@@ -624,7 +605,7 @@ func streamState(t testing.TB, nc *nats.Conn) jetstream.StreamState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := jetStream(t, nc).Stream(ctx, jwtrevoke.DefaultStream)
+	st, err := testkit.JetStream(t, nc).Stream(ctx, jwtrevoke.DefaultStream)
 	if err != nil {
 		t.Fatalf("Stream(%s) error = %v", jwtrevoke.DefaultStream, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/filter"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
 // TestAgentRestarts is fault 8: agents are closed and started again (cold,
@@ -27,7 +28,7 @@ func TestAgentRestarts(t *testing.T) {
 	r := report(t, "F08", "agents restarted at random", fmt.Sprintf("%d cold restarts of 3 agents at random points of a burst (seed %d)", restarts, seed))
 
 	srv := server(t, natsproc.Options{})
-	pub := newPub(t, dial(t, srv.URL()))
+	pub := testkit.NewPublisher(t, dial(t, srv.URL()))
 	tr := &tracker{}
 	agents := make([]*node, 3)
 	for i := range agents {
@@ -96,7 +97,7 @@ func TestConsumerDeletedMidBurst(t *testing.T) {
 
 	srv := server(t, natsproc.Options{})
 	admin := dial(t, srv.URL())
-	pub := newPub(t, admin)
+	pub := testkit.NewPublisher(t, admin)
 	tr := &tracker{}
 	var agents []*node
 	for i := range 3 {
@@ -107,7 +108,7 @@ func TestConsumerDeletedMidBurst(t *testing.T) {
 	go tr.poll(pctx)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	st, err := jetStream(t, admin).Stream(ctx, jwtrevoke.DefaultStream)
+	st, err := testkit.JetStream(t, admin).Stream(ctx, jwtrevoke.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func TestClockSkew(t *testing.T) {
 	r := report(t, "F14", "agent clock skew ±2 min", fmt.Sprintf("agents at −2 min, 0, +2 min; their clocks then stepped forward %v at a time for 20 min", step))
 
 	srv := server(t, natsproc.Options{})
-	pub := newPub(t, dial(t, srv.URL()))
+	pub := testkit.NewPublisher(t, dial(t, srv.URL()))
 	tr := &tracker{}
 	type skewed struct {
 		skew   time.Duration

@@ -15,6 +15,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -27,7 +28,7 @@ func TestKill9MidBurst(t *testing.T) {
 	r := report(t, "F05", "kill -9 mid-burst", fmt.Sprintf("SIGKILL of the server while revocations flow; restart on the same store after %v", down))
 
 	srv := server(t, natsproc.Options{})
-	pub := newPub(t, dial(t, srv.URL())) // default retries: 8 attempts of 2 s
+	pub := testkit.NewPublisher(t, dial(t, srv.URL())) // default retries: 8 attempts of 2 s
 	tr := &tracker{}
 	var agents []*node
 	for i := range 3 {
@@ -115,7 +116,7 @@ func TestKillLoop(t *testing.T) {
 	r := report(t, "F06", "kill/restart loop", fmt.Sprintf("%d × (SIGKILL, %v down, restart, %v up) while revocations flow", cycles, down, up))
 
 	srv := server(t, natsproc.Options{})
-	pub := newPub(t, dial(t, srv.URL()))
+	pub := testkit.NewPublisher(t, dial(t, srv.URL()))
 	tr := &tracker{}
 	var agents []*node
 	for i := range 3 {
@@ -182,8 +183,8 @@ func TestClusterLeaderKill(t *testing.T) {
 	nodes := natsproc.RunCluster(t, 3, nil)
 	urls := natsproc.URLs(nodes)
 	admin := dial(t, urls)
-	pub := newPub(t, dial(t, urls), publisher.WithReplicas(3))
-	js := jetStream(t, admin)
+	pub := testkit.NewPublisher(t, dial(t, urls), publisher.WithReplicas(3))
+	js := testkit.JetStream(t, admin)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	stream, err := js.Stream(ctx, jwtrevoke.DefaultStream)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
 // TestLinkCut is fault 3: one agent's link to the server is blackholed for
@@ -25,7 +26,7 @@ func TestLinkCut(t *testing.T) {
 	r := report(t, "F03", "link cut mid-burst", fmt.Sprintf("toxiproxy blackholes one agent's link both ways for %v while revocations flow", cutFor))
 
 	srv := server(t, natsproc.Options{})
-	pub := newPub(t, dial(t, srv.URL()))
+	pub := testkit.NewPublisher(t, dial(t, srv.URL()))
 	tr := &tracker{}
 	direct := tr.mustStart(t, "direct", dial(t, srv.URL()))
 	l := newLink(t, "cut", srv.URL())
@@ -186,7 +187,7 @@ func TestSlowAgent(t *testing.T) {
 	r := report(t, "F04", "slow agent", fmt.Sprintf("%d revocations; one agent's link: %d ms latency each way, %d KB/s server → agent", n, latency, kbps))
 
 	srv := server(t, natsproc.Options{})
-	pub := newPub(t, dial(t, srv.URL()))
+	pub := testkit.NewPublisher(t, dial(t, srv.URL()))
 	tr := &tracker{}
 	direct := tr.mustStart(t, "direct", dial(t, srv.URL()))
 	l := newLink(t, "slow", srv.URL())

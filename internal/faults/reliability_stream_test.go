@@ -16,6 +16,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -43,10 +44,10 @@ func TestOfflinePastStreamStart(t *testing.T) {
 	defer cancel()
 	cfg := publisher.StreamConfig(jwtrevoke.DefaultStream, jwtrevoke.DefaultSubjectPrefix, life, leeway, 1)
 	cfg.MaxAge, cfg.Duplicates = life+leeway, life+leeway
-	if _, err := jetStream(t, admin).CreateStream(ctx, cfg); err != nil {
+	if _, err := testkit.JetStream(t, admin).CreateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	pub := newPub(t, admin, publisher.WithMaxTokenLifetime(life), publisher.WithLeeway(leeway))
+	pub := testkit.NewPublisher(t, admin, publisher.WithMaxTokenLifetime(life), publisher.WithLeeway(leeway))
 	tr := &tracker{}
 	direct := tr.mustStart(t, "direct", dial(t, srv.URL()), agent.WithMaxTokenLifetime(life))
 	l := newLink(t, "offline", srv.URL())
@@ -195,7 +196,7 @@ func TestStreamRecreatedMidBurst(t *testing.T) {
 
 	srv := server(t, natsproc.Options{})
 	admin := dial(t, srv.URL())
-	pub := newPub(t, admin)
+	pub := testkit.NewPublisher(t, admin)
 	tr := &tracker{}
 	var agents []*node
 	for i := range 3 {
@@ -208,7 +209,7 @@ func TestStreamRecreatedMidBurst(t *testing.T) {
 	if lost, _ := settle(agents, log, time.Minute); sum(lost) > 0 {
 		t.Fatalf("agents did not apply the first %d revocations", n1)
 	}
-	if err := jetStream(t, admin).DeleteStream(ctx, jwtrevoke.DefaultStream); err != nil {
+	if err := testkit.JetStream(t, admin).DeleteStream(ctx, jwtrevoke.DefaultStream); err != nil {
 		t.Fatalf("DeleteStream() error = %v", err)
 	}
 	deleted := time.Now()
@@ -262,14 +263,14 @@ func TestPublisherDiesBeforeAck(t *testing.T) {
 
 	srv := server(t, natsproc.Options{})
 	admin := dial(t, srv.URL())
-	newPub(t, admin) // creates the stream
+	testkit.NewPublisher(t, admin) // creates the stream
 	tr := &tracker{}
 	a := tr.mustStart(t, "agent", dial(t, srv.URL()))
 	l := newLink(t, "pub", srv.URL())
 	// nats.go's default pings (every 2 minutes): the dying publisher does
 	// not notice the one-way blackhole before it has sent everything.
 	dying := defaultPingConn(t, l.url)
-	pub1 := newPub(t, dying)
+	pub1 := testkit.NewPublisher(t, dying)
 
 	now := time.Now()
 	one := jwtrevoke.Revocation{Kind: jwtrevoke.KindToken, Key: "dies-before-ack", Before: now, Expires: tokenExp, Issued: now}
@@ -316,7 +317,7 @@ func TestPublisherDiesBeforeAck(t *testing.T) {
 	}
 
 	// A new publisher retries the same revocations.
-	pub2 := newPub(t, dial(t, srv.URL()))
+	pub2 := testkit.NewPublisher(t, dial(t, srv.URL()))
 	log := &ackLog{}
 	rc, err := pub2.Revoke(ctx, one)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -81,11 +82,11 @@ func TestSignatures(t *testing.T) {
 
 	srv := server(t, natsproc.Options{})
 	admin := dial(t, srv.URL())
-	js := jetStream(t, admin)
+	js := testkit.JetStream(t, admin)
 	oldPub, oldPriv := newKey(t)
 	newPubKey, newPriv := newKey(t)
 	_, impostorPriv := newKey(t)
-	pubOld := newPub(t, admin, publisher.WithSigner("k-old", oldPriv))
+	pubOld := testkit.NewPublisher(t, admin, publisher.WithSigner("k-old", oldPriv))
 	tr := &tracker{}
 	both := tr.mustStart(t, "trusts old+new", dial(t, srv.URL()), agent.WithTrustedKeys(jwtrevoke.KeySet{"k-old": oldPub, "k-new": newPubKey}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -96,7 +97,7 @@ func TestSignatures(t *testing.T) {
 	batch(ctx, pubOld, revs("signed-old", n), n, log)
 	// Rotation, as documented: re-publish the live events signed with the
 	// new key, then retire the old key.
-	pubNew := newPub(t, dial(t, srv.URL()), publisher.WithSigner("k-new", newPriv))
+	pubNew := testkit.NewPublisher(t, dial(t, srv.URL()), publisher.WithSigner("k-new", newPriv))
 	acked, _ := log.snapshot()
 	rotatedDup := 0
 	for _, a := range acked {
@@ -252,8 +253,8 @@ func TestMalformedMixed(t *testing.T) {
 
 	srv := server(t, natsproc.Options{})
 	admin := dial(t, srv.URL())
-	newPub(t, admin)
-	js := jetStream(t, admin)
+	testkit.NewPublisher(t, admin)
+	js := testkit.JetStream(t, admin)
 	keyPub, keyPriv := newKey(t)
 	signer := &jwtrevoke.Signer{KeyID: "ops", Key: keyPriv}
 	tr := &tracker{}
@@ -351,8 +352,8 @@ func TestOversized(t *testing.T) {
 
 	srv := server(t, natsproc.Options{})
 	admin := dial(t, srv.URL())
-	pub := newPub(t, admin)
-	js := jetStream(t, admin)
+	pub := testkit.NewPublisher(t, admin)
+	js := testkit.JetStream(t, admin)
 	tr := &tracker{}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -425,8 +426,8 @@ func TestOutOfBoundsTimes(t *testing.T) {
 
 	srv := server(t, natsproc.Options{})
 	admin := dial(t, srv.URL())
-	pub := newPub(t, admin)
-	js := jetStream(t, admin)
+	pub := testkit.NewPublisher(t, admin)
+	js := testkit.JetStream(t, admin)
 	keyPub, keyPriv := newKey(t)
 	signer := &jwtrevoke.Signer{KeyID: "ops", Key: keyPriv}
 	tr := &tracker{}
@@ -529,9 +530,9 @@ func TestReplayedEvents(t *testing.T) {
 
 	srv := server(t, natsproc.Options{})
 	admin := dial(t, srv.URL())
-	js := jetStream(t, admin)
+	js := testkit.JetStream(t, admin)
 	keyPub, keyPriv := newKey(t)
-	pub := newPub(t, admin, publisher.WithSigner("ops", keyPriv))
+	pub := testkit.NewPublisher(t, admin, publisher.WithSigner("ops", keyPriv))
 	trusted := agent.WithTrustedKeys(jwtrevoke.KeySet{"ops": keyPub})
 	tr := &tracker{}
 	live := tr.mustStart(t, "live", dial(t, srv.URL()), trusted)

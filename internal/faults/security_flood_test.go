@@ -14,6 +14,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -34,9 +35,9 @@ func TestBogusFlood(t *testing.T) {
 
 	srv := server(t, natsproc.Options{})
 	admin := dial(t, srv.URL())
-	js := jetStream(t, admin)
+	js := testkit.JetStream(t, admin)
 	keyPub, keyPriv := newKey(t)
-	pub := newPub(t, dial(t, srv.URL()), publisher.WithSigner("ops", keyPriv))
+	pub := testkit.NewPublisher(t, dial(t, srv.URL()), publisher.WithSigner("ops", keyPriv))
 	tr := &tracker{}
 	a := tr.mustStart(t, "agent", dial(t, srv.URL()), agent.WithTrustedKeys(jwtrevoke.KeySet{"ops": keyPub}), agent.WithMemoryBudget(budget))
 

@@ -21,6 +21,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/keyset"
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
@@ -60,7 +61,7 @@ func TestJWTAttacks(t *testing.T) {
 	// AllocsPerRun refuses parallel tests; this case is short.
 	r := report(t, "H08", "JWT attacks through the middleware", "alg=none, HS256 with the RSA public key (PEM and DER), no exp, no jti, expired, future nbf, odd kids, 1M dots, 64 KiB header, 8 KiB header, deep nesting")
 	srv := server(t, natsproc.Options{})
-	pub := newPub(t, dial(t, srv.URL()))
+	pub := testkit.NewPublisher(t, dial(t, srv.URL()))
 	tr := &tracker{}
 	// The controls expect a valid token to pass (200) and the revoked one
 	// to be refused as revoked; neither is about freshness. With the

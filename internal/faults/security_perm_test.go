@@ -15,6 +15,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/filter"
 	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -118,7 +119,7 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	var pv, av violations
 	pubNC := as("publisher", "publisher-secret", &pv)
-	pub := newPub(t, pubNC) // creates the stream with the publisher's rights
+	pub := testkit.NewPublisher(t, pubNC) // creates the stream with the publisher's rights
 	tr := &tracker{}
 	agentNC := as("agent", "agent-secret", &av)
 	a := tr.mustStart(t, "least-privilege agent", agentNC)
@@ -140,7 +141,7 @@ func TestLeastPrivilege(t *testing.T) {
 	lost, _ := settle([]*node{a}, log, 30*time.Second)
 	// The agent's user can fetch one key's latest event (how an agent
 	// settles an Unknown verdict).
-	ast, err := jetStream(t, agentNC).Stream(ctx, jwtrevoke.DefaultStream)
+	ast, err := testkit.JetStream(t, agentNC).Stream(ctx, jwtrevoke.DefaultStream)
 	if err != nil {
 		t.Fatalf("agent user: Stream() error = %v", err)
 	}
@@ -149,7 +150,7 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 
 	before := streamState(t, admin)
-	js := jetStream(t, agentNC)
+	js := testkit.JetStream(t, agentNC)
 	now := time.Now()
 	ev, err := jwtrevoke.Encode(jwtrevoke.Revocation{Kind: jwtrevoke.KindToken, Key: "forged-by-agent", Before: now, Expires: tokenExp, Issued: now}, nil)
 	if err != nil {
@@ -192,14 +193,14 @@ func TestLeastPrivilege(t *testing.T) {
 			return err
 		}},
 		{"publisher: publish outside the revocation subjects", "elsewhere.v1.x", func(ctx context.Context) error {
-			_, err := jetStream(t, pubNC).Publish(ctx, "elsewhere.v1.x", ev)
+			_, err := testkit.JetStream(t, pubNC).Publish(ctx, "elsewhere.v1.x", ev)
 			return err
 		}},
 		{"publisher: delete the stream", "$JS.API.STREAM.DELETE.JWTREVOKE", func(ctx context.Context) error {
-			return jetStream(t, pubNC).DeleteStream(ctx, jwtrevoke.DefaultStream)
+			return testkit.JetStream(t, pubNC).DeleteStream(ctx, jwtrevoke.DefaultStream)
 		}},
 		{"publisher: create another stream", "$JS.API.STREAM.CREATE.OTHER", func(ctx context.Context) error {
-			_, err := jetStream(t, pubNC).CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}})
+			_, err := testkit.JetStream(t, pubNC).CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}})
 			return err
 		}},
 		{"publisher: read revocations by subscribing", "jwtrevoke.v1.>", func(ctx context.Context) error {
@@ -223,7 +224,7 @@ func TestLeastPrivilege(t *testing.T) {
 		refused[c.what] = result(err, err != nil && v.await(c.subject))
 	}
 	// Even admin cannot delete one message: the stream denies deletes.
-	as2, err := jetStream(t, admin).Stream(ctx, jwtrevoke.DefaultStream)
+	as2, err := testkit.JetStream(t, admin).Stream(ctx, jwtrevoke.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}
