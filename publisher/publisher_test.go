@@ -462,3 +462,14 @@ func TestCollector(t *testing.T) {
 		t.Errorf("CollectAndCount() = %d, want %d", n, 5+3+1)
 	}
 }
+
+// TestWithSignerKeepsTheCause: a bad signing key is ErrBadOption and,
+// through it, the signer's own sentinel.
+func TestWithSignerKeepsTheCause(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
+	defer cancel()
+	_, err := publisher.New(ctx, serverConn(t), publisher.WithSigner("ops-1", ed25519.PrivateKey("short")))
+	if !errors.Is(err, publisher.ErrBadOption) || !errors.Is(err, jwtrevoke.ErrBadSigningKey) {
+		t.Fatalf("New(WithSigner(short key)) = %v, want both ErrBadOption and jwtrevoke.ErrBadSigningKey", err)
+	}
+}
