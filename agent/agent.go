@@ -13,6 +13,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/filter"
+	"github.com/jwtrevoke/jwtrevoke/snapshot"
 )
 
 // Errors returned by this package.
@@ -30,13 +31,14 @@ type Agent struct {
 	f      *filter.Filter
 	dec    jwtrevoke.Decoder
 
-	applied   atomic.Uint64 // last applied stream sequence
-	freshAsOf atomic.Int64  // Unix ns: every event stored before it is applied
-	heardAt   atomic.Int64  // Unix ns: last answer or message from the server
-	ready     atomic.Bool
-	readyCh   chan struct{}
-	readyOnce sync.Once
-	target    uint64 // the stream's last sequence when New ran
+	applied     atomic.Uint64 // last applied stream sequence
+	freshAsOf   atomic.Int64  // Unix ns: every event stored before it is applied
+	heardAt     atomic.Int64  // Unix ns: last answer or message from the server
+	ready       atomic.Bool
+	readyCh     chan struct{}
+	readyOnce   sync.Once
+	target      uint64 // the stream's last sequence when New ran
+	snapshotSeq uint64 // the sequence of the snapshot the agent started from, 0 if none
 
 	// applyMu orders applying events against consumer restarts: a stopped
 	// consumer may still call its handler (nats.go does not wait for an
@@ -95,9 +97,13 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 		return nil, err
 	}
 	fopts := append([]filter.Option{filter.WithMaxTokenLifetime(cfg.maxLifetime), filter.WithClock(cfg.clock)}, cfg.filterOpts...)
-	f, err := filter.New(fopts...)
+	newFilter := func() (*filter.Filter, error) { return filter.New(fopts...) }
+	f, err := newFilter()
 	if err != nil {
 		return nil, err
+	}
+	if !cfg.snapshotSet {
+		cfg.snapshotBucket = snapshot.Bucket(cfg.stream)
 	}
 	if !info.Config.AllowDirect {
 		cfg.log.Warn("revocation stream does not allow direct get: unknown verdicts cannot be settled", "stream", cfg.stream)
@@ -113,15 +119,21 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 		created: info.Created,
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	f.Expect(int64(info.State.Msgs))
-	cfg.log.Info("agent replaying revocations", "stream", cfg.stream, "events", info.State.Msgs, "last_seq", info.State.LastSeq)
+	from := max(info.State.FirstSeq, 1)
+	if sf, seq := a.loadSnapshot(ctx, info, contract, newFilter); sf != nil {
+		a.f, from, a.snapshotSeq = sf, seq+1, seq
+		a.applied.Store(seq)
+	} else {
+		f.Expect(int64(info.State.Msgs))
+	}
+	cfg.log.Info("agent replaying revocations", "stream", cfg.stream, "from_seq", from, "events", info.State.Msgs, "last_seq", info.State.LastSeq)
 	now := cfg.clock().UnixNano()
 	a.heardAt.Store(now)
-	if info.State.Msgs == 0 {
+	if info.State.Msgs == 0 || a.applied.Load() >= a.target {
 		a.freshAsOf.Store(now)
 		a.markReady()
 	}
-	if err := a.startConsumer(ctx, max(info.State.FirstSeq, 1), false); err != nil {
+	if err := a.startConsumer(ctx, from, false); err != nil {
 		a.cancel()
 		return nil, err
 	}

@@ -20,6 +20,8 @@ import (
 //	checks_total{outcome}                  checks: allowed, revoked, unknown, stale (includes not ready)
 //	events_applied_total                   revocation events added to the filter
 //	events_expired_total                   events that had expired when they arrived (normal in a replay)
+//	snapshot_loads_total{outcome}          snapshots tried at start: loaded, none, corrupt, unsigned, other_stream,
+//	                                       incomplete, ahead, unavailable
 //	events_rejected_total{reason}          events refused: malformed, unknown_version, unknown_kind, too_large,
 //	                                       out_of_bounds, bad_signature, unsigned, unknown_key_id
 //	live_entries{kind}                     live revocations by kind (jti, sub, sid, kid, all)
@@ -48,6 +50,7 @@ func (a *Agent) Collector() prometheus.Collector {
 		applied:        d("events_applied_total", "Revocation events added to the filter."),
 		expired:        d("events_expired_total", "Revocation events that had expired when they arrived."),
 		rejected:       d("events_rejected_total", "Revocation events refused, by reason.", "reason"),
+		snapshots:      d("snapshot_loads_total", "Snapshots tried at start, by outcome.", "outcome"),
 		live:           d("live_entries", "Live revocations by kind.", "kind"),
 		exact:          d("exact_entries", "Revocations held exactly in the LRU."),
 		bytes:          d("filter_bytes", "Estimated memory of the filter: Bloom bits plus exact entries."),
@@ -69,13 +72,14 @@ func (a *Agent) Collector() prometheus.Collector {
 type collector struct {
 	a                                                           *Agent
 	checks, applied, expired, rejected, live, exact, bytes      *prometheus.Desc
+	snapshots                                                   *prometheus.Desc
 	budget, fpEstimate, settles, settleErrors, evictions, ready *prometheus.Desc
 	stale, lastApplied, rewinds, probeErrors, consumerErrors    *prometheus.Desc
 	lag                                                         *prometheus.Desc
 }
 
 func (c *collector) descs() []*prometheus.Desc {
-	return []*prometheus.Desc{c.checks, c.applied, c.expired, c.rejected, c.live, c.exact, c.bytes,
+	return []*prometheus.Desc{c.checks, c.applied, c.expired, c.rejected, c.snapshots, c.live, c.exact, c.bytes,
 		c.budget, c.fpEstimate, c.settles, c.settleErrors, c.evictions, c.ready,
 		c.stale, c.lastApplied, c.rewinds, c.probeErrors, c.consumerErrors, c.lag}
 }
@@ -102,6 +106,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.expired, s.EventsExpired)
 	for _, r := range rejectReasons {
 		counter(c.rejected, s.EventsRejected[r], r)
+	}
+	for _, o := range snapshotOutcomes {
+		counter(c.snapshots, s.SnapshotLoads[o], o)
 	}
 	for _, k := range s.Filter.Kinds {
 		gauge(c.live, float64(k.Entries), k.Kind.String())

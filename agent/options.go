@@ -48,6 +48,9 @@ type config struct {
 	clock         func() time.Time
 	log           *slog.Logger
 	onApply       func(r jwtrevoke.Revocation, seq uint64)
+	// snapshotBucket is where snapshots are looked for; "" for none.
+	snapshotBucket string
+	snapshotSet    bool
 }
 
 func defaultConfig() config {
@@ -209,6 +212,21 @@ func WithLogger(l *slog.Logger) Option {
 func WithOnApply(fn func(r jwtrevoke.Revocation, seq uint64)) Option {
 	return func(c *config) error {
 		c.onApply = fn
+		return nil
+	}
+}
+
+// WithSnapshots names the Object Store bucket the agent starts from: the
+// newest valid snapshot there fills the filter, and the replay starts
+// after its sequence (see package snapshot). A snapshot that is corrupt,
+// unsigned where WithTrustedKeys requires signatures, of another stream
+// or incarnation, or that the stream cannot continue is refused, logged
+// and counted, and the agent replays the whole stream. "" starts every
+// agent with a full replay. The default is snapshot.Bucket(stream); a
+// missing bucket means a full replay.
+func WithSnapshots(bucket string) Option {
+	return func(c *config) error {
+		c.snapshotBucket, c.snapshotSet = bucket, true
 		return nil
 	}
 }

@@ -70,6 +70,7 @@ type counters struct {
 	settles, settleErrors                atomic.Uint64
 	probeErrors, consumerErrors, rewinds atomic.Uint64
 	consumerRestarts                     atomic.Uint64
+	snapshotLoads                        [numSnapshotOutcomes]atomic.Uint64
 	lagBuckets                           [len(LagBuckets) + 1]atomic.Uint64
 	lagSumNanos, lagCount, lagLast       atomic.Uint64
 }
@@ -149,7 +150,12 @@ type Stats struct {
 	LagCounts       []uint64
 	LagSum, LagLast time.Duration
 	LagEvents       uint64
-	Filter          filter.Stats
+	// SnapshotLoads counts the snapshots tried at start by outcome
+	// (SnapshotLoaded, SnapshotCorrupt, …); SnapshotSeq is the sequence of
+	// the one loaded, 0 for a full replay.
+	SnapshotLoads map[string]uint64
+	SnapshotSeq   uint64
+	Filter        filter.Stats
 }
 
 // Stats returns a snapshot. It includes the filter's stats, which cost a
@@ -163,6 +169,8 @@ func (a *Agent) Stats() Stats {
 		EventsApplied:    c.applied.Load(),
 		EventsExpired:    c.expired.Load(),
 		EventsRejected:   map[string]uint64{},
+		SnapshotLoads:    map[string]uint64{},
+		SnapshotSeq:      a.snapshotSeq,
 		Settles:          c.settles.Load(),
 		SettleErrors:     c.settleErrors.Load(),
 		ProbeErrors:      c.probeErrors.Load(),
@@ -182,6 +190,9 @@ func (a *Agent) Stats() Stats {
 	}
 	for i, r := range rejectReasons {
 		s.EventsRejected[r] = c.rejectedBy[i].Load()
+	}
+	for i, o := range snapshotOutcomes {
+		s.SnapshotLoads[o] = c.snapshotLoads[i].Load()
 	}
 	for i := range c.lagBuckets {
 		s.LagCounts = append(s.LagCounts, c.lagBuckets[i].Load())
