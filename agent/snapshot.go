@@ -92,7 +92,7 @@ func (a *Agent) readSnapshot(ctx context.Context, store *snapshot.Store, e snaps
 	switch {
 	case e.Seq > st.LastSeq:
 		return SnapshotAhead, fmt.Errorf("%w: snapshot at sequence %d, stream's last is %d", snapshot.ErrMismatch, e.Seq, st.LastSeq)
-	case st.Msgs > 0 && e.Seq+1 < st.FirstSeq:
+	case e.Seq+1 < st.FirstSeq:
 		return SnapshotIncomplete, fmt.Errorf("%w: snapshot at sequence %d, stream's first is %d: events in between are gone", snapshot.ErrMismatch, e.Seq, st.FirstSeq)
 	}
 	check := func(h snapshot.Header) error {

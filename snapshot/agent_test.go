@@ -331,3 +331,36 @@ func TestSignedSnapshot(t *testing.T) {
 	}
 	startsFrom(t, s.ClientURL(), 0, agent.SnapshotUnsigned, agent.WithTrustedKeys(jwtrevoke.KeySet{"ops": otherPub}))
 }
+
+// TestAgentRefusesSnapshotOlderThanMaxAge: once the stream has aged out
+// events after the snapshot's sequence, the snapshot cannot be completed
+// and is refused.
+func TestAgentRefusesSnapshotOlderThanMaxAge(t *testing.T) {
+	pub, url := newTestEnv(t)
+	nc := testkit.Connect(t, url)
+	js := testkit.JetStream(t, nc)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
+	defer cancel()
+	revokeN(t, pub, "old", 10)
+	e, err := snapshot.Take(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokeN(t, pub, "later", 5)
+	// Age everything out: MaxAge cut to a second (the case stands for a
+	// snapshot older than the stream's MaxAge).
+	st, err := js.Stream(ctx, jwtrevoke.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.MaxAge, cfg.Duplicates = time.Second, time.Second
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "the stream aged out the events after the snapshot", func() bool {
+		info, err := st.Info(ctx)
+		return err == nil && info.State.FirstSeq > e.Seq+1
+	})
+	startsFrom(t, url, 0, agent.SnapshotIncomplete)
+}

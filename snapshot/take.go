@@ -199,13 +199,15 @@ func (f *follower) apply(seq uint64, data []byte) {
 	f.set.Add(r)
 }
 
+func subjectFilter(f *follower) string { return jwtrevoke.SubjectFilter(f.hdr.Contract.SubjectPrefix) }
+
 // catchUp applies every event up to target with an ordered consumer.
 func (f *follower) catchUp(ctx context.Context, target uint64) error {
 	if target == 0 || f.hdr.Seq >= target {
 		return nil
 	}
 	cons, err := f.js.OrderedConsumer(ctx, f.cfg.stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{jwtrevoke.SubjectFilter(f.hdr.Contract.SubjectPrefix)},
+		FilterSubjects: []string{subjectFilter(f)},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    f.hdr.Seq + 1,
 	})

@@ -1,0 +1,56 @@
+package snapshot_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+	"github.com/jwtrevoke/jwtrevoke/snapshot"
+)
+
+// TestTwoSnapshotters: two snapshotters tail one stream and write into
+// one bucket at once; every snapshot either writes is whole, and an agent
+// started after them begins from the newest and answers for everything.
+func TestTwoSnapshotters(t *testing.T) {
+	pub, url := newTestEnv(t)
+	nc := testkit.Connect(t, url)
+	js := testkit.JetStream(t, nc)
+	revokeN(t, pub, "start", 100)
+	var ss []*snapshot.Snapshotter
+	for range 2 {
+		s, err := snapshot.NewSnapshotter(js, snapshot.WithInterval(20*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ss = append(ss, s)
+	}
+	var last uint64
+	for round := range 5 {
+		last = revokeN(t, pub, "round-"+string(rune('a'+round)), 200)
+	}
+	for _, s := range ss {
+		testkit.Eventually(t, "snapshotter caught up", func() bool { e, _ := s.Last(); return e.Seq >= last })
+	}
+	store, err := snapshot.Open(context.Background(), js, snapshot.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := store.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 || len(entries) > 3 || entries[0].Seq != last {
+		t.Fatalf("bucket holds %d snapshots, newest at %d; want 1 to 3, newest at %d", len(entries), entries[0].Seq, last)
+	}
+	for _, e := range entries {
+		if _, err := store.Read(context.Background(), e, nil, nil, func(jwtrevoke.Revocation) error { return nil }); err != nil {
+			t.Errorf("snapshot %s: %v", e.Name, err)
+		}
+	}
+	a := startsFrom(t, url, last, agent.SnapshotLoaded)
+	mustRevoke(t, a, "start-0", "start-99", "round-a-0", "round-e-199")
+}

@@ -1,0 +1,88 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/natsserver"
+)
+
+// dying is a snapshot writer that dies after n bytes.
+type dying struct {
+	r io.Reader
+	n int
+}
+
+func (d *dying) Read(p []byte) (int, error) {
+	if d.n <= 0 {
+		return 0, errors.New("writer killed")
+	}
+	p = p[:min(len(p), d.n)]
+	n, err := d.r.Read(p)
+	d.n -= n
+	return n, err
+}
+
+// TestWriterDiesMidWrite: a snapshot whose writer dies midway (here, its
+// byte source fails after 100 KiB of a larger snapshot) leaves no
+// snapshot behind, and the bucket's newest is still the last whole one.
+func TestWriterDiesMidWrite(t *testing.T) {
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store, err := Create(ctx, js, "TEST_SNAPSHOTS", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	set := NewSet()
+	for i := range 20000 {
+		set.Add(jwtrevoke.Revocation{Kind: jwtrevoke.KindToken, Key: "jti-" + strconv.Itoa(i), Before: now, Expires: now.Add(time.Hour)})
+	}
+	h := Header{Stream: "JWTREVOKE", Created: now, Seq: 10, Taken: now, Contract: jwtrevoke.DefaultContract()}
+	if _, err := store.Put(ctx, h, set, nil); err != nil {
+		t.Fatal(err)
+	}
+	var full bytes.Buffer
+	h.Seq, h.Count = 20, uint64(set.Len())
+	if err := Write(&full, h, set.All(), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.obj.Put(ctx, jetstream.ObjectMeta{Name: name(20), Metadata: map[string]string{metaSeq: "20", metaCount: strconv.Itoa(set.Len())}},
+		&dying{r: &full, n: 100 << 10})
+	if err == nil {
+		t.Fatal("Put of a dying writer succeeded")
+	}
+	entries, err := store.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Seq != 10 {
+		t.Fatalf("after the writer died the bucket lists %+v, want only the snapshot at 10", entries)
+	}
+	if _, err := store.Read(ctx, entries[0], nil, nil, func(jwtrevoke.Revocation) error { return nil }); err != nil {
+		t.Fatalf("the whole snapshot is no longer readable: %v", err)
+	}
+}
