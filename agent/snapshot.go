@@ -31,6 +31,10 @@ const (
 	snapshotReadAttempts = 3 // snapshots tried, newest first, before a full replay
 )
 
+// snapshotLookupTimeout bounds finding and listing the bucket: milliseconds
+// when it answers, and a full replay when it does not.
+const snapshotLookupTimeout = 5 * time.Second
+
 var snapshotOutcomes = [numSnapshotOutcomes]string{SnapshotLoaded, SnapshotNone, SnapshotCorrupt, SnapshotUnsigned,
 	SnapshotOtherStream, SnapshotIncomplete, SnapshotAhead, SnapshotUnavailable}
 
@@ -49,7 +53,13 @@ func (a *Agent) loadSnapshot(ctx context.Context, info *jetstream.StreamInfo, co
 	if a.cfg.snapshotBucket == "" {
 		return nil, 0
 	}
-	store, err := snapshot.Open(ctx, a.js, a.cfg.snapshotBucket)
+	// The lookup is bounded on its own: a user without the bucket's
+	// permissions gets no answer at all (the server reports the violation
+	// asynchronously), and that must cost a replica a few seconds, not its
+	// start.
+	lctx, cancel := context.WithTimeout(ctx, snapshotLookupTimeout)
+	defer cancel()
+	store, err := snapshot.Open(lctx, a.js, a.cfg.snapshotBucket)
 	if errors.Is(err, snapshot.ErrNoSnapshot) {
 		a.stats.snapshot(SnapshotNone)
 		a.cfg.log.Debug("no snapshot bucket: replaying the whole stream", "bucket", a.cfg.snapshotBucket)
@@ -57,7 +67,7 @@ func (a *Agent) loadSnapshot(ctx context.Context, info *jetstream.StreamInfo, co
 	}
 	var entries []snapshot.Entry
 	if err == nil {
-		entries, err = store.List(ctx)
+		entries, err = store.List(lctx)
 	}
 	if err != nil {
 		a.stats.snapshot(SnapshotUnavailable)

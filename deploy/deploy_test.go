@@ -23,6 +23,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/keyset"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/snapshot"
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
@@ -129,6 +130,27 @@ func TestCluster(t *testing.T) {
 		t.Errorf("token of a subject revoked live: %d %s, want 401 revoked", code, body)
 	}
 
+	// Snapshots: the publisher's user writes one, an agent's starts from it.
+	snap, err := snapshot.Take(ctx, js, snapshot.WithReplicas(3))
+	if err != nil {
+		t.Fatalf("snapshot.Take as publisher: %v", err)
+	}
+	snapNC := c.connect(t, "agent")
+	fromSnap, err := agent.New(ctx, snapNC.Conn, agent.WithMaxTokenLifetime(lifetime))
+	if err != nil {
+		t.Fatalf("agent.New from a snapshot as user agent: %v", err)
+	}
+	if err := fromSnap.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := fromSnap.Stats(); st.SnapshotSeq != snap.Seq {
+		t.Errorf("agent started from snapshot %d (loads %v), want %d", st.SnapshotSeq, st.SnapshotLoads, snap.Seq)
+	}
+	if res := fromSnap.Check(&jwtrevoke.Token{JTI: "x", Subject: "bob", IssuedAt: time.Now().Add(-time.Minute)}); res.Allowed {
+		t.Errorf("bob's token at the agent started from the snapshot: %+v, want refused", res)
+	}
+	fromSnap.Close()
+
 	before, err := st.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +172,15 @@ func TestCluster(t *testing.T) {
 		subj := jwtrevoke.Subject(jwtrevoke.DefaultSubjectPrefix, r.Kind, r.Key)
 		refused(t, ctx, intruder, "agent user: JetStream publish to "+subj, `Publish to "`+subj+`"`, func(ctx context.Context) error {
 			_, err := ijs.Publish(ctx, subj, data)
+			return err
+		})
+		// Nor write a snapshot that other agents would start from.
+		obj, err := ijs.ObjectStore(ctx, snapshot.DefaultBucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(t, ctx, intruder, "agent user: writing a snapshot", `Publish to "$O.`+snapshot.DefaultBucket, func(ctx context.Context) error {
+			_, err := obj.PutBytes(ctx, "snapshot-99999999999999999999", []byte("planted"))
 			return err
 		})
 		// Nor may it read the events outside the JetStream API.
@@ -271,7 +302,7 @@ func TestCluster(t *testing.T) {
 	for _, u := range []struct {
 		name string
 		nc   *conn
-	}{{"publisher", pubNC}, {"agent", agentNC}} {
+	}{{"publisher", pubNC}, {"agent", agentNC}, {"agent (from a snapshot)", snapNC}} {
 		for _, err := range u.nc.asyncErrors() {
 			t.Errorf("user %s: server reported %v during normal operation", u.name, err)
 		}
