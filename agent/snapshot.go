@@ -115,17 +115,8 @@ func (a *Agent) readSnapshot(ctx context.Context, store *snapshot.Store, e snaps
 		}
 		return nil
 	}
-	now := a.cfg.clock()
-	limit := now.Add(a.dec.MaxLifetime + jwtrevoke.DefaultMaxSkew)
 	f.Expect(int64(e.Count) + int64(st.Msgs))
-	_, err := store.Read(ctx, e, a.cfg.keys, check, func(r jwtrevoke.Revocation) error {
-		// As the replay judges events: one that has expired by this
-		// agent's clock is not applied, nor one too far ahead.
-		if !r.Expires.After(now) || r.Expires.After(limit) {
-			return nil
-		}
-		return f.AddAt(r, now)
-	})
+	err := a.fillFromSnapshot(ctx, store, e, check, f)
 	switch {
 	case err == nil:
 		return SnapshotLoaded, nil
@@ -135,4 +126,57 @@ func (a *Agent) readSnapshot(ctx context.Context, store *snapshot.Store, e snaps
 		return SnapshotOtherStream, err
 	}
 	return SnapshotCorrupt, err
+}
+
+// snapshotBatch is how many records the reader hands the filter at once.
+const snapshotBatch = 4096
+
+// fillFromSnapshot reads e into f, reading and decoding on one goroutine
+// while this one adds to the filter, so that the two costs overlap. A
+// record that has expired by this agent's clock, or lies too far ahead, is
+// skipped, as the replay would skip its events. The filter holds the
+// snapshot only if it returns nil.
+func (a *Agent) fillFromSnapshot(ctx context.Context, store *snapshot.Store, e snapshot.Entry, check func(snapshot.Header) error, f *filter.Filter) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []jwtrevoke.Revocation, 4)
+	read := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		b := make([]jwtrevoke.Revocation, 0, snapshotBatch)
+		_, err := store.Read(ctx, e, a.cfg.keys, check, func(r jwtrevoke.Revocation) error {
+			if b = append(b, r); len(b) < snapshotBatch {
+				return nil
+			}
+			select {
+			case batches <- b:
+				b = make([]jwtrevoke.Revocation, 0, snapshotBatch)
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err == nil && len(b) > 0 {
+			batches <- b
+		}
+		read <- err
+	}()
+	now := a.cfg.clock()
+	limit := now.Add(a.dec.MaxLifetime + jwtrevoke.DefaultMaxSkew)
+	var addErr error
+	for b := range batches {
+		for _, r := range b {
+			if addErr != nil || !r.Expires.After(now) || r.Expires.After(limit) {
+				continue
+			}
+			if addErr = f.AddAt(r, now); addErr != nil {
+				addErr = fmt.Errorf("%w: record %v %q: %w", snapshot.ErrCorrupt, r.Kind, r.Key, addErr)
+				cancel()
+			}
+		}
+	}
+	if err := <-read; addErr == nil {
+		return err
+	}
+	return addErr
 }

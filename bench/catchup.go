@@ -125,7 +125,7 @@ func agentReady(ctx context.Context, ns *natsEnv, want int) (time.Duration, uint
 	ctx, cancel := context.WithTimeout(ctx, catchupTimeout)
 	defer cancel()
 	t0 := time.Now()
-	a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(lifetime))
+	a, err := agent.New(ctx, nc, agent.WithMaxTokenLifetime(lifetime), agent.WithSnapshots(""))
 	if err != nil {
 		return 0, 0, err
 	}

@@ -32,6 +32,9 @@ type plan struct {
 	catchup     []int // stream sizes (scenario 4)
 	catchupReps int   // interleaved agent / bare-consumer repetitions (median kept)
 
+	snapshot     []int // stream sizes (scenario 7)
+	snapshotReps int   // interleaved snapshot / full-replay repetitions (median kept)
+
 	memory     []int // live revocations, all exact (scenario 5)
 	memoryTenM int   // live revocations in the default 64 MiB budget; 0 skips
 
@@ -47,6 +50,7 @@ func fullPlan() plan {
 		mwLive:    100_000, httpRequests: 30_000, httpDuration: 5 * time.Second, httpWorkers: 8, httpTokens: 1024, httpRounds: 3,
 		propAgents: []int{1, 4, 16, 64}, propCount: 1000,
 		catchup: []int{100_000, 1_000_000}, catchupReps: 3,
+		snapshot: []int{1_000_000, 10_000_000}, snapshotReps: 3,
 		memory: []int{100_000, 1_000_000}, memoryTenM: 10_000_000,
 		pubSingle: 5000, pubBatch: 20_000, pubReps: 10,
 	}
@@ -59,6 +63,7 @@ func quickPlan() plan {
 		mwLive:    100_000, httpRequests: 10_000, httpDuration: 3 * time.Second, httpWorkers: 8, httpTokens: 512, httpRounds: 2,
 		propAgents: []int{1, 4, 16}, propCount: 500,
 		catchup: []int{100_000}, catchupReps: 3,
+		snapshot: []int{100_000, 1_000_000}, snapshotReps: 3,
 		memory:    []int{100_000, 1_000_000},
 		pubSingle: 1000, pubBatch: 10_000, pubReps: 6,
 	}
@@ -73,6 +78,7 @@ func smokePlan() plan {
 		mwLive:    500, httpRequests: 200, httpDuration: time.Second, httpWorkers: 4, httpTokens: 16, httpRounds: 1,
 		propAgents: []int{1, 4}, propCount: 20,
 		catchup: []int{2000}, catchupReps: 1,
+		snapshot: []int{2000}, snapshotReps: 1,
 		memory:    []int{5000},
 		pubSingle: 50, pubBatch: 1000, pubReps: 1,
 	}
@@ -90,6 +96,7 @@ var scenarios = []scenario{
 	{"catchup", "4. catch-up: a new agent's time to ready, beside a bare ordered consumer", runCatchup},
 	{"memory", "5. memory per live revocation, beside Redis", runMemory},
 	{"publish", "6. publish throughput, beside raw JetStream", runPublish},
+	{"snapshot", "7. cold start from a snapshot, beside a full replay of the same stream", runSnapshot},
 }
 
 func scenarioKeys() []string {
