@@ -52,8 +52,14 @@ func (r Result) Reason() jwtrevoke.Reason {
 // I/O and no allocation, except to settle an Unknown verdict (only after
 // the memory budget forced evictions), which asks the stream for that key's
 // latest event with the settle timeout.
-func (a *Agent) Check(t *jwtrevoke.Token) Result {
-	now := a.cfg.clock()
+func (a *Agent) Check(t *jwtrevoke.Token) Result { return a.CheckAt(t, a.cfg.clock()) }
+
+// CheckAt is Check at the time now, for a caller that has already read
+// the clock (verify.Middleware passes the time it validated the token
+// at): it reads no clock itself. now must be a reading of the agent's
+// clock (WithClock), not a time of the caller's choosing: revocations,
+// expiries and staleness are judged at it.
+func (a *Agent) CheckAt(t *jwtrevoke.Token, now time.Time) Result {
 	v, k := a.f.CheckAt(t, now)
 	if v == filter.Unknown {
 		v, k = a.settle(t, now)
