@@ -16,6 +16,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
@@ -23,17 +24,17 @@ import (
 const (
 	checkAllowed = 0 // the token would be accepted
 	checkRefused = 1 // revoked, unknown, stale, or it does not verify
-	checkError   = 2 // no verdict: a usage error (exitUsage), bad input, no server, not ready in time
+	checkError   = 2 // no verdict: a usage error (clitool.ExitUsage), bad input, no server, not ready in time
 )
 
 type checkOptions struct {
-	g       *globalFlags
+	g       *clitool.Globals
 	keys    keyFlags
 	trust   []string
 	timeout time.Duration
 }
 
-func newCheckCmd(g *globalFlags) *cobra.Command {
+func newCheckCmd(g *clitool.Globals) *cobra.Command {
 	o := &checkOptions{g: g}
 	c := &cobra.Command{
 		Use:   "check <jwt | ->",
@@ -57,18 +58,18 @@ not ready within --timeout). A script can trust 1 to mean refused.`,
 		Example: `  jwtrevoke check "$JWT" --hmac-secret-file secret.txt
   echo "$JWT" | jwtrevoke check - --pem issuer.pub.pem --json
   jwtrevoke check "$JWT" --unverified && echo "not revoked"`,
-		Args: usageArgs(cobra.ExactArgs(1)),
+		Args: clitool.UsageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rep, err := o.run(cmd, args[0])
 			if err == nil {
 				err = o.print(cmd.OutOrStdout(), rep)
 			}
 			if err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), "jwtrevoke check:", cliErrorText(err))
-				return &exitError{code: checkError}
+				fmt.Fprintln(cmd.ErrOrStderr(), "jwtrevoke check:", clitool.ErrorText(err))
+				return &clitool.ExitError{Code: checkError}
 			}
 			if !rep.Allowed {
-				return &exitError{code: checkRefused}
+				return &clitool.ExitError{Code: checkRefused}
 			}
 			return nil
 		},
@@ -117,7 +118,7 @@ type checkRevocation struct {
 // run verifies the token, starts an agent and checks the token. An error
 // means there is no verdict.
 func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) {
-	rep := checkReport{Stream: o.g.stream, Verified: !o.keys.unverified}
+	rep := checkReport{Stream: o.g.Stream, Verified: !o.keys.unverified}
 	raw, err := cliReadToken(cmd, arg)
 	if err != nil {
 		return rep, err
@@ -137,7 +138,7 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 			return rep, err
 		}
 	} else {
-		v, err := verify.New(keys, keys.algs)
+		v, err := verify.New(keys, keys.Algs())
 		if err != nil {
 			return rep, err
 		}
@@ -157,21 +158,21 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	defer cancel()
-	nc, err := o.g.connect(ctx, "jwtrevoke check")
+	nc, err := o.g.Connect(ctx, "jwtrevoke check")
 	if err != nil {
 		return rep, err
 	}
 	defer nc.Close()
 	aopts := append([]agent.Option{
-		agent.WithStream(o.g.stream),
-		agent.WithLogger(cliQuietLogger(o.g)),
-	}, o.g.agentContract()...)
+		agent.WithStream(o.g.Stream),
+		agent.WithLogger(o.g.QuietLogger()),
+	}, o.g.AgentContract()...)
 	if trusted != nil {
 		aopts = append(aopts, agent.WithTrustedKeys(trusted))
 	}
 	a, err := agent.New(ctx, nc, aopts...)
 	if err != nil {
-		return rep, cliContractFlag(o.g, err)
+		return rep, o.g.ContractError(err)
 	}
 	defer a.Close()
 	if err := a.WaitReady(ctx); err != nil {
@@ -212,7 +213,7 @@ func (o *checkOptions) latestEvent(ctx context.Context, nc *nats.Conn, c jwtrevo
 	if err != nil {
 		return nil
 	}
-	st, err := js.Stream(ctx, o.g.stream)
+	st, err := js.Stream(ctx, o.g.Stream)
 	if err != nil {
 		return nil
 	}
@@ -231,15 +232,15 @@ func (o *checkOptions) latestEvent(ctx context.Context, nc *nats.Conn, c jwtrevo
 
 // cliQuietLogger logs warnings (or everything, with --verbose) to stderr:
 // an agent's progress lines are noise in a one-shot command.
-func cliQuietLogger(g *globalFlags) *slog.Logger {
-	if g.verbose {
-		return g.logger()
+func cliQuietLogger(g *clitool.Globals) *slog.Logger {
+	if g.Verbose {
+		return g.Logger()
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 func (o *checkOptions) print(w io.Writer, rep checkReport) error {
-	if o.g.jsonOut {
+	if o.g.JSON {
 		return cliPrintJSON(w, rep)
 	}
 	head := "Token ALLOWED"

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -108,7 +109,7 @@ func TestCLICheckRun(t *testing.T) {
 	pub := cliPublisher(t, ctx, cliConnect(t, url))
 	tok := cliSignToken(t, "j-run", "frank", "sess-f", time.Now().Add(-time.Minute))
 	o := &checkOptions{
-		g:       &globalFlags{server: url, stream: jwtrevoke.DefaultStream, maxLifetime: 24 * time.Hour},
+		g:       &clitool.Globals{Server: url, Stream: jwtrevoke.DefaultStream, MaxLifetime: 24 * time.Hour},
 		keys:    keyFlags{hmacSecret: cliTestSecret, hmacKeyID: cliTestKeyID},
 		timeout: 2 * time.Minute, // as cliCheckTimeout
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 )
 
 // TestCLINotANATSServer: an http:// or https:// server URL is refused at
@@ -23,7 +25,7 @@ func TestCLINotANATSServer(t *testing.T) {
 	for _, url := range []string{"http://127.0.0.1:8080", "https://nats.example.com", "nats://127.0.0.1:4222,http://127.0.0.1:8080"} {
 		for _, verb := range [][]string{{"status"}, {"watch"}, {"revoke", "subject", "alice"}, {"check", tok, "--unverified"}} {
 			args := append([]string{"--server", url}, verb...)
-			if _, stderr, code := cliExec(t, ctx, nil, args...); code != exitUsage || !strings.Contains(stderr, "not a NATS server URL (use nats://host:4222)") {
+			if _, stderr, code := cliExec(t, ctx, nil, args...); code != clitool.ExitUsage || !strings.Contains(stderr, "not a NATS server URL (use nats://host:4222)") {
 				t.Errorf("jwtrevoke %v: exit %d, stderr %q; want exit 2, not a NATS server URL", args, code, stderr)
 			}
 		}

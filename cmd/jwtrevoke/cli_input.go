@@ -14,9 +14,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/jwtrevoke/jwtrevoke"
 )
 
 // cliFutureTolerance is how far in the future a --before cut-off may lie: a

@@ -233,8 +233,8 @@ func TestCLITokenFlags(t *testing.T) {
 			if err != nil {
 				t.Fatalf("cliKeyring() = %v", err)
 			}
-			if tc.algs != nil && !slices.Equal(k.algs, tc.algs) {
-				t.Errorf("algorithms = %v, want %v", k.algs, tc.algs)
+			if tc.algs != nil && !slices.Equal(k.Algs(), tc.algs) {
+				t.Errorf("algorithms = %v, want %v", k.Algs(), tc.algs)
 			}
 			tok, err := revokeTokenClaims(&tc.flags, tc.token)
 			if (err == nil) != tc.verify || (err == nil && tok.JTI != "j") {

@@ -11,26 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// TestCLIServerURL: --server wins, then NATS_URL, then the nats CLI's
-// default, nats://127.0.0.1:4222.
-func TestCLIServerURL(t *testing.T) {
-	for i, tc := range []struct {
-		flag, env, want string
-	}{
-		{"", "", defaultServer},
-		{"", "nats://env:4222", "nats://env:4222"},
-		{"nats://flag:4222", "nats://env:4222", "nats://flag:4222"},
-		{"nats://flag:4222", "", "nats://flag:4222"},
-	} {
-		t.Setenv("NATS_URL", tc.env)
-		g := &globalFlags{server: tc.flag}
-		if got := g.serverURL(); got != tc.want {
-			t.Errorf("step %d: serverURL() with --server %q, NATS_URL %q = %q, want %q", i, tc.flag, tc.env, got, tc.want)
-		}
-	}
-}
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
+)
 
 // cliExecEnv is cliExec with extra environment variables (NATS_URL among
 // them), for the tests of where the verbs look for NATS.
@@ -80,8 +63,8 @@ func TestCLIVerbsFindTheServer(t *testing.T) {
 	// machine, the stream below is not on it, and the error names it.
 	for _, verb := range [][]string{{"status"}, {"watch"}, {"revoke", "subject", "alice"}} {
 		args := append([]string{"--stream", "JWTREVOKE_TEST_NOSUCH"}, verb...)
-		if _, stderr, code := cliExecEnv(t, ctx, nil, args...); code != exitFailed || !strings.Contains(stderr, defaultServer) {
-			t.Errorf("jwtrevoke %v without --server or NATS_URL: exit %d, stderr %q; want exit 1 naming %s", args, code, stderr, defaultServer)
+		if _, stderr, code := cliExecEnv(t, ctx, nil, args...); code != clitool.ExitFailed || !strings.Contains(stderr, clitool.DefaultServer) {
+			t.Errorf("jwtrevoke %v without --server or NATS_URL: exit %d, stderr %q; want exit 1 naming %s", args, code, stderr, clitool.DefaultServer)
 		}
 	}
 }
@@ -100,7 +83,7 @@ func TestDemoIgnoresNATSURL(t *testing.T) {
 		natsListen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		data:       t.TempDir(),
 	}
-	d, err := startDemo(ctx, &globalFlags{stream: "JWTREVOKE"}, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	d, err := startDemo(ctx, &clitool.Globals{Stream: "JWTREVOKE"}, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatalf("startDemo with NATS_URL set = %v, want the embedded server", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 )
 
 // TestCLIUsageErrorsExit2 runs the binary with every kind of usage error,
@@ -48,17 +50,17 @@ func TestCLIUsageErrorsExit2(t *testing.T) {
 		{[]string{"serve", "--bogus"}, "unknown flag: --bogus"},
 	} {
 		stdout, stderr, code := cliExec(t, ctx, nil, tc.args...)
-		if code != exitUsage || !strings.Contains(stderr, tc.want) || stdout != "" {
-			t.Errorf("jwtrevoke %q: exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout, stderr mentioning %q", tc.args, code, stdout, stderr, exitUsage, tc.want)
+		if code != clitool.ExitUsage || !strings.Contains(stderr, tc.want) || stdout != "" {
+			t.Errorf("jwtrevoke %q: exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout, stderr mentioning %q", tc.args, code, stdout, stderr, clitool.ExitUsage, tc.want)
 		}
-		if code == exitUsage && strings.Count(stderr, "jwtrevoke:") != 1 {
+		if code == clitool.ExitUsage && strings.Count(stderr, "jwtrevoke:") != 1 {
 			t.Errorf("jwtrevoke %q: stderr %q; want one jwtrevoke: prefix", tc.args, stderr)
 		}
 	}
 
 	// Alone, the grouping verbs print their usage on stderr.
 	for _, args := range [][]string{nil, {"revoke"}} {
-		if _, stderr, code := cliExec(t, ctx, nil, args...); code != exitUsage || !strings.Contains(stderr, "Available Commands:") {
+		if _, stderr, code := cliExec(t, ctx, nil, args...); code != clitool.ExitUsage || !strings.Contains(stderr, "Available Commands:") {
 			t.Errorf("jwtrevoke %q: exit %d, stderr %q; want exit 2 and the usage on stderr", args, code, stderr)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -60,7 +61,7 @@ type demoConfig struct {
 	data       string // JetStream store; a temporary directory when empty
 }
 
-func newDemoCmd(g *globalFlags) *cobra.Command {
+func newDemoCmd(g *clitool.Globals) *cobra.Command {
 	cfg := demoConfig{}
 	c := &cobra.Command{
 		Use:   "demo",
@@ -69,7 +70,7 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 		Example: `  jwtrevoke demo
   jwtrevoke demo --listen 127.0.0.1:9000 --replicas 5
   jwtrevoke watch      # in another shell: the events as they are published`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: clitool.UsageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd.Context(), g, cfg, cmd.OutOrStdout())
 		},
@@ -84,8 +85,8 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 
 // runDemo starts the demo, prints its addresses to out, and runs until ctx
 // ends (Ctrl-C, SIGTERM) or a server fails.
-func runDemo(ctx context.Context, g *globalFlags, cfg demoConfig, out io.Writer) error {
-	d, err := startDemo(ctx, g, cfg, g.logger())
+func runDemo(ctx context.Context, g *clitool.Globals, cfg demoConfig, out io.Writer) error {
+	d, err := startDemo(ctx, g, cfg, g.Logger())
 	if err != nil {
 		return err
 	}
@@ -104,7 +105,7 @@ func runDemo(ctx context.Context, g *globalFlags, cfg demoConfig, out io.Writer)
 
 // demo is a running demo. Close stops everything it started.
 type demo struct {
-	g   *globalFlags
+	g   *clitool.Globals
 	cfg demoConfig
 	log *slog.Logger
 
@@ -137,7 +138,7 @@ const demoClientID = "demo-client"
 
 // startDemo starts every part and returns once all replicas are ready.
 // On error, whatever was started is stopped.
-func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Logger) (_ *demo, err error) {
+func startDemo(ctx context.Context, g *clitool.Globals, cfg demoConfig, log *slog.Logger) (_ *demo, err error) {
 	host, portStr, err := net.SplitHostPort(cfg.listen)
 	if err != nil {
 		return nil, demoUsage("--listen %q: %w", cfg.listen, err)
@@ -149,8 +150,8 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 	if cfg.replicas < 1 || cfg.replicas > 32 {
 		return nil, demoUsage("--replicas %d: must be 1 to 32", cfg.replicas)
 	}
-	if g.maxLifetime != 0 && g.maxLifetime < demoAccessLifetime {
-		return nil, demoUsage("--max-lifetime %v: the demo's access tokens live %v", g.maxLifetime, demoAccessLifetime)
+	if g.MaxLifetime != 0 && g.MaxLifetime < demoAccessLifetime {
+		return nil, demoUsage("--max-lifetime %v: the demo's access tokens live %v", g.MaxLifetime, demoAccessLifetime)
 	}
 	if port+cfg.replicas > 65535 {
 		return nil, demoUsage("--listen %q: no room for %d replica ports after it", cfg.listen, cfg.replicas)
@@ -184,11 +185,11 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 
 	// The demo is self-contained: only --server on its own command line
 	// turns it to another NATS, not a NATS_URL left in the environment.
-	if g.server != "" {
-		d.natsURL = g.server
+	if g.Server != "" {
+		d.natsURL = g.Server
 	} else {
 		if env := os.Getenv("NATS_URL"); env != "" {
-			log.Info("NATS_URL is set, but the demo uses its embedded NATS server; pass --server to use another", "NATS_URL", redactURLs(env))
+			log.Info("NATS_URL is set, but the demo uses its embedded NATS server; pass --server to use another", "NATS_URL", clitool.RedactURLs(env))
 		}
 		dir := cfg.data
 		if dir == "" {
@@ -204,29 +205,29 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 			return nil, fmt.Errorf("--nats-listen: %w", lerr)
 		}
 		l.Close()
-		if d.ns, err = embedded(dir, cfg.natsListen, log); err != nil {
+		if d.ns, err = clitool.StartNATS(dir, cfg.natsListen, log); err != nil {
 			return nil, err
 		}
 		d.natsURL = d.ns.ClientURL()
 	}
 
-	if d.nc, err = g.dial(ctx, d.natsURL, "jwtrevoke-demo-issuer"); err != nil {
+	if d.nc, err = g.Dial(ctx, d.natsURL, "jwtrevoke-demo-issuer"); err != nil {
 		return nil, err
 	}
 	if d.pub, err = publisher.New(ctx, d.nc, append([]publisher.Option{
-		publisher.WithStream(g.stream),
+		publisher.WithStream(g.Stream),
 		publisher.WithActor("jwtrevoke-demo"),
-		publisher.WithLogger(log)}, g.publisherContract()...)...); err != nil {
-		return nil, cliContractFlag(g, err)
+		publisher.WithLogger(log)}, g.PublisherContract()...)...); err != nil {
+		return nil, g.ContractError(err)
 	}
 	if lt := d.pub.Contract().MaxTokenLifetime; lt < demoAccessLifetime {
-		return nil, fmt.Errorf("the stream %q keeps revocations for tokens living up to %v, but the demo's access tokens live %v", g.stream, lt, demoAccessLifetime)
+		return nil, fmt.Errorf("the stream %q keeps revocations for tokens living up to %v, but the demo's access tokens live %v", g.Stream, lt, demoAccessLifetime)
 	}
 	js, err := jetstream.New(d.nc)
 	if err != nil {
 		return nil, err
 	}
-	if d.stream, err = js.Stream(ctx, g.stream); err != nil {
+	if d.stream, err = js.Stream(ctx, g.Stream); err != nil {
 		return nil, err
 	}
 	if d.is, err = newDemoIssuer(d.pub, d.issuerURL, log.With("part", "issuer")); err != nil {
@@ -237,9 +238,9 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 	// an empty stream it logs "ready" before "replaying").
 	alog := slog.New(demoAgentLog{log.Handler()})
 	state := d.stream.CachedInfo().State
-	log.Info("agents replaying revocations", "stream", g.stream, "agents", cfg.replicas+1, "events", state.Msgs, "last_seq", state.LastSeq)
+	log.Info("agents replaying revocations", "stream", g.Stream, "agents", cfg.replicas+1, "events", state.Msgs, "last_seq", state.LastSeq)
 	if d.ia, err = agent.New(ctx, d.nc,
-		agent.WithStream(g.stream),
+		agent.WithStream(g.Stream),
 		agent.WithStaleness(demoStaleAfter),
 		agent.WithLogger(alog.With("part", "issuer")),
 		agent.WithOnApply(d.is.observe)); err != nil {
@@ -252,7 +253,7 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 		return nil, err
 	}
 	for i := 1; i <= cfg.replicas; i++ {
-		nc, err := g.dial(ctx, d.natsURL, fmt.Sprintf("jwtrevoke-demo-replica-%d", i))
+		nc, err := g.Dial(ctx, d.natsURL, fmt.Sprintf("jwtrevoke-demo-replica-%d", i))
 		if err != nil {
 			return nil, err
 		}
@@ -278,7 +279,7 @@ func startDemo(ctx context.Context, g *globalFlags, cfg demoConfig, log *slog.Lo
 			return nil, err
 		}
 	}
-	log.Info("agents ready", "stream", g.stream, "agents", len(d.agents()), "applied", d.ia.LastApplied())
+	log.Info("agents ready", "stream", g.Stream, "agents", len(d.agents()), "applied", d.ia.LastApplied())
 	for _, r := range d.reps {
 		d.goServe(r.serve)
 	}
@@ -320,7 +321,7 @@ func (h demoAgentLog) WithGroup(name string) slog.Handler {
 
 // demoUsage is a usage error (exit 2) of the demo's flags.
 func demoUsage(format string, args ...any) error {
-	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+	return clitool.Usage(fmt.Errorf(format, args...))
 }
 
 func (d *demo) goServe(serve func() error) {
@@ -366,13 +367,13 @@ func (d *demo) printBanner(out io.Writer) {
 	}
 	// The shell verbs find the embedded server at its default address.
 	jr := "jwtrevoke"
-	if d.natsURL != defaultServer {
-		jr += " --server " + redactURLs(d.natsURL)
+	if d.natsURL != clitool.DefaultServer {
+		jr += " --server " + clitool.RedactURLs(d.natsURL)
 	}
-	if d.g.stream != jwtrevoke.DefaultStream {
-		jr += " --stream " + d.g.stream
+	if d.g.Stream != jwtrevoke.DefaultStream {
+		jr += " --stream " + d.g.Stream
 	}
-	fmt.Fprintf(&b, "  NATS             %s   (stream %s)\n", redactURLs(d.natsURL), d.g.stream)
+	fmt.Fprintf(&b, "  NATS             %s   (stream %s)\n", clitool.RedactURLs(d.natsURL), d.g.Stream)
 	fmt.Fprintf(&b, "  Watch events     %s watch\n", jr)
 	fmt.Fprintf(&b, "  Stream status    %s status\n", jr)
 	fmt.Fprintf(&b, "  RFC 7009/7662    POST %s/revoke, %s/introspect\n", d.issuerURL, d.issuerURL)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
@@ -37,10 +38,10 @@ type demoReplica struct {
 	ln   net.Listener
 }
 
-func startDemoReplica(ctx context.Context, n int, ln net.Listener, nc *nats.Conn, g *globalFlags, is *demoIssuer, cors *demoCORS, log *slog.Logger) (*demoReplica, error) {
+func startDemoReplica(ctx context.Context, n int, ln net.Listener, nc *nats.Conn, g *clitool.Globals, is *demoIssuer, cors *demoCORS, log *slog.Logger) (*demoReplica, error) {
 	lt := newDemoLagTracker(time.Now())
 	a, err := agent.New(ctx, nc,
-		agent.WithStream(g.stream),
+		agent.WithStream(g.Stream),
 		agent.WithStaleness(demoStaleAfter),
 		agent.WithLogger(log.With("replica", n)),
 		agent.WithOnApply(lt.observe))
@@ -176,7 +177,7 @@ func (c *demoCORS) allowed(origin string) bool {
 	switch {
 	case strings.EqualFold(h, c.host):
 		return true
-	case isLoopback(c.host) && isLoopback(h):
+	case clitool.IsLoopback(c.host) && clitool.IsLoopback(h):
 		return true
 	case c.host == "" || c.host == "0.0.0.0" || c.host == "::":
 		return true

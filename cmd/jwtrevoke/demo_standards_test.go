@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 )
 
 // TestDemoStandards: the demo's OAuth endpoints as RFC 7662 and RFC 7009
@@ -16,7 +18,7 @@ func TestDemoStandards(t *testing.T) {
 	port := freePortBlock(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	d, err := startDemo(ctx, &globalFlags{stream: "JWTREVOKE", maxLifetime: time.Hour}, demoConfig{
+	d, err := startDemo(ctx, &clitool.Globals{Stream: "JWTREVOKE", MaxLifetime: time.Hour}, demoConfig{
 		listen:     fmt.Sprintf("127.0.0.1:%d", port),
 		replicas:   1,
 		natsListen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),

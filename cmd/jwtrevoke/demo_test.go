@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/internal/freeport"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
@@ -179,7 +180,7 @@ func TestDemoInProcess(t *testing.T) {
 		testkit.NoNewGoroutines(t, before, leakWait)
 	}()
 	port := freePortBlock(t, replicas)
-	g := &globalFlags{stream: "JWTREVOKE", maxLifetime: time.Hour}
+	g := &clitool.Globals{Stream: "JWTREVOKE", MaxLifetime: time.Hour}
 	ctx, cancel := context.WithTimeout(context.Background(), demoTestTimeout)
 	defer cancel()
 	cfg := demoConfig{
@@ -251,7 +252,7 @@ func TestDemoStartErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	g := &globalFlags{stream: "JWTREVOKE", maxLifetime: time.Hour}
+	g := &clitool.Globals{Stream: "JWTREVOKE", MaxLifetime: time.Hour}
 	for _, tc := range []struct {
 		cfg  demoConfig
 		want string
@@ -268,7 +269,7 @@ func TestDemoStartErrors(t *testing.T) {
 			t.Errorf("startDemo(%+v) = %v, want an error about %q", tc.cfg, err, tc.want)
 		}
 	}
-	short := &globalFlags{stream: "JWTREVOKE", maxLifetime: time.Minute}
+	short := &clitool.Globals{Stream: "JWTREVOKE", MaxLifetime: time.Minute}
 	if _, err := startDemo(context.Background(), short, demoConfig{listen: "127.0.0.1:8080", replicas: 1}, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "--max-lifetime") {
 		t.Errorf("startDemo with --max-lifetime 1m = %v, want an error about --max-lifetime", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/oauth"
 )
 
@@ -79,7 +80,7 @@ func (d *demo) pageOrigins() []string {
 	switch {
 	case host == "" || host == "0.0.0.0" || host == "::":
 		return []string{"*"}
-	case isLoopback(host):
+	case clitool.IsLoopback(host):
 		return []string{"http://127.0.0.1:" + port, "http://localhost:" + port, "http://[::1]:" + port}
 	}
 	return []string{"http://" + net.JoinHostPort(host, port)}
@@ -135,7 +136,7 @@ type demoStatus struct {
 
 func (d *demo) status(ctx context.Context) demoStatus {
 	st := demoStatus{
-		Stream:  d.g.stream,
+		Stream:  d.g.Stream,
 		NATSURL: d.natsURL,
 		Issuer:  d.issuerURL,
 		KeyID:   d.is.kid,

@@ -12,13 +12,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // revokeOptions are the flags every revoke verb shares.
 type revokeOptions struct {
-	g            *globalFlags
+	g            *clitool.Globals
 	verified     *bool // set by revoke token
 	reason       string
 	actor        string
@@ -28,7 +29,7 @@ type revokeOptions struct {
 	timeout      time.Duration
 }
 
-func newRevokeCmd(g *globalFlags) *cobra.Command {
+func newRevokeCmd(g *clitool.Globals) *cobra.Command {
 	o := &revokeOptions{g: g}
 	c := &cobra.Command{
 		Use:   "revoke",
@@ -53,8 +54,8 @@ argument or kind, an unknown flag, a bad flag value such as an empty key).`,
   jwtrevoke revoke session 9f3a --before 2026-01-15T10:00:00Z
   jwtrevoke revoke key signing-2026-01 --reason "key leaked"
   jwtrevoke revoke all --force --reason "incident 42"`,
-		Args: unknownVerb,
-		RunE: needVerb("give a kind to revoke: token, jti, subject, session, key or all"),
+		Args: clitool.UnknownVerb,
+		RunE: clitool.NeedVerb("give a kind to revoke: token, jti, subject, session, key or all"),
 	}
 	f := c.PersistentFlags()
 	f.StringVar(&o.reason, "reason", "", "why, recorded in the event for audit logs (at most 1024 bytes)")
@@ -84,7 +85,7 @@ list and the shell history.`,
 		Example: `  jwtrevoke revoke token "$JWT" --hmac-secret-file secret.txt
   echo "$JWT" | jwtrevoke revoke token - --pem issuer.pub.pem --reason logout
   jwtrevoke revoke token "$JWT" --unverified --json`,
-		Args: usageArgs(cobra.ExactArgs(1)),
+		Args: clitool.UsageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			raw, err := cliReadToken(cmd, args[0])
 			if err != nil {
@@ -123,10 +124,10 @@ func revokeTokenClaims(flags *keyFlags, raw string) (jwtrevoke.Token, error) {
 	}
 	// The agent's Verifier checks times too; here only the signature
 	// matters, so the parser runs without claims validation.
-	if _, err := verify.New(keys, keys.algs); err != nil {
+	if _, err := verify.New(keys, keys.Algs()); err != nil {
 		return jwtrevoke.Token{}, err // refuses "none" and mixed HMAC/public-key algorithms
 	}
-	tok, err := cliRevokeParser(keys.algs).Parse(raw, keys.keyfunc)
+	tok, err := cliRevokeParser(keys.Algs()).Parse(raw, cliKeyfunc(keys))
 	if err != nil {
 		return jwtrevoke.Token{}, fmt.Errorf("the token does not verify: %w", err)
 	}
@@ -145,11 +146,11 @@ revocation is kept until then plus the publisher's leeway; without it, for
 		Example: `  jwtrevoke revoke jti 5b1f0c2e-5c1a-4f0e-9d7e-1c0b5e6f7a8b --exp 2026-01-15T10:15:00Z
   jwtrevoke revoke jti 5b1f0c2e --exp 15m --reason "stolen laptop"
   jwtrevoke revoke jti 5b1f0c2e --exp 1768472100     # the exp claim, in Unix seconds`,
-		Args: usageArgs(cobra.ExactArgs(1)),
+		Args: clitool.UsageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := cliParseExpiry(exp, time.Now())
 			if err != nil {
-				return usageError(cmd, err)
+				return clitool.UsageError(cmd, err)
 			}
 			return o.run(cmd, jwtrevoke.KindToken, args[0], func(ctx context.Context, p *publisher.Publisher, ro []publisher.RevokeOption) (publisher.Receipt, error) {
 				return p.RevokeJTI(ctx, args[0], t, ro...)
@@ -183,11 +184,11 @@ so a token issued later within the cut-off's own second is revoked too; see the
 README ("Whole-second iat") for how an issuer gives a user who logs straight back
 in a working token.`, claim, claim),
 		Example: example,
-		Args:    usageArgs(cobra.ExactArgs(1)),
+		Args:    clitool.UsageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := cliParseCutoff(before, time.Now(), o.g.maxLifetime)
+			t, err := cliParseCutoff(before, time.Now(), o.g.MaxLifetime)
 			if err != nil {
-				return usageError(cmd, err)
+				return clitool.UsageError(cmd, err)
 			}
 			return o.run(cmd, k, args[0], func(ctx context.Context, p *publisher.Publisher, ro []publisher.RevokeOption) (publisher.Receipt, error) {
 				if k == jwtrevoke.KindSession {
@@ -213,7 +214,7 @@ is named as serve knows it: --pem NAME=path (or the file name), --hmac-key-id,
 its JWKS kid, or for a key without a name its RFC 7638 thumbprint (serve logs
 its keys' names at start). Issue new tokens under a new key first.`,
 		Example: `  jwtrevoke revoke key signing-2026-01 --reason "key leaked"`,
-		Args:    usageArgs(cobra.ExactArgs(1)),
+		Args:    clitool.UsageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd, jwtrevoke.KindKey, args[0], func(ctx context.Context, p *publisher.Publisher, ro []publisher.RevokeOption) (publisher.Receipt, error) {
 				return p.RevokeKey(ctx, args[0], ro...)
@@ -238,18 +239,18 @@ without a terminal, it refuses).`,
 		Example: `  jwtrevoke revoke all                                   # asks first
   jwtrevoke revoke all --force --reason "incident 42"
   jwtrevoke revoke all --force --before 2026-01-15T10:00:00Z`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: clitool.UsageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := cliParseCutoff(before, time.Now(), o.g.maxLifetime)
+			t, err := cliParseCutoff(before, time.Now(), o.g.MaxLifetime)
 			if err != nil {
-				return usageError(cmd, err)
+				return clitool.UsageError(cmd, err)
 			}
 			if !force {
 				when := cliStamp(t)
 				if before == "now" || before == "" {
 					when = "now (when you answer)"
 				}
-				q := fmt.Sprintf("This revokes EVERY token issued before %s on stream %s at %s:\nevery user is logged out.", when, o.g.stream, redactURLs(o.g.serverURL()))
+				q := fmt.Sprintf("This revokes EVERY token issued before %s on stream %s at %s:\nevery user is logged out.", when, o.g.Stream, clitool.RedactURLs(o.g.ServerURL()))
 				if err := cliConfirm(cmd, q); err != nil {
 					return fmt.Errorf("revoke all: %w", err)
 				}
@@ -273,7 +274,7 @@ type revokeFunc func(ctx context.Context, p *publisher.Publisher, opts []publish
 // run connects, builds the publisher, revokes and prints the receipt.
 func (o *revokeOptions) run(cmd *cobra.Command, k jwtrevoke.Kind, key string, revoke revokeFunc) error {
 	if k != jwtrevoke.KindAll && key == "" {
-		return usageError(cmd, fmt.Errorf("empty %s: give the %s claim of the tokens to revoke", cliKindName(k), cliClaimName(k)))
+		return clitool.UsageError(cmd, fmt.Errorf("empty %s: give the %s claim of the tokens to revoke", cliKindName(k), cliClaimName(k)))
 	}
 	popts, err := o.publisherOptions()
 	if err != nil {
@@ -281,7 +282,7 @@ func (o *revokeOptions) run(cmd *cobra.Command, k jwtrevoke.Kind, key string, re
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	defer cancel()
-	nc, err := o.g.connect(ctx, "jwtrevoke revoke")
+	nc, err := o.g.Connect(ctx, "jwtrevoke revoke")
 	if err != nil {
 		return err
 	}
@@ -299,14 +300,14 @@ func (o *revokeOptions) run(cmd *cobra.Command, k jwtrevoke.Kind, key string, re
 
 func (o *revokeOptions) publisherOptions() ([]publisher.Option, error) {
 	opts := append([]publisher.Option{
-		publisher.WithStream(o.g.stream),
+		publisher.WithStream(o.g.Stream),
 		publisher.WithCreateStream(o.createStream),
-		publisher.WithLogger(o.g.logger()),
-	}, o.g.publisherContract()...)
+		publisher.WithLogger(o.g.Logger()),
+	}, o.g.PublisherContract()...)
 	switch {
 	case o.signKey == "" && o.signKeyID == "":
 	case o.signKey == "" || o.signKeyID == "":
-		return nil, &exitError{code: exitUsage, err: errors.New("--sign-key and --sign-key-id go together")}
+		return nil, clitool.Usage(errors.New("--sign-key and --sign-key-id go together"))
 	default:
 		key, err := cliReadSigningKey(o.signKey)
 		if err != nil {
@@ -320,9 +321,9 @@ func (o *revokeOptions) publisherOptions() ([]publisher.Option, error) {
 func (o *revokeOptions) publisher(ctx context.Context, nc *nats.Conn, opts []publisher.Option) (*publisher.Publisher, error) {
 	pub, err := publisher.New(ctx, nc, opts...)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("stream %q on %s: %w (start jwtrevoke serve, or pass --create-stream)", o.g.stream, redactURLs(o.g.serverURL()), jetstream.ErrStreamNotFound)
+		return nil, fmt.Errorf("stream %q on %s: %w (start jwtrevoke serve, or pass --create-stream)", o.g.Stream, clitool.RedactURLs(o.g.ServerURL()), jetstream.ErrStreamNotFound)
 	}
-	return pub, cliContractFlag(o.g, err)
+	return pub, o.g.ContractError(err)
 }
 
 // cliReceipt is a revoke verb's --json output.
@@ -347,7 +348,7 @@ func (o *revokeOptions) print(cmd *cobra.Command, k jwtrevoke.Kind, key string, 
 	out := cliReceipt{
 		Revoked:       rc.Seq != 0,
 		cliRevocation: newCLIRevocation(rc.Revocation),
-		Stream:        o.g.stream,
+		Stream:        o.g.Stream,
 		Subject:       jwtrevoke.Subject("", k, key),
 		Seq:           rc.Seq,
 		Duplicate:     rc.Duplicate,
@@ -359,7 +360,7 @@ func (o *revokeOptions) print(cmd *cobra.Command, k jwtrevoke.Kind, key string, 
 		out.cliRevocation = cliRevocation{Kind: k, Key: key}
 		out.Note = "the token has expired (beyond the leeway): nothing to revoke"
 	}
-	if o.g.jsonOut {
+	if o.g.JSON {
 		return cliPrintJSON(cmd.OutOrStdout(), out)
 	}
 	w := cmd.OutOrStdout()

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
@@ -43,7 +44,7 @@ type serveFlags struct {
 	adminToken     string
 	adminTokenFile string
 
-	keys     keyFlags
+	keys     serveKeyFlags
 	issuer   string
 	audience []string
 	leeway   time.Duration
@@ -96,14 +97,14 @@ const serveExample = `  # development: embedded NATS, an HMAC issuer, one confid
     --jwks-url https://id.example.com/.well-known/jwks.json --issuer https://id.example.com \
     --listen 0.0.0.0:8080 --admin-token-file admin.token   # clients in JWTREVOKE_CLIENTS="gw:…"`
 
-func newServeCmd(g *globalFlags) *cobra.Command {
+func newServeCmd(g *clitool.Globals) *cobra.Command {
 	f := &serveFlags{}
 	cmd := &cobra.Command{
 		Use:     "serve",
 		Short:   "Run the revocation service: RFC 7009 /revoke, RFC 7662 /introspect, an admin API, health and metrics",
 		Long:    serveLong,
 		Example: serveExample,
-		Args:    usageArgs(cobra.NoArgs),
+		Args:    clitool.UsageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), g, f)
 		},
@@ -123,7 +124,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 	fs.StringVar(&f.adminToken, "admin-token", "", fmt.Sprintf("bearer token for the /admin API, at least %d bytes (env JWTREVOKE_ADMIN_TOKEN); without one the admin API is off", serveMinSecretBytes))
 	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the admin token (one trailing newline is ignored)")
 
-	f.keys.registerServe(fs)
+	f.keys.register(fs)
 	fs.StringVar(&f.issuer, "issuer", "", "require this iss claim (default: not checked)")
 	fs.StringArrayVar(&f.audience, "audience", nil, "require the aud claim to contain one of these; repeatable (default: not checked)")
 	fs.DurationVar(&f.leeway, "leeway", 30*time.Second, "clock leeway for exp, nbf and iat")
@@ -182,7 +183,7 @@ func (f *serveFlags) admin() (string, error) {
 			return "", errors.New("give the admin token once: --admin-token (or JWTREVOKE_ADMIN_TOKEN) or --admin-token-file")
 		}
 		var err error
-		if tok, err = readSecretFile("--admin-token-file", f.adminTokenFile); err != nil {
+		if tok, err = clitool.ReadSecretFile("--admin-token-file", f.adminTokenFile); err != nil {
 			return "", err
 		}
 	}
@@ -204,12 +205,12 @@ func serveRedact(s string) string {
 }
 
 // serveLogger logs to stderr, as JSON with --json.
-func serveLogger(g *globalFlags) *slog.Logger {
-	if !g.jsonOut {
-		return g.logger()
+func serveLogger(g *clitool.Globals) *slog.Logger {
+	if !g.JSON {
+		return g.Logger()
 	}
 	level := slog.LevelInfo
-	if g.verbose {
+	if g.Verbose {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
@@ -218,8 +219,8 @@ func serveLogger(g *globalFlags) *slog.Logger {
 // runServe runs the service until ctx ends (SIGINT, SIGTERM), then shuts
 // down in order: HTTP (letting requests finish), the agent, the JWKS
 // refresh, the NATS connection (drained), the embedded server.
-func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
-	log := serveLogger(g)
+func runServe(ctx context.Context, g *clitool.Globals, f *serveFlags) (err error) {
+	log := g.JSONLogger()
 	// Secrets from the environment; not flag defaults, which --help prints.
 	if len(f.clients) == 0 {
 		f.clients = serveEnvList("JWTREVOKE_CLIENTS")
@@ -253,7 +254,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 	}
 	keyCtx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopKeys()
-	keys, err := f.keys.serveKeyring(keyCtx, log)
+	keys, err := f.keys.keyring(keyCtx, log)
 	if err != nil {
 		bad = append(bad, err)
 	}
@@ -266,7 +267,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 		if len(f.audience) > 0 {
 			vopts = append(vopts, verify.WithAudience(f.audience...))
 		}
-		if verifier, err = verify.New(keys, keys.algs, vopts...); err != nil {
+		if verifier, err = verify.New(keys, keys.Algs(), vopts...); err != nil {
 			bad = append(bad, err)
 		}
 	}
@@ -282,7 +283,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 	// NATS: embedded or a cluster.
 	var ns *server.Server
 	var nc *nats.Conn
-	if g.server == "" && os.Getenv("NATS_URL") == "" {
+	if g.Server == "" && os.Getenv("NATS_URL") == "" {
 		// The embedded server only says "not ready" after a wait when its
 		// port is taken: find out at once, and say what to do.
 		if l, err := net.Listen("tcp", f.natsListen); err != nil {
@@ -290,7 +291,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 		} else {
 			l.Close()
 		}
-		if ns, err = embedded(f.data, f.natsListen, log); err != nil {
+		if ns, err = clitool.StartNATS(f.data, f.natsListen, log); err != nil {
 			return err
 		}
 		defer func() {
@@ -298,12 +299,12 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 			ns.WaitForShutdown()
 			log.Info("embedded NATS server stopped")
 		}()
-		if host, _, _ := net.SplitHostPort(f.natsListen); !isLoopback(host) {
+		if host, _, _ := net.SplitHostPort(f.natsListen); !clitool.IsLoopback(host) {
 			log.Warn("the embedded NATS server accepts unauthenticated clients beyond loopback: anyone who reaches it can publish revocations", "nats_listen", f.natsListen)
 		}
 		nc, err = nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("jwtrevoke serve"), nats.MaxReconnects(-1))
 	} else {
-		nc, err = g.connect(ctx, "jwtrevoke serve")
+		nc, err = g.Connect(ctx, "jwtrevoke serve")
 	}
 	if err != nil {
 		return err
@@ -313,12 +314,12 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 	defer serveDrain(nc, closed, log)
 
 	pub, err := publisher.New(ctx, nc, append([]publisher.Option{
-		publisher.WithStream(g.stream),
+		publisher.WithStream(g.Stream),
 		publisher.WithReplicas(f.replicas),
 		publisher.WithActor("jwtrevoke-serve"),
-		publisher.WithLogger(log)}, g.publisherContract()...)...)
+		publisher.WithLogger(log)}, g.PublisherContract()...)...)
 	if err != nil {
-		return cliContractFlag(g, err)
+		return g.ContractError(err)
 	}
 	policy := agent.FailClosed
 	if f.failOpen {
@@ -327,7 +328,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 	// The agent follows the stream's contract (which the publisher above
 	// checked --max-lifetime against).
 	a, err := agent.New(ctx, nc,
-		agent.WithStream(g.stream),
+		agent.WithStream(g.Stream),
 		agent.WithStaleness(f.staleness),
 		agent.WithPolicy(policy),
 		agent.WithLogger(log))
@@ -339,9 +340,9 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 	if err != nil {
 		return err
 	}
-	st, err := js.Stream(ctx, g.stream)
+	st, err := js.Stream(ctx, g.Stream)
 	if err != nil {
-		return fmt.Errorf("stream %q: %w", g.stream, err)
+		return fmt.Errorf("stream %q: %w", g.Stream, err)
 	}
 
 	svc := &revocationService{
@@ -366,7 +367,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 	go func() { served <- srv.Serve(ln) }()
 	base := "http://" + ln.Addr().String()
 	attrs := append([]any{"http", base, "revoke", base + "/revoke", "introspect", base + "/introspect",
-		"admin", adminToken != "", "clients", len(clients), "public_client", public, "stream", g.stream, "policy", policy.String()}, keys.describe()...)
+		"admin", adminToken != "", "clients", len(clients), "public_client", public, "stream", g.Stream, "policy", policy.String()}, serveDescribeKeys(keys)...)
 	if ns != nil {
 		attrs = append(attrs, "nats", ns.ClientURL())
 	}
@@ -396,9 +397,9 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) (err error) {
 // as a usage error (exit 2).
 func serveSettingsError(bad []error) error {
 	if len(bad) == 1 {
-		return &exitError{code: exitUsage, err: bad[0]}
+		return clitool.Usage(bad[0])
 	}
-	return &exitError{code: exitUsage, err: serveSettings(bad)}
+	return clitool.Usage(serveSettings(bad))
 }
 
 // serveSettings is more than one problem with serve's settings, one a line.

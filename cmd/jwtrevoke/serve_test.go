@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 )
 
 const (
@@ -412,8 +414,8 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		cancel()
 		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != exitUsage || !strings.Contains(string(out), tt.want) {
-			t.Errorf("serve %s (%s): err %v, output %q; want exit %d mentioning %q", strings.Join(tt.args, " "), tt.name, err, out, exitUsage, tt.want)
+		if !errors.As(err, &exit) || exit.ExitCode() != clitool.ExitUsage || !strings.Contains(string(out), tt.want) {
+			t.Errorf("serve %s (%s): err %v, output %q; want exit %d mentioning %q", strings.Join(tt.args, " "), tt.name, err, out, clitool.ExitUsage, tt.want)
 		}
 	}
 }

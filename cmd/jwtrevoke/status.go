@@ -12,15 +12,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
 type statusOptions struct {
-	g       *globalFlags
+	g       *clitool.Globals
 	timeout time.Duration
 }
 
-func newStatusCmd(g *globalFlags) *cobra.Command {
+func newStatusCmd(g *clitool.Globals) *cobra.Command {
 	o := &statusOptions{g: g}
 	c := &cobra.Command{
 		Use:   "status",
@@ -40,7 +41,7 @@ no stream), 2 usage error (an unknown flag, a bad flag value).`,
 		Example: `  jwtrevoke status
   jwtrevoke status --json | jq .kinds
   jwtrevoke status --stream JWTREVOKE --max-lifetime 1h`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: clitool.UsageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep, err := o.run(cmd.Context())
 			if err != nil {
@@ -109,7 +110,7 @@ type statusReplica struct {
 func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	nc, err := o.g.connect(ctx, "jwtrevoke status")
+	nc, err := o.g.Connect(ctx, "jwtrevoke status")
 	if err != nil {
 		return statusReport{}, err
 	}
@@ -118,13 +119,13 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 	if err != nil {
 		return statusReport{}, err
 	}
-	st, err := js.Stream(ctx, o.g.stream)
+	st, err := js.Stream(ctx, o.g.Stream)
 	if err != nil {
-		return statusReport{}, fmt.Errorf("stream %q on %s: %w", o.g.stream, redactURLs(o.g.serverURL()), err)
+		return statusReport{}, fmt.Errorf("stream %q on %s: %w", o.g.Stream, clitool.RedactURLs(o.g.ServerURL()), err)
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
-		return statusReport{}, fmt.Errorf("stream %q: %w", o.g.stream, err)
+		return statusReport{}, fmt.Errorf("stream %q: %w", o.g.Stream, err)
 	}
 	cfg, state := info.Config, info.State
 	rep := statusReport{
@@ -155,7 +156,7 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 	}
 	// Checked against the stream's own contract; a stream without one
 	// against --max-lifetime and the defaults.
-	contract, fromStream, err := o.g.streamContract(cfg)
+	contract, fromStream, err := o.g.StreamContract(cfg)
 	switch {
 	case err != nil:
 		rep.Safe, rep.Problem = false, err.Error()
@@ -190,7 +191,7 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 }
 
 func (o *statusOptions) print(w io.Writer, rep statusReport) error {
-	if o.g.jsonOut {
+	if o.g.JSON {
 		return cliPrintJSON(w, rep)
 	}
 	now := time.Now()

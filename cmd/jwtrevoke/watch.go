@@ -16,17 +16,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 )
 
 type watchOptions struct {
-	g     *globalFlags
+	g     *clitool.Globals
 	since string
 	all   bool
 	count int
 	trust []string
 }
 
-func newWatchCmd(g *globalFlags) *cobra.Command {
+func newWatchCmd(g *clitool.Globals) *cobra.Command {
 	o := &watchOptions{g: g}
 	c := &cobra.Command{
 		Use:   "watch",
@@ -59,7 +60,7 @@ stream), 2 usage error (an unknown flag, a bad flag value).`,
   jwtrevoke watch --all --count 10
   jwtrevoke watch --since 1h
   jwtrevoke watch --since 1042 --trust-key ops-2026-01=ops.pub`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: clitool.UsageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	f := c.Flags()
@@ -72,10 +73,10 @@ stream), 2 usage error (an unknown flag, a bad flag value).`,
 
 func (o *watchOptions) run(cmd *cobra.Command) error {
 	if o.all && o.since != "" {
-		return usageError(cmd, errors.New("--all and --since exclude each other"))
+		return clitool.UsageError(cmd, errors.New("--all and --since exclude each other"))
 	}
 	if o.count < 0 {
-		return usageError(cmd, fmt.Errorf("--count %d: must not be negative", o.count))
+		return clitool.UsageError(cmd, fmt.Errorf("--count %d: must not be negative", o.count))
 	}
 	trusted, err := cliParseTrustKeys(o.trust)
 	if err != nil {
@@ -89,7 +90,7 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	case o.since != "":
 		s, err := cliParseSince(o.since, time.Now())
 		if err != nil {
-			return usageError(cmd, err)
+			return clitool.UsageError(cmd, err)
 		}
 		if s.seq > 0 {
 			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, s.seq
@@ -107,7 +108,7 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	// connection's callbacks, which may run after watch has returned.
 	notes := &watchNotes{w: cmd.ErrOrStderr()}
 	defer notes.stop()
-	nc, err := o.g.connect(setup, "jwtrevoke watch",
+	nc, err := o.g.Connect(setup, "jwtrevoke watch",
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err == nil {
 				return // closed by watch itself
@@ -125,24 +126,24 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	st, err := js.Stream(setup, o.g.stream)
+	st, err := js.Stream(setup, o.g.Stream)
 	if err != nil {
-		return fmt.Errorf("stream %q on %s: %w", o.g.stream, redactURLs(o.g.serverURL()), err)
+		return fmt.Errorf("stream %q on %s: %w", o.g.Stream, clitool.RedactURLs(o.g.ServerURL()), err)
 	}
-	contract, _, err := o.g.streamContract(st.CachedInfo().Config)
+	contract, _, err := o.g.StreamContract(st.CachedInfo().Config)
 	if err != nil {
 		return err
 	}
-	cons, err := js.OrderedConsumer(setup, o.g.stream, cfg)
+	cons, err := js.OrderedConsumer(setup, o.g.Stream, cfg)
 	if err != nil {
-		return fmt.Errorf("consumer on %q: %w", o.g.stream, err)
+		return fmt.Errorf("consumer on %q: %w", o.g.Stream, err)
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return fmt.Errorf("consumer on %q: %w", o.g.stream, err)
+		return fmt.Errorf("consumer on %q: %w", o.g.Stream, err)
 	}
 	defer it.Stop()
-	notes.printf("Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.stream, redactURLs(o.g.serverURL()), from)
+	notes.printf("Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.Stream, clitool.RedactURLs(o.g.ServerURL()), from)
 	// Say so when there is nothing to show yet, and later when the replay
 	// has caught up with the stream, rather than fall silent.
 	state := st.CachedInfo().State
@@ -171,10 +172,10 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 			if ctx.Err() != nil {
 				return nil // Ctrl-C
 			}
-			return fmt.Errorf("reading stream %q: %w", o.g.stream, err)
+			return fmt.Errorf("reading stream %q: %w", o.g.Stream, err)
 		}
 		ev := newWatchEvent(m, dec, time.Now())
-		if o.g.jsonOut {
+		if o.g.JSON {
 			err = enc.Encode(ev)
 		} else {
 			err = ev.writeText(out)
