@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
-
-	"github.com/jwtrevoke/jwtrevoke"
-	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -20,9 +17,9 @@ import (
 func TestCLICheckExitCodes(t *testing.T) {
 	buildBinary(t) // before the test's clock starts
 	ctx := cliContext(t, 3*time.Minute)
-	url := cliServer(t)
-	nc := cliConnect(t, url)
-	pub := cliPublisher(t, ctx, nc)
+	url := testkit.NATS(t, "").ClientURL()
+	nc := testkit.Connect(t, url)
+	pub := cliPublisher(t, nc)
 	secret := cliSecretFile(t)
 
 	before := cliSignToken(t, "j-before", "dave", "sess-d", time.Now().Add(-time.Minute))
@@ -100,51 +97,6 @@ func TestCLICheckExitCodes(t *testing.T) {
 		}
 	}
 }
-
-// TestCLICheckRun drives the check in this process, under the race
-// detector: an agent is started, waits for the replay and answers.
-func TestCLICheckRun(t *testing.T) {
-	ctx := cliContext(t, 60*time.Second)
-	url := cliServer(t)
-	pub := cliPublisher(t, ctx, cliConnect(t, url))
-	tok := cliSignToken(t, "j-run", "frank", "sess-f", time.Now().Add(-time.Minute))
-	o := &checkOptions{
-		g:       &clitool.Globals{Server: url, Stream: jwtrevoke.DefaultStream, MaxLifetime: 24 * time.Hour},
-		keys:    keyFlags{hmacSecret: cliTestSecret, hmacKeyID: cliTestKeyID},
-		timeout: 2 * time.Minute, // as cliCheckTimeout
-	}
-	cmd := &cobra.Command{}
-	cmd.SetContext(ctx)
-	cmd.SetIn(strings.NewReader(tok))
-	cmd.SetErr(&strings.Builder{})
-
-	rep, err := o.run(cmd, "-")
-	if err != nil || !rep.Allowed || rep.Verdict != "allowed" {
-		t.Fatalf("check run before revocation = %+v, %v; want allowed", rep, err)
-	}
-	for _, revoke := range []func() error{
-		func() error { _, err := pub.RevokeSession(ctx, "sess-f", time.Time{}); return err },
-		func() error { _, err := pub.RevokeKey(ctx, cliTestKeyID); return err },
-	} {
-		if err := revoke(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rep, err = o.run(cmd, tok)
-	if err != nil || rep.Allowed || rep.Verdict != "revoked" || (rep.Kind != "sid" && rep.Kind != "kid") || rep.Revocation == nil {
-		t.Fatalf("check run after revoking its session and key = %+v, %v; want revoked", rep, err)
-	}
-	var out strings.Builder
-	if err := o.print(&out, rep); err != nil || !strings.Contains(out.String(), "Token REFUSED: revoked") {
-		t.Errorf("print = %q, %v", out.String(), err)
-	}
-}
-
-// cliCheckTimeout is the --timeout the tests give check: how long it may
-// wait for its agent to replay the stream. The replay of a few events takes
-// milliseconds; the default 10 s is a bound a loaded CI machine can miss,
-// and a check that is ready exits at once whatever the bound.
-const cliCheckTimeout = "2m"
 
 // cliCheckJSON is check --json output, as a script reads it.
 type cliCheckJSON struct {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
@@ -28,49 +28,11 @@ const (
 	cliTestKeyID  = "cli-test-key"
 )
 
-// cliServer starts an embedded nats-server with JetStream for one test and
-// returns its client URL.
-func cliServer(t *testing.T) string {
-	t.Helper()
-	return testkit.NATS(t, "").ClientURL()
-}
-
-// cliConnect connects to url for the test's own publishing and checks.
-func cliConnect(t *testing.T, url string) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatalf("nats.Connect(%s) = %v", url, err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
 // cliPublisher creates the revocation stream with the default
 // configuration (24h tokens) and returns a publisher on it.
-func cliPublisher(t *testing.T, ctx context.Context, nc *nats.Conn) *publisher.Publisher {
+func cliPublisher(t *testing.T, nc *nats.Conn) *publisher.Publisher {
 	t.Helper()
-	p, err := publisher.New(ctx, nc)
-	if err != nil {
-		t.Fatalf("publisher.New = %v", err)
-	}
-	return p
-}
-
-// cliRun runs the jwtrevoke command in this process (so the race detector
-// sees the verbs' code) and returns what it printed.
-func cliRun(ctx context.Context, stdin io.Reader, args ...string) (stdout, stderr string, err error) {
-	root := newRoot()
-	var out, errb bytes.Buffer
-	root.SetArgs(args)
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	if stdin == nil {
-		stdin = strings.NewReader("")
-	}
-	root.SetIn(stdin)
-	err = root.ExecuteContext(ctx)
-	return out.String(), errb.String(), err
+	return testkit.NewPublisher(t, nc, publisher.WithMaxTokenLifetime(jwtrevoke.DefaultMaxTokenLifetime))
 }
 
 // cliExec runs the built jwtrevoke binary and returns what it printed and
@@ -94,6 +56,12 @@ func cliExec(t *testing.T, ctx context.Context, stdin io.Reader, args ...string)
 	return out.String(), errb.String(), code
 }
 
+// cliCheckTimeout is the --timeout the tests give check: how long it may
+// wait for its agent to replay the stream. The replay of a few events takes
+// milliseconds; the default 10 s is a bound a loaded CI machine can miss,
+// and a check that is ready exits at once whatever the bound.
+const cliCheckTimeout = "2m"
+
 // cliSignToken signs an HS256 token with cliTestSecret. iat is written with
 // its fraction of a second when it has one.
 func cliSignToken(t *testing.T, jti, sub, sid string, iat time.Time) string {
@@ -107,13 +75,7 @@ func cliSignToken(t *testing.T, jti, sub, sid string, iat time.Time) string {
 	if sid != "" {
 		claims["sid"] = sid
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
-	tok.Header["kid"] = cliTestKeyID
-	s, err := tok.SignedString([]byte(cliTestSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testkit.SignHS256(t, []byte(cliTestSecret), claims, cliTestKeyID)
 }
 
 // cliWriteFile writes data to a file in the test's temporary directory and
@@ -161,24 +123,4 @@ func cliStreamInfo(t *testing.T, ctx context.Context, nc *nats.Conn, name string
 		t.Fatalf("stream %s info: %v", name, err)
 	}
 	return info
-}
-
-// cliWatchLine is one JSON line of watch output, as a script reads it.
-type cliWatchLine struct {
-	Seq     uint64    `json:"seq"`
-	Time    time.Time `json:"time"`
-	Subject string    `json:"subject"`
-	Size    int       `json:"size"`
-	Status  string    `json:"status"`
-	Error   string    `json:"error"`
-	Kind    string    `json:"kind"`
-	Key     string    `json:"key"`
-	Before  time.Time `json:"before"`
-	Expires time.Time `json:"expires"`
-	Issued  time.Time `json:"issued"`
-	Reason  string    `json:"reason"`
-	Actor   string    `json:"actor"`
-	Signed  string    `json:"signed_by"`
-	LagMS   *float64  `json:"lag_ms"`
-	Warning string    `json:"warning"`
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -131,8 +132,8 @@ func TestNatsCLI(t *testing.T) {
 	natsCLI(t)     // build (or skip) before starting anything,
 	buildBinary(t) // and before the test's clock starts
 	ctx := cliContext(t, 4*time.Minute)
-	url := cliServer(t)
-	nc := cliConnect(t, url)
+	url := testkit.NATS(t, "").ClientURL()
+	nc := testkit.Connect(t, url)
 	if _, err := publisher.New(ctx, nc, publisher.WithMaxTokenLifetime(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -242,10 +243,14 @@ func TestNatsCLI(t *testing.T) {
 	if code != 0 || len(lines) != 2 {
 		t.Fatalf("jwtrevoke watch --all --count 2: exit %d\n%s%s", code, stdout, stderr)
 	}
-	var unsignedEv, signedEv cliWatchLine
+	// What a script reads of each line.
+	var unsignedEv, signedEv struct {
+		Status, Kind, Key, Warning string
+		Signed                     string `json:"signed_by"`
+	}
 	_ = json.Unmarshal([]byte(lines[0]), &unsignedEv)
 	_ = json.Unmarshal([]byte(lines[1]), &signedEv)
-	if unsignedEv.Status != watchUntrusted || signedEv.Status != watchOK || signedEv.Kind != "jti" || signedEv.Key != "g-4" || signedEv.Signed != "ops-2026-01" || signedEv.Warning != "" {
+	if unsignedEv.Status != "untrusted" || signedEv.Status != "ok" || signedEv.Kind != "jti" || signedEv.Key != "g-4" || signedEv.Signed != "ops-2026-01" || signedEv.Warning != "" {
 		t.Errorf("watch with the trusted key: %s / %s; want the unsigned event untrusted, the signed one ok by ops-2026-01", lines[0], lines[1])
 	}
 }

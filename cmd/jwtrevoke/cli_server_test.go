@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtrevoke/jwtrevoke/internal/cli"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
 // cliExecEnv is cliExec with extra environment variables (NATS_URL among
@@ -41,8 +43,8 @@ func cliExecEnv(t *testing.T, ctx context.Context, env []string, args ...string)
 func TestCLIVerbsFindTheServer(t *testing.T) {
 	buildBinary(t) // before the test's clock starts
 	ctx := cliContext(t, 3*time.Minute)
-	url := cliServer(t)
-	cliPublisher(t, ctx, cliConnect(t, url))
+	url := testkit.NATS(t, "").ClientURL()
+	cliPublisher(t, testkit.Connect(t, url))
 	env := []string{"NATS_URL=" + url}
 
 	if stdout, stderr, code := cliExecEnv(t, ctx, env, "revoke", "subject", "alice", "--json"); code != 0 || !strings.Contains(stdout, `"key": "alice"`) {
@@ -52,8 +54,8 @@ func TestCLIVerbsFindTheServer(t *testing.T) {
 		t.Errorf("status with NATS_URL and no --server: exit %d, stdout %q, stderr %q; want exit 0, one event", code, stdout, stderr)
 	}
 	tok := cliSignToken(t, "j-env", "alice", "", time.Now().Add(-time.Minute))
-	if _, stderr, code := cliExecEnv(t, ctx, env, "check", tok, "--unverified", "--timeout", cliCheckTimeout); code != checkRefused {
-		t.Errorf("check with NATS_URL and no --server: exit %d, stderr %q; want %d, revoked", code, stderr, checkRefused)
+	if _, stderr, code := cliExecEnv(t, ctx, env, "check", tok, "--unverified", "--timeout", cliCheckTimeout); code != cli.CheckRefused {
+		t.Errorf("check with NATS_URL and no --server: exit %d, stderr %q; want %d, revoked", code, stderr, cli.CheckRefused)
 	}
 	if stdout, stderr, code := cliExecEnv(t, ctx, env, "watch", "--all", "--count", "1"); code != 0 || !strings.Contains(stdout, `"alice"`) {
 		t.Errorf("watch with NATS_URL and no --server: exit %d, stdout %q, stderr %q; want exit 0, the event", code, stdout, stderr)

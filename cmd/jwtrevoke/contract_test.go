@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -17,8 +18,8 @@ import (
 // verb follows the stream.
 func TestCLIContractFromTheStream(t *testing.T) {
 	ctx := cliContext(t, 2*time.Minute)
-	url := cliServer(t)
-	pub := cliPublisher(t, ctx, cliConnect(t, url)) // the default contract: 24h tokens
+	url := testkit.NATS(t, "").ClientURL()
+	pub := cliPublisher(t, testkit.Connect(t, url)) // the default contract: 24h tokens
 	secret := cliSecretFile(t)
 	tok := cliSignToken(t, "j-contract", "mallory", "sess-m", time.Now().Add(-time.Minute))
 	if _, err := pub.RevokeSubject(ctx, "mallory", time.Now()); err != nil {
@@ -45,8 +46,8 @@ func TestCLIContractFromTheStream(t *testing.T) {
 // against its own contract; and a contradicting --max-lifetime is named.
 func TestCLIStatusOfTheREADMEStream(t *testing.T) {
 	ctx := cliContext(t, 2*time.Minute)
-	url := cliServer(t)
-	if _, err := publisher.New(ctx, cliConnect(t, url), publisher.WithMaxTokenLifetime(time.Hour)); err != nil {
+	url := testkit.NATS(t, "").ClientURL()
+	if _, err := publisher.New(ctx, testkit.Connect(t, url), publisher.WithMaxTokenLifetime(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	stdout, stderr, code := cliExec(t, ctx, nil, "--server", url, "status")
@@ -65,8 +66,8 @@ func TestCLIStatusOfTheREADMEStream(t *testing.T) {
 func TestServeFollowsTheStreamContract(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	url := cliServer(t)
-	pub, err := publisher.New(ctx, cliConnect(t, url), publisher.WithMaxTokenLifetime(48*time.Hour))
+	url := testkit.NATS(t, "").ClientURL()
+	pub, err := publisher.New(ctx, testkit.Connect(t, url), publisher.WithMaxTokenLifetime(48*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

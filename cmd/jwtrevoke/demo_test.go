@@ -177,7 +177,7 @@ func TestDemoInProcess(t *testing.T) {
 		if dc != nil {
 			dc.hc.CloseIdleConnections()
 		}
-		testkit.NoNewGoroutines(t, before, leakWait)
+		testkit.NoNewGoroutines(t, before, testkit.Patience)
 	}()
 	port := freePortBlock(t, replicas)
 	g := &clitool.Globals{Stream: "JWTREVOKE", MaxLifetime: time.Hour}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/jwtrevoke/jwtrevoke/internal/cli"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 )
 
@@ -70,10 +71,10 @@ refused token and 2 also when it reaches no verdict.`,
 	root.AddCommand(
 		newServeCmd(g),
 		newDemoCmd(g),
-		newRevokeCmd(g),
-		newCheckCmd(g),
-		newWatchCmd(g),
-		newStatusCmd(g),
+		cli.NewRevokeCommand(g),
+		cli.NewCheckCommand(g),
+		cli.NewWatchCommand(g),
+		cli.NewStatusCommand(g),
 	)
 	return root
 }

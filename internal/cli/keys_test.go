@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"crypto/ecdsa"
@@ -16,98 +16,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/spf13/cobra"
 )
-
-func TestCLIParseCutoff(t *testing.T) {
-	now := time.Date(2026, 1, 15, 10, 0, 0, 500, time.UTC)
-	tests := []struct {
-		in      string
-		want    time.Time
-		wantErr string
-	}{
-		{"", now, ""},
-		{"now", now, ""},
-		{"2026-01-15T09:59:58.123456789Z", time.Date(2026, 1, 15, 9, 59, 58, 123456789, time.UTC), ""},
-		{"2026-01-15T11:00:30+01:00", time.Date(2026, 1, 15, 10, 0, 30, 0, time.UTC), ""}, // within the minute of tolerance
-		{"2026-01-15T10:05:00Z", time.Time{}, "in the future"},
-		{"2026-01-14T09:00:00Z", time.Time{}, "expired already"},
-		{"2026-01-15 10:00:00", time.Time{}, "RFC 3339"},
-		{"-5m", time.Time{}, "RFC 3339"},
-	}
-	for i, tc := range tests {
-		got, err := cliParseCutoff(tc.in, now, 24*time.Hour)
-		if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) || !got.Equal(tc.want) {
-			t.Errorf("step %d: cliParseCutoff(%q) = %v, %v; want %v, error ~%q", i, tc.in, got, err, tc.want, tc.wantErr)
-		}
-	}
-}
-
-func TestCLIParseExpiry(t *testing.T) {
-	now := time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Time
-		ok   bool
-	}{
-		{"", time.Time{}, true},
-		{"15m", now.Add(15 * time.Minute), true},
-		{"-1h", now.Add(-time.Hour), true}, // already expired: the publisher says so
-		{"2026-01-15T10:15:00Z", now.Add(15 * time.Minute), true},
-		{"1768472100", time.Unix(1768472100, 0), true},
-		{"soon", time.Time{}, false},
-		{"0", now, true}, // a zero duration: expired now, nothing to revoke
-		{"-17", time.Time{}, false},
-	}
-	for i, tc := range tests {
-		got, err := cliParseExpiry(tc.in, now)
-		if (err == nil) != tc.ok || !got.Equal(tc.want) {
-			t.Errorf("step %d: cliParseExpiry(%q) = %v, %v; want %v, ok %v", i, tc.in, got, err, tc.want, tc.ok)
-		}
-	}
-}
-
-func TestCLIParseSince(t *testing.T) {
-	now := time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want watchStart
-		ok   bool
-	}{
-		{"42", watchStart{seq: 42}, true},
-		{"10m", watchStart{time: now.Add(-10 * time.Minute)}, true},
-		{"2026-01-15T09:00:00Z", watchStart{time: now.Add(-time.Hour)}, true},
-		{"0", watchStart{}, false},
-		{"-10m", watchStart{}, false},
-		{"yesterday", watchStart{}, false},
-	}
-	for i, tc := range tests {
-		got, err := cliParseSince(tc.in, now)
-		if (err == nil) != tc.ok || got.seq != tc.want.seq || !got.time.Equal(tc.want.time) {
-			t.Errorf("step %d: cliParseSince(%q) = %+v, %v; want %+v, ok %v", i, tc.in, got, err, tc.want, tc.ok)
-		}
-	}
-}
-
-func TestCLIReadToken(t *testing.T) {
-	tests := []struct {
-		arg, stdin, want string
-	}{
-		{"a.b.c", "", "a.b.c"},
-		{"  Bearer a.b.c \n", "", "a.b.c"},
-		{"-", "a.b.c\n", "a.b.c"},
-		{"-", "bearer a.b.c", "a.b.c"},
-		{"-", "", ""},
-	}
-	for i, tc := range tests {
-		cmd := &cobra.Command{}
-		cmd.SetIn(strings.NewReader(tc.stdin))
-		got, err := cliReadToken(cmd, tc.arg)
-		if got != tc.want || (err == nil) != (tc.want != "") {
-			t.Errorf("step %d: cliReadToken(%q, stdin %q) = %q, %v; want %q", i, tc.arg, tc.stdin, got, err, tc.want)
-		}
-	}
-}
 
 // TestCLIKeyFiles reads ed25519 keys in every accepted form.
 func TestCLIKeyFiles(t *testing.T) {
@@ -132,15 +41,15 @@ func TestCLIKeyFiles(t *testing.T) {
 		[]byte(base64.RawURLEncoding.EncodeToString(priv)),
 		seed,
 	} {
-		got, err := cliReadSigningKey(cliWriteFile(t, "sign", data))
+		got, err := readSigningKey(cliWriteFile(t, "sign", data))
 		if err != nil || !got.Equal(priv) {
-			t.Errorf("step %d: cliReadSigningKey = %v; want the key", i, err)
+			t.Errorf("step %d: readSigningKey = %v; want the key", i, err)
 		}
 	}
 	for i, data := range [][]byte{pubPEM, privPEM, []byte(hex.EncodeToString(pub)), []byte(base64.StdEncoding.EncodeToString(pub)), pub} {
-		got, err := cliReadTrustKey(cliWriteFile(t, "trust", data))
+		got, err := readTrustKey(cliWriteFile(t, "trust", data))
 		if err != nil || !got.Equal(pub) {
-			t.Errorf("step %d: cliReadTrustKey = %v; want the public key", i, err)
+			t.Errorf("step %d: readTrustKey = %v; want the public key", i, err)
 		}
 	}
 
@@ -153,22 +62,22 @@ func TestCLIKeyFiles(t *testing.T) {
 		append(append([]byte{}, seed...), make([]byte, 32)...), // 64 bytes whose public half is wrong
 	}
 	for i, data := range bad {
-		if _, err := cliReadSigningKey(cliWriteFile(t, "bad", data)); err == nil {
-			t.Errorf("step %d: cliReadSigningKey(%q) = nil error, want refused", i, data)
+		if _, err := readSigningKey(cliWriteFile(t, "bad", data)); err == nil {
+			t.Errorf("step %d: readSigningKey(%q) = nil error, want refused", i, data)
 		}
 	}
-	if _, err := cliReadTrustKey(cliWriteFile(t, "bad", []byte(hex.EncodeToString(priv)))); err == nil {
-		t.Error("cliReadTrustKey(64 bytes) = nil error, want refused: a public key is 32 bytes")
+	if _, err := readTrustKey(cliWriteFile(t, "bad", []byte(hex.EncodeToString(priv)))); err == nil {
+		t.Error("readTrustKey(64 bytes) = nil error, want refused: a public key is 32 bytes")
 	}
 
 	keyFile := cliWriteFile(t, "ops.pub", pubPEM)
-	ks, err := cliParseTrustKeys([]string{"ops-1=" + keyFile, "ops-2=" + keyFile})
+	ks, err := parseTrustKeys([]string{"ops-1=" + keyFile, "ops-2=" + keyFile})
 	if err != nil || len(ks) != 2 || !ks["ops-1"].Equal(pub) {
-		t.Errorf("cliParseTrustKeys = %v, %v", ks, err)
+		t.Errorf("parseTrustKeys = %v, %v", ks, err)
 	}
 	for _, specs := range [][]string{{"ops-1"}, {"=" + keyFile}, {"ops-1=" + keyFile, "ops-1=" + keyFile}, {strings.Repeat("k", 65) + "=" + keyFile}} {
-		if _, err := cliParseTrustKeys(specs); err == nil {
-			t.Errorf("cliParseTrustKeys(%q) = nil error, want refused", specs)
+		if _, err := parseTrustKeys(specs); err == nil {
+			t.Errorf("parseTrustKeys(%q) = nil error, want refused", specs)
 		}
 	}
 }
@@ -229,7 +138,7 @@ func TestCLITokenFlags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			k, err := tc.flags.cliKeyring()
+			k, err := tc.flags.keyring()
 			if err != nil {
 				t.Fatalf("cliKeyring() = %v", err)
 			}
@@ -241,23 +150,5 @@ func TestCLITokenFlags(t *testing.T) {
 				t.Errorf("revokeTokenClaims = %+v, %v; want verified %v", tok, err, tc.verify)
 			}
 		})
-	}
-}
-
-// TestCLIHelp: every verb has help with examples, and --json where a
-// script wants it.
-func TestCLIHelp(t *testing.T) {
-	ctx := cliContext(t, 30*time.Second)
-	for _, verb := range [][]string{
-		{"revoke"}, {"revoke", "token"}, {"revoke", "jti"}, {"revoke", "subject"}, {"revoke", "session"},
-		{"revoke", "key"}, {"revoke", "all"}, {"check"}, {"watch"}, {"status"},
-	} {
-		stdout, _, err := cliRun(ctx, nil, append(verb, "--help")...)
-		for _, want := range []string{"Usage:", "Examples:", "--json", "--server"} {
-			if err != nil || !strings.Contains(stdout, want) {
-				t.Errorf("jwtrevoke %s --help = %v; lacks %q:\n%s", strings.Join(verb, " "), err, want, stdout)
-				break
-			}
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ import (
 // end and returns its output.
 func cliWatch(t *testing.T, ctx context.Context, args ...string) (wait func() (string, error)) {
 	t.Helper()
-	root := newRoot()
+	root := newTestRoot()
 	var out strings.Builder
 	errR, errW := io.Pipe()
 	root.SetArgs(args)
@@ -69,9 +69,9 @@ func cliWatch(t *testing.T, ctx context.Context, args ...string) (wait func() (s
 // going after them.
 func TestCLIWatchJSON(t *testing.T) {
 	ctx := cliContext(t, 60*time.Second)
-	url := cliServer(t)
-	nc := cliConnect(t, url)
-	pub := cliPublisher(t, ctx, nc)
+	url := testkit.NATS(t, "").ClientURL()
+	nc := testkit.Connect(t, url)
+	pub := cliPublisher(t, nc)
 	// An event from before watch started: not shown by default.
 	if _, err := pub.RevokeSubject(ctx, "old", time.Time{}); err != nil {
 		t.Fatal(err)
@@ -158,9 +158,9 @@ func TestCLIWatchJSON(t *testing.T) {
 // ends watch cleanly.
 func TestCLIWatchReplay(t *testing.T) {
 	ctx := cliContext(t, 60*time.Second)
-	url := cliServer(t)
-	nc := cliConnect(t, url)
-	pub := cliPublisher(t, ctx, nc)
+	url := testkit.NATS(t, "").ClientURL()
+	nc := testkit.Connect(t, url)
+	pub := cliPublisher(t, nc)
 	for i := range 4 {
 		if _, err := pub.RevokeSession(ctx, "s-"+strconv.Itoa(i), time.Time{}, publisher.Reason("r"+strconv.Itoa(i))); err != nil {
 			t.Fatal(err)
@@ -209,7 +209,7 @@ func TestCLIWatchReplay(t *testing.T) {
 // and hands on every line it writes to stderr.
 func cliWatchNotes(t *testing.T, ctx context.Context, args ...string) (notes <-chan string, wait func() (string, error)) {
 	t.Helper()
-	root := newRoot()
+	root := newTestRoot()
 	var out syncBuffer
 	errR, errW := io.Pipe()
 	root.SetArgs(args)
@@ -234,8 +234,8 @@ func cliWatchNotes(t *testing.T, ctx context.Context, args ...string) (notes <-c
 		select {
 		case err := <-done:
 			return out.String(), err
-		case <-time.After(leakWait): // a hang guard; watch ends at once
-			t.Fatalf("watch %v did not end within %v; output so far:\n%s", args, leakWait, out.String())
+		case <-time.After(testkit.Patience): // a hang guard; watch ends at once
+			t.Fatalf("watch %v did not end within %v; output so far:\n%s", args, testkit.Patience, out.String())
 			return "", nil
 		}
 	}
@@ -270,7 +270,7 @@ func TestCLIWatchSaysWhatItWaitsFor(t *testing.T) {
 	dir := t.TempDir()
 	s := testkit.NATS(t, dir)
 	url := s.ClientURL()
-	pub := cliPublisher(t, ctx, cliConnect(t, url))
+	pub := cliPublisher(t, testkit.Connect(t, url))
 	for _, sub := range []string{"a", "b"} {
 		if _, err := pub.RevokeSubject(ctx, sub, time.Time{}); err != nil {
 			t.Fatal(err)
@@ -303,7 +303,7 @@ func TestCLIWatchSaysWhatItWaitsFor(t *testing.T) {
 	cliWaitNote(t, ctx, notes, "Disconnected from NATS")
 	s = testkit.Restart(t, s, dir)
 	cliWaitNote(t, ctx, notes, "Reconnected to nats://")
-	pub2, err := publisher.New(ctx, cliConnect(t, s.ClientURL()))
+	pub2, err := publisher.New(ctx, testkit.Connect(t, s.ClientURL()))
 	if err != nil {
 		t.Fatal(err)
 	}

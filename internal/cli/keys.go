@@ -1,12 +1,11 @@
-package main
+package cli
 
-// The keys the shell verbs read. Those that verify JWTs, for check and
-// revoke token: an HMAC secret or PEM keys, or --unverified to only decode
-// the token. The verbs check one token an operator holds, so unlike serve
-// (keys_serve.go) they also take the issuer's private key file, any HMAC
-// secret, and every algorithm the keys' types can verify. And the ed25519
-// keys that sign or verify revocation events (revoke --sign-key, watch and
-// check --trust-key): signkeys.go.
+// The keys that verify JWTs for check and revoke token: an HMAC secret or
+// PEM keys, or --unverified to only decode the token. The verbs check one
+// token an operator holds, so unlike serve (internal/serve) they also take
+// the issuer's private key file, any HMAC secret, and every algorithm the
+// keys' types can verify. The ed25519 keys that sign or verify revocation
+// events are in signkeys.go.
 
 import (
 	"crypto"
@@ -37,8 +36,8 @@ type keyFlags struct {
 	unverified     bool // decode without verifying
 }
 
-// registerCLI adds the key flags of check and revoke token to fs.
-func (f *keyFlags) registerCLI(fs *pflag.FlagSet) {
+// register adds the key flags of check and revoke token to fs.
+func (f *keyFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.hmacSecret, "hmac-secret", "", "HMAC secret the token is signed with (visible in ps and shell history: prefer --hmac-secret-file)")
 	fs.StringVar(&f.hmacSecretFile, "hmac-secret-file", "", "file holding the HMAC secret (one trailing newline is ignored)")
 	fs.StringVar(&f.hmacKeyID, "hmac-key-id", "", "the HMAC secret's name, as serve knows it: the kid its tokens may carry (default: its RFC 7638 thumbprint)")
@@ -47,9 +46,9 @@ func (f *keyFlags) registerCLI(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.unverified, "unverified", false, "only decode the token, without checking its signature: its claims are taken on trust")
 }
 
-// cliKeyring reads the keys of check and revoke token, or returns nil with
+// keyring reads the keys of check and revoke token, or returns nil with
 // --unverified.
-func (f *keyFlags) cliKeyring() (*clitool.Keyring, error) {
+func (f *keyFlags) keyring() (*clitool.Keyring, error) {
 	hmac := f.hmacSecret != "" || f.hmacSecretFile != ""
 	switch {
 	case f.unverified && (hmac || len(f.pemFiles) > 0):
@@ -105,7 +104,7 @@ func (f *keyFlags) pemKeyring() (*clitool.Keyring, error) {
 		if err != nil {
 			return nil, err
 		}
-		keys, err := cliReadPEMKeys(path)
+		keys, err := readPEMKeys(path)
 		if err != nil {
 			return nil, err
 		}
@@ -136,10 +135,10 @@ func (f *keyFlags) pemKeyring() (*clitool.Keyring, error) {
 	return clitool.NewKeyring(static, nil, algs), nil
 }
 
-// cliKeyfunc is the ring as a jwt.Keyfunc, for revoke token: it revokes by
+// keyfunc is the ring as a jwt.Keyfunc, for revoke token: it revokes by
 // jti, so only the signature matters, and a kid that names no key is
 // looked past (every key is tried, as for a token without kid).
-func cliKeyfunc(k *clitool.Keyring) jwt.Keyfunc {
+func keyfunc(k *clitool.Keyring) jwt.Keyfunc {
 	return func(t *jwt.Token) (any, error) {
 		keys, err := k.VerificationKeys(t)
 		if errors.Is(err, keyset.ErrUnknownKey) {
@@ -159,10 +158,10 @@ func cliKeyfunc(k *clitool.Keyring) jwt.Keyfunc {
 	}
 }
 
-// cliReadPEMKeys returns the public keys of every key or certificate in
+// readPEMKeys returns the public keys of every key or certificate in
 // a PEM file. Private keys are accepted (their public half is used), so the
 // issuer's key file works as is.
-func cliReadPEMKeys(path string) ([]crypto.PublicKey, error) {
+func readPEMKeys(path string) ([]crypto.PublicKey, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--pem: %w", err)
@@ -188,9 +187,9 @@ func cliReadPEMKeys(path string) ([]crypto.PublicKey, error) {
 	return keys, nil
 }
 
-// cliParseUnverified decodes a JWT's header and claims without checking
+// parseUnverified decodes a JWT's header and claims without checking
 // its signature or times.
-func cliParseUnverified(raw string) (jwtrevoke.Token, error) {
+func parseUnverified(raw string) (jwtrevoke.Token, error) {
 	if strings.Count(raw, ".") != 2 {
 		return jwtrevoke.Token{}, errors.New("not a JWT: a JWT has three dot-separated parts")
 	}
@@ -205,12 +204,12 @@ func cliParseUnverified(raw string) (jwtrevoke.Token, error) {
 	return t, nil
 }
 
-// cliUnverifiedWarning is printed to stderr whenever --unverified is used.
-const cliUnverifiedWarning = `WARNING: --unverified: the token's signature was NOT verified.
+// unverifiedWarning is printed to stderr whenever --unverified is used.
+const unverifiedWarning = `WARNING: --unverified: the token's signature was NOT verified.
 WARNING: its claims (jti, sub, sid, kid, iat, exp) are taken on trust; anyone can forge them.`
 
-// cliRevokeParser checks a token's signature and algorithm, not its
+// revokeParser checks a token's signature and algorithm, not its
 // times: revoking a token that has expired, or is not valid yet, is fine.
-func cliRevokeParser(algs []string) *jwt.Parser {
+func revokeParser(algs []string) *jwt.Parser {
 	return jwt.NewParser(jwt.WithValidMethods(algs), jwt.WithoutClaimsValidation())
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // How the shell verbs print: JSON for scripts (--json), aligned text for
 // people. Times are UTC RFC 3339; cut-offs keep their nanoseconds, since
@@ -14,8 +14,8 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 )
 
-// cliRevocation is a revocation as the verbs print it.
-type cliRevocation struct {
+// revocation is a revocation as the verbs print it.
+type revocation struct {
 	Kind    jwtrevoke.Kind `json:"kind"`
 	Key     string         `json:"key"`
 	Before  time.Time      `json:"before"`
@@ -25,8 +25,8 @@ type cliRevocation struct {
 	Actor   string         `json:"actor,omitempty"`
 }
 
-func newCLIRevocation(r jwtrevoke.Revocation) cliRevocation {
-	return cliRevocation{
+func newRevocation(r jwtrevoke.Revocation) revocation {
+	return revocation{
 		Kind:    r.Kind,
 		Key:     r.Key,
 		Before:  r.Before.UTC(),
@@ -37,8 +37,8 @@ func newCLIRevocation(r jwtrevoke.Revocation) cliRevocation {
 	}
 }
 
-// cliToken is what a check or a revocation read from a JWT.
-type cliToken struct {
+// tokenInfo is what a check or a revocation read from a JWT.
+type tokenInfo struct {
 	JTI       string     `json:"jti,omitempty"`
 	Subject   string     `json:"sub,omitempty"`
 	Session   string     `json:"sid,omitempty"`
@@ -47,8 +47,8 @@ type cliToken struct {
 	ExpiresAt *time.Time `json:"exp,omitempty"`
 }
 
-func newCLIToken(t jwtrevoke.Token) cliToken {
-	j := cliToken{JTI: t.JTI, Subject: t.Subject, Session: t.Session, KeyID: t.KeyID}
+func newTokenInfo(t jwtrevoke.Token) tokenInfo {
+	j := tokenInfo{JTI: t.JTI, Subject: t.Subject, Session: t.Session, KeyID: t.KeyID}
 	if !t.IssuedAt.IsZero() {
 		iat := t.IssuedAt.UTC()
 		j.IssuedAt = &iat
@@ -60,8 +60,8 @@ func newCLIToken(t jwtrevoke.Token) cliToken {
 	return j
 }
 
-// cliKindName is the long name of a kind, for text output.
-func cliKindName(k jwtrevoke.Kind) string {
+// kindName is the long name of a kind, for text output.
+func kindName(k jwtrevoke.Kind) string {
 	switch k {
 	case jwtrevoke.KindToken:
 		return "token"
@@ -77,8 +77,8 @@ func cliKindName(k jwtrevoke.Kind) string {
 	return k.String()
 }
 
-// cliClaimName is the JWT claim that carries a kind's key.
-func cliClaimName(k jwtrevoke.Kind) string {
+// claimName is the JWT claim that carries a kind's key.
+func claimName(k jwtrevoke.Kind) string {
 	switch k {
 	case jwtrevoke.KindToken:
 		return "jti"
@@ -92,52 +92,52 @@ func cliClaimName(k jwtrevoke.Kind) string {
 	return k.String()
 }
 
-// cliDescribe names what a revocation matches, for text output:
+// describe names what a revocation matches, for text output:
 // `subject "alice"`, `every token`.
-func cliDescribe(k jwtrevoke.Kind, key string) string {
+func describe(k jwtrevoke.Kind, key string) string {
 	if k == jwtrevoke.KindAll {
 		return "every token"
 	}
-	return cliKindName(k) + " " + strconv.Quote(key)
+	return kindName(k) + " " + strconv.Quote(key)
 }
 
-// cliPrintJSON prints v as indented JSON.
-func cliPrintJSON(w io.Writer, v any) error {
+// printJSON prints v as indented JSON.
+func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // subjects end in ">"
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
-// cliStamp formats a time for text output at nanosecond precision.
-func cliStamp(t time.Time) string {
+// stamp formats a time for text output at nanosecond precision.
+func stamp(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// cliStampMilli formats a time for text output at millisecond precision.
-func cliStampMilli(t time.Time) string {
+// stampMilli formats a time for text output at millisecond precision.
+func stampMilli(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
 	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
-// cliAgo says how long before now t was, rounded for people.
-func cliAgo(t, now time.Time) string {
+// ago says how long before now t was, rounded for people.
+func ago(t, now time.Time) string {
 	d := now.Sub(t)
 	switch {
 	case d < 0:
-		return "in " + cliRound(-d).String()
+		return "in " + round(-d).String()
 	case d < time.Second:
 		return "just now"
 	}
 	return d.Round(time.Second).String() + " ago"
 }
 
-func cliRound(d time.Duration) time.Duration {
+func round(d time.Duration) time.Duration {
 	switch {
 	case d < time.Millisecond:
 		return d.Round(time.Microsecond)
@@ -149,11 +149,11 @@ func cliRound(d time.Duration) time.Duration {
 	return d.Round(time.Second)
 }
 
-// cliMillis is a duration in milliseconds, for JSON.
-func cliMillis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+// millis is a duration in milliseconds, for JSON.
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// cliBytes formats a byte count.
-func cliBytes(n uint64) string {
+// byteSize formats a byte count.
+func byteSize(n uint64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

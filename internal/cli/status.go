@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -21,7 +21,9 @@ type statusOptions struct {
 	timeout time.Duration
 }
 
-func newStatusCmd(g *clitool.Globals) *cobra.Command {
+// NewStatusCommand returns `jwtrevoke status`. It reads the global flags
+// from g.
+func NewStatusCommand(g *clitool.Globals) *cobra.Command {
 	o := &statusOptions{g: g}
 	c := &cobra.Command{
 		Use:   "status",
@@ -192,14 +194,14 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 
 func (o *statusOptions) print(w io.Writer, rep statusReport) error {
 	if o.g.JSON {
-		return cliPrintJSON(w, rep)
+		return printJSON(w, rep)
 	}
 	now := time.Now()
 	fmt.Fprintf(w, "Stream %s", rep.Stream)
 	if rep.Description != "" {
 		fmt.Fprintf(w, " (%s)", rep.Description)
 	}
-	fmt.Fprintf(w, ", created %s\n\n", cliStampMilli(rep.Created))
+	fmt.Fprintf(w, ", created %s\n\n", stampMilli(rep.Created))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Configuration:")
@@ -225,10 +227,10 @@ func (o *statusOptions) print(w io.Writer, rep statusReport) error {
 
 	fmt.Fprintln(tw, "\nState:")
 	fmt.Fprintf(tw, "  Messages:\t%d\n", rep.Messages)
-	fmt.Fprintf(tw, "  Bytes:\t%s\n", cliBytes(rep.Bytes))
+	fmt.Fprintf(tw, "  Bytes:\t%s\n", byteSize(rep.Bytes))
 	if rep.Messages > 0 {
-		fmt.Fprintf(tw, "  First sequence:\t%d @ %s (%s)\n", rep.FirstSeq, cliStampMilli(rep.FirstTime), cliAgo(rep.FirstTime, now))
-		fmt.Fprintf(tw, "  Last sequence:\t%d @ %s (%s)\n", rep.LastSeq, cliStampMilli(rep.LastTime), cliAgo(rep.LastTime, now))
+		fmt.Fprintf(tw, "  First sequence:\t%d @ %s (%s)\n", rep.FirstSeq, stampMilli(rep.FirstTime), ago(rep.FirstTime, now))
+		fmt.Fprintf(tw, "  Last sequence:\t%d @ %s (%s)\n", rep.LastSeq, stampMilli(rep.LastTime), ago(rep.LastTime, now))
 	} else {
 		fmt.Fprintf(tw, "  Last sequence:\t%d\n", rep.LastSeq)
 	}
@@ -257,7 +259,7 @@ func (o *statusOptions) print(w io.Writer, rep statusReport) error {
 
 	fmt.Fprintln(tw, "\nLive revocations by kind:")
 	for _, k := range jwtrevoke.Kinds {
-		name := cliKindName(k) + " (" + k.String() + ")"
+		name := kindName(k) + " (" + k.String() + ")"
 		if k == jwtrevoke.KindAll {
 			name = "all"
 		}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -29,7 +29,9 @@ type revokeOptions struct {
 	timeout      time.Duration
 }
 
-func newRevokeCmd(g *clitool.Globals) *cobra.Command {
+// NewRevokeCommand returns `jwtrevoke revoke` and its verbs, one per
+// kind of revocation. They read the global flags from g.
+func NewRevokeCommand(g *clitool.Globals) *cobra.Command {
 	o := &revokeOptions{g: g}
 	c := &cobra.Command{
 		Use:   "revoke",
@@ -59,7 +61,7 @@ argument or kind, an unknown flag, a bad flag value such as an empty key).`,
 	}
 	f := c.PersistentFlags()
 	f.StringVar(&o.reason, "reason", "", "why, recorded in the event for audit logs (at most 1024 bytes)")
-	f.StringVar(&o.actor, "actor", cliDefaultActor(), "who, recorded in the event (at most 256 bytes)")
+	f.StringVar(&o.actor, "actor", defaultActor(), "who, recorded in the event (at most 256 bytes)")
 	f.BoolVar(&o.createStream, "create-stream", false, "create the revocation stream if it does not exist")
 	f.StringVar(&o.signKey, "sign-key", "", "sign the event with this ed25519 private key file (PKCS#8 PEM, or a 32-byte seed as hex, base64 or raw bytes)")
 	f.StringVar(&o.signKeyID, "sign-key-id", "", "the key ID agents know --sign-key by (required with --sign-key)")
@@ -87,7 +89,7 @@ list and the shell history.`,
   jwtrevoke revoke token "$JWT" --unverified --json`,
 		Args: clitool.UsageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := cliReadToken(cmd, args[0])
+			raw, err := readToken(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -98,7 +100,7 @@ list and the shell history.`,
 			verified := !keys.unverified
 			o.verified = &verified
 			if keys.unverified {
-				fmt.Fprintln(cmd.ErrOrStderr(), cliUnverifiedWarning)
+				fmt.Fprintln(cmd.ErrOrStderr(), unverifiedWarning)
 			}
 			if tok.JTI == "" {
 				return errors.New("the token has no jti, so it cannot be revoked alone: revoke its subject or session instead")
@@ -108,26 +110,26 @@ list and the shell history.`,
 			})
 		},
 	}
-	keys.registerCLI(c.Flags())
+	keys.register(c.Flags())
 	return c
 }
 
 // revokeTokenClaims verifies raw's signature with the configured keys (not
 // its times) and returns its claims; with --unverified it only decodes.
 func revokeTokenClaims(flags *keyFlags, raw string) (jwtrevoke.Token, error) {
-	keys, err := flags.cliKeyring()
+	keys, err := flags.keyring()
 	if err != nil {
 		return jwtrevoke.Token{}, err
 	}
 	if flags.unverified {
-		return cliParseUnverified(raw)
+		return parseUnverified(raw)
 	}
 	// The agent's Verifier checks times too; here only the signature
 	// matters, so the parser runs without claims validation.
 	if _, err := verify.New(keys, keys.Algs()); err != nil {
 		return jwtrevoke.Token{}, err // refuses "none" and mixed HMAC/public-key algorithms
 	}
-	tok, err := cliRevokeParser(keys.Algs()).Parse(raw, cliKeyfunc(keys))
+	tok, err := revokeParser(keys.Algs()).Parse(raw, keyfunc(keys))
 	if err != nil {
 		return jwtrevoke.Token{}, fmt.Errorf("the token does not verify: %w", err)
 	}
@@ -148,7 +150,7 @@ revocation is kept until then plus the publisher's leeway; without it, for
   jwtrevoke revoke jti 5b1f0c2e --exp 1768472100     # the exp claim, in Unix seconds`,
 		Args: clitool.UsageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := cliParseExpiry(exp, time.Now())
+			t, err := parseExpiry(exp, time.Now())
 			if err != nil {
 				return clitool.UsageError(cmd, err)
 			}
@@ -186,7 +188,7 @@ in a working token.`, claim, claim),
 		Example: example,
 		Args:    clitool.UsageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := cliParseCutoff(before, time.Now(), o.g.MaxLifetime)
+			t, err := parseCutoff(before, time.Now(), o.g.MaxLifetime)
 			if err != nil {
 				return clitool.UsageError(cmd, err)
 			}
@@ -241,17 +243,17 @@ without a terminal, it refuses).`,
   jwtrevoke revoke all --force --before 2026-01-15T10:00:00Z`,
 		Args: clitool.UsageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := cliParseCutoff(before, time.Now(), o.g.MaxLifetime)
+			t, err := parseCutoff(before, time.Now(), o.g.MaxLifetime)
 			if err != nil {
 				return clitool.UsageError(cmd, err)
 			}
 			if !force {
-				when := cliStamp(t)
+				when := stamp(t)
 				if before == "now" || before == "" {
 					when = "now (when you answer)"
 				}
 				q := fmt.Sprintf("This revokes EVERY token issued before %s on stream %s at %s:\nevery user is logged out.", when, o.g.Stream, clitool.RedactURLs(o.g.ServerURL()))
-				if err := cliConfirm(cmd, q); err != nil {
+				if err := confirm(cmd, q); err != nil {
 					return fmt.Errorf("revoke all: %w", err)
 				}
 				if before == "now" || before == "" {
@@ -274,7 +276,7 @@ type revokeFunc func(ctx context.Context, p *publisher.Publisher, opts []publish
 // run connects, builds the publisher, revokes and prints the receipt.
 func (o *revokeOptions) run(cmd *cobra.Command, k jwtrevoke.Kind, key string, revoke revokeFunc) error {
 	if k != jwtrevoke.KindAll && key == "" {
-		return clitool.UsageError(cmd, fmt.Errorf("empty %s: give the %s claim of the tokens to revoke", cliKindName(k), cliClaimName(k)))
+		return clitool.UsageError(cmd, fmt.Errorf("empty %s: give the %s claim of the tokens to revoke", kindName(k), claimName(k)))
 	}
 	popts, err := o.publisherOptions()
 	if err != nil {
@@ -293,7 +295,7 @@ func (o *revokeOptions) run(cmd *cobra.Command, k jwtrevoke.Kind, key string, re
 	}
 	rc, err := revoke(ctx, pub, []publisher.RevokeOption{publisher.Reason(o.reason), publisher.Actor(o.actor)})
 	if err != nil {
-		return fmt.Errorf("revoking %s: %w", cliDescribe(k, key), err)
+		return fmt.Errorf("revoking %s: %w", describe(k, key), err)
 	}
 	return o.print(cmd, k, key, rc)
 }
@@ -309,7 +311,7 @@ func (o *revokeOptions) publisherOptions() ([]publisher.Option, error) {
 	case o.signKey == "" || o.signKeyID == "":
 		return nil, clitool.Usage(errors.New("--sign-key and --sign-key-id go together"))
 	default:
-		key, err := cliReadSigningKey(o.signKey)
+		key, err := readSigningKey(o.signKey)
 		if err != nil {
 			return nil, fmt.Errorf("--sign-key: %w", err)
 		}
@@ -326,12 +328,12 @@ func (o *revokeOptions) publisher(ctx context.Context, nc *nats.Conn, opts []pub
 	return pub, o.g.ContractError(err)
 }
 
-// cliReceipt is a revoke verb's --json output.
-type cliReceipt struct {
+// receipt is a revoke verb's --json output.
+type receipt struct {
 	// Revoked is false when nothing needed revoking: a token whose exp
 	// (plus leeway) has passed.
 	Revoked bool `json:"revoked"`
-	cliRevocation
+	revocation
 	Stream    string `json:"stream"`
 	Subject   string `json:"subject"`
 	Seq       uint64 `json:"seq"`
@@ -345,9 +347,9 @@ type cliReceipt struct {
 }
 
 func (o *revokeOptions) print(cmd *cobra.Command, k jwtrevoke.Kind, key string, rc publisher.Receipt) error {
-	out := cliReceipt{
+	out := receipt{
 		Revoked:       rc.Seq != 0,
-		cliRevocation: newCLIRevocation(rc.Revocation),
+		revocation:    newRevocation(rc.Revocation),
 		Stream:        o.g.Stream,
 		Subject:       jwtrevoke.Subject("", k, key),
 		Seq:           rc.Seq,
@@ -357,25 +359,25 @@ func (o *revokeOptions) print(cmd *cobra.Command, k jwtrevoke.Kind, key string, 
 		TokenVerified: o.verified,
 	}
 	if !out.Revoked {
-		out.cliRevocation = cliRevocation{Kind: k, Key: key}
+		out.revocation = revocation{Kind: k, Key: key}
 		out.Note = "the token has expired (beyond the leeway): nothing to revoke"
 	}
 	if o.g.JSON {
-		return cliPrintJSON(cmd.OutOrStdout(), out)
+		return printJSON(cmd.OutOrStdout(), out)
 	}
 	w := cmd.OutOrStdout()
 	if !out.Revoked {
-		_, err := fmt.Fprintf(w, "Nothing to revoke: %s has expired.\n", cliDescribe(k, key))
+		_, err := fmt.Fprintf(w, "Nothing to revoke: %s has expired.\n", describe(k, key))
 		return err
 	}
-	fmt.Fprintf(w, "Revoked %s on stream %s\n\n", cliDescribe(k, key), out.Stream)
+	fmt.Fprintf(w, "Revoked %s on stream %s\n\n", describe(k, key), out.Stream)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if k.HasCutoff() {
-		fmt.Fprintf(tw, "  Issued before:\t%s\n", cliStamp(out.Before))
+		fmt.Fprintf(tw, "  Issued before:\t%s\n", stamp(out.Before))
 	} else {
-		fmt.Fprintf(tw, "  Effective:\t%s\n", cliStamp(out.Before))
+		fmt.Fprintf(tw, "  Effective:\t%s\n", stamp(out.Before))
 	}
-	fmt.Fprintf(tw, "  Expires:\t%s\n", cliStamp(out.Expires))
+	fmt.Fprintf(tw, "  Expires:\t%s\n", stamp(out.Expires))
 	if out.Reason != "" {
 		fmt.Fprintf(tw, "  Reason:\t%s\n", out.Reason)
 	}

@@ -1,11 +1,9 @@
-package main
+package cli
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,11 +18,12 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
-// Exit codes of jwtrevoke check.
+// Exit statuses of jwtrevoke check: 1 is only ever a refusal, so a script
+// can trust it.
 const (
-	checkAllowed = 0 // the token would be accepted
-	checkRefused = 1 // revoked, unknown, stale, or it does not verify
-	checkError   = 2 // no verdict: a usage error (clitool.ExitUsage), bad input, no server, not ready in time
+	CheckAllowed = 0 // the token would be accepted
+	CheckRefused = 1 // revoked, unknown, stale, or it does not verify
+	CheckError   = 2 // no verdict: a usage error (clitool.ExitUsage), bad input, no server, not ready in time
 )
 
 type checkOptions struct {
@@ -34,7 +33,9 @@ type checkOptions struct {
 	timeout time.Duration
 }
 
-func newCheckCmd(g *clitool.Globals) *cobra.Command {
+// NewCheckCommand returns `jwtrevoke check`, whose exit status is
+// CheckAllowed, CheckRefused or CheckError. It reads the global flags from g.
+func NewCheckCommand(g *clitool.Globals) *cobra.Command {
 	o := &checkOptions{g: g}
 	c := &cobra.Command{
 		Use:   "check <jwt | ->",
@@ -66,16 +67,16 @@ not ready within --timeout). A script can trust 1 to mean refused.`,
 			}
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), "jwtrevoke check:", clitool.ErrorText(err))
-				return &clitool.ExitError{Code: checkError}
+				return &clitool.ExitError{Code: CheckError}
 			}
 			if !rep.Allowed {
-				return &clitool.ExitError{Code: checkRefused}
+				return &clitool.ExitError{Code: CheckRefused}
 			}
 			return nil
 		},
 	}
 	f := c.Flags()
-	o.keys.registerCLI(f)
+	o.keys.register(f)
 	f.StringArrayVar(&o.trust, "trust-key", nil, "key-id=file: apply only events signed by these ed25519 public keys (repeatable), as agents configured with trusted keys do")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for the agent to replay the stream")
 	return c
@@ -97,9 +98,9 @@ type checkReport struct {
 	Error string `json:"error,omitempty"`
 	// Verified is true when the token's signature and claims verified;
 	// false with --unverified or when they did not.
-	Verified bool     `json:"verified"`
-	Token    cliToken `json:"token"`
-	Stream   string   `json:"stream"`
+	Verified bool      `json:"verified"`
+	Token    tokenInfo `json:"token"`
+	Stream   string    `json:"stream"`
 	// The agent's state when it answered.
 	Ready       bool    `json:"ready"`
 	LastApplied uint64  `json:"last_applied_seq"`
@@ -109,7 +110,7 @@ type checkReport struct {
 // checkRevocation is the stream's latest event for the key behind a
 // revoked verdict.
 type checkRevocation struct {
-	cliRevocation
+	revocation
 	Seq     uint64 `json:"seq"`
 	Subject string `json:"subject"`
 	Signed  string `json:"signed_by,omitempty"`
@@ -119,22 +120,22 @@ type checkRevocation struct {
 // means there is no verdict.
 func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) {
 	rep := checkReport{Stream: o.g.Stream, Verified: !o.keys.unverified}
-	raw, err := cliReadToken(cmd, arg)
+	raw, err := readToken(cmd, arg)
 	if err != nil {
 		return rep, err
 	}
-	keys, err := o.keys.cliKeyring()
+	keys, err := o.keys.keyring()
 	if err != nil {
 		return rep, err
 	}
-	trusted, err := cliParseTrustKeys(o.trust)
+	trusted, err := parseTrustKeys(o.trust)
 	if err != nil {
 		return rep, err
 	}
 	var tok jwtrevoke.Token
 	if o.keys.unverified {
-		fmt.Fprintln(cmd.ErrOrStderr(), cliUnverifiedWarning)
-		if tok, err = cliParseUnverified(raw); err != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), unverifiedWarning)
+		if tok, err = parseUnverified(raw); err != nil {
 			return rep, err
 		}
 	} else {
@@ -147,14 +148,14 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 			// Refused before any revocation check, as the middleware
 			// refuses it; show what the token claims all the same.
 			rep.Verdict, rep.Error, rep.Verified = string(verify.AsError(aerr).Reason), aerr.Error(), false
-			if t, err := cliParseUnverified(raw); err == nil {
-				rep.Token = newCLIToken(t)
+			if t, err := parseUnverified(raw); err == nil {
+				rep.Token = newTokenInfo(t)
 			}
 			return rep, nil
 		}
 		tok = t
 	}
-	rep.Token = newCLIToken(tok)
+	rep.Token = newTokenInfo(tok)
 
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	defer cancel()
@@ -184,7 +185,7 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 	if rep.Verdict == "" {
 		rep.Verdict = "allowed"
 	}
-	rep.Ready, rep.LastApplied, rep.StalenessMS = a.Ready(), a.LastApplied(), cliMillis(a.Staleness())
+	rep.Ready, rep.LastApplied, rep.StalenessMS = a.Ready(), a.LastApplied(), millis(a.Staleness())
 	if res.Kind.Valid() {
 		rep.Kind = res.Kind.String()
 		rep.Revocation = o.latestEvent(ctx, nc, a.Contract(), res.Kind, tok, trusted)
@@ -227,21 +228,12 @@ func (o *checkOptions) latestEvent(ctx context.Context, nc *nats.Conn, c jwtrevo
 	if err != nil {
 		return nil
 	}
-	return &checkRevocation{cliRevocation: newCLIRevocation(r), Seq: m.Sequence, Subject: subj, Signed: kid}
-}
-
-// cliQuietLogger logs warnings (or everything, with --verbose) to stderr:
-// an agent's progress lines are noise in a one-shot command.
-func cliQuietLogger(g *clitool.Globals) *slog.Logger {
-	if g.Verbose {
-		return g.Logger()
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return &checkRevocation{revocation: newRevocation(r), Seq: m.Sequence, Subject: subj, Signed: kid}
 }
 
 func (o *checkOptions) print(w io.Writer, rep checkReport) error {
 	if o.g.JSON {
-		return cliPrintJSON(w, rep)
+		return printJSON(w, rep)
 	}
 	head := "Token ALLOWED"
 	if !rep.Allowed {
@@ -254,9 +246,9 @@ func (o *checkOptions) print(w io.Writer, rep checkReport) error {
 		fmt.Fprintf(tw, "  Error:\t%s\n", rep.Error)
 	}
 	if r := rep.Revocation; r != nil {
-		fmt.Fprintf(tw, "  Revoked by:\t%s (event %d)\n", cliDescribe(r.Kind, r.Key), r.Seq)
+		fmt.Fprintf(tw, "  Revoked by:\t%s (event %d)\n", describe(r.Kind, r.Key), r.Seq)
 		if r.Kind.HasCutoff() {
-			fmt.Fprintf(tw, "  Issued before:\t%s\n", cliStamp(r.Before))
+			fmt.Fprintf(tw, "  Issued before:\t%s\n", stamp(r.Before))
 		}
 		if r.Reason != "" {
 			fmt.Fprintf(tw, "  Reason:\t%s\n", r.Reason)
@@ -264,11 +256,11 @@ func (o *checkOptions) print(w io.Writer, rep checkReport) error {
 		if r.Actor != "" {
 			fmt.Fprintf(tw, "  Actor:\t%s\n", r.Actor)
 		}
-		fmt.Fprintf(tw, "  Revoked at:\t%s\n", cliStamp(r.Issued))
+		fmt.Fprintf(tw, "  Revoked at:\t%s\n", stamp(r.Issued))
 	} else if rep.Kind != "" {
 		fmt.Fprintf(tw, "  Kind:\t%s\n", rep.Kind)
 	}
-	fmt.Fprintf(tw, "  Token:\t%s\n", cliTokenLine(rep.Token))
+	fmt.Fprintf(tw, "  Token:\t%s\n", tokenLine(rep.Token))
 	switch {
 	case rep.Verified:
 		fmt.Fprintf(tw, "  Verified:\tyes\n")
@@ -278,14 +270,14 @@ func (o *checkOptions) print(w io.Writer, rep checkReport) error {
 		fmt.Fprintf(tw, "  Verified:\tNO (--unverified)\n")
 	}
 	if rep.Ready || rep.LastApplied > 0 {
-		fmt.Fprintf(tw, "  Agent:\tapplied up to seq %d, fresh as of %s ago\n", rep.LastApplied, cliRound(time.Duration(rep.StalenessMS*float64(time.Millisecond))))
+		fmt.Fprintf(tw, "  Agent:\tapplied up to seq %d, fresh as of %s ago\n", rep.LastApplied, round(time.Duration(rep.StalenessMS*float64(time.Millisecond))))
 	}
 	fmt.Fprintf(tw, "  Stream:\t%s\n", rep.Stream)
 	return tw.Flush()
 }
 
-// cliTokenLine summarizes a token's claims on one line.
-func cliTokenLine(t cliToken) string {
+// tokenLine summarizes a token's claims on one line.
+func tokenLine(t tokenInfo) string {
 	var parts []string
 	add := func(name, v string) {
 		if v != "" {
@@ -297,10 +289,10 @@ func cliTokenLine(t cliToken) string {
 	add("sid", t.Session)
 	add("kid", t.KeyID)
 	if t.IssuedAt != nil {
-		add("iat", cliStamp(*t.IssuedAt))
+		add("iat", stamp(*t.IssuedAt))
 	}
 	if t.ExpiresAt != nil {
-		add("exp", cliStamp(*t.ExpiresAt))
+		add("exp", stamp(*t.ExpiresAt))
 	}
 	if len(parts) == 0 {
 		return "-"

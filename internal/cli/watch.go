@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -27,7 +27,9 @@ type watchOptions struct {
 	trust []string
 }
 
-func newWatchCmd(g *clitool.Globals) *cobra.Command {
+// NewWatchCommand returns `jwtrevoke watch`. It reads the global flags
+// from g.
+func NewWatchCommand(g *clitool.Globals) *cobra.Command {
 	o := &watchOptions{g: g}
 	c := &cobra.Command{
 		Use:   "watch",
@@ -78,7 +80,7 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	if o.count < 0 {
 		return clitool.UsageError(cmd, fmt.Errorf("--count %d: must not be negative", o.count))
 	}
-	trusted, err := cliParseTrustKeys(o.trust)
+	trusted, err := parseTrustKeys(o.trust)
 	if err != nil {
 		return err
 	}
@@ -88,7 +90,7 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	case o.all:
 		cfg.DeliverPolicy, from = jetstream.DeliverAllPolicy, "the first event"
 	case o.since != "":
-		s, err := cliParseSince(o.since, time.Now())
+		s, err := parseSince(o.since, time.Now())
 		if err != nil {
 			return clitool.UsageError(cmd, err)
 		}
@@ -97,7 +99,7 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 			from = "sequence " + strconv.FormatUint(s.seq, 10)
 		} else {
 			cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &s.time
-			from = cliStamp(s.time)
+			from = stamp(s.time)
 		}
 	}
 
@@ -158,7 +160,7 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 		notes.printf("Waiting for events after seq %d; the stream's last is %d (--since %d is past it)\n", cfg.OptStartSeq-1, state.LastSeq, cfg.OptStartSeq)
 	case cfg.DeliverPolicy == jetstream.DeliverByStartTimePolicy && (state.LastSeq == 0 || cfg.OptStartTime.After(state.LastTime)):
 		waiting = true
-		notes.printf("Waiting for events after %s; the stream's last is %d, stored %s\n", cliStampMilli(*cfg.OptStartTime), state.LastSeq, cliStampMilli(state.LastTime))
+		notes.printf("Waiting for events after %s; the stream's last is %d, stored %s\n", stampMilli(*cfg.OptStartTime), state.LastSeq, stampMilli(state.LastTime))
 	}
 
 	decoder := contract.Decoder(trusted)
@@ -232,7 +234,7 @@ type watchEvent struct {
 	Size    int       `json:"size"`
 	Status  string    `json:"status"`
 	Error   string    `json:"error,omitempty"`
-	*cliRevocation
+	*revocation
 	Signed  string   `json:"signed_by,omitempty"`
 	LagMS   *float64 `json:"lag_ms,omitempty"`
 	Warning string   `json:"warning,omitempty"`
@@ -248,7 +250,7 @@ func newWatchEvent(m jetstream.Msg, dec *jwtrevoke.Decoder, now time.Time) watch
 	switch {
 	case err == nil:
 		ev.Status = watchOK
-		lag := cliMillis(now.Sub(r.Issued))
+		lag := millis(now.Sub(r.Issued))
 		ev.LagMS = &lag
 	case errors.Is(err, jwtrevoke.ErrExpired):
 		ev.Status = watchExpired
@@ -266,8 +268,8 @@ func newWatchEvent(m jetstream.Msg, dec *jwtrevoke.Decoder, now time.Time) watch
 		ev.Status, ev.Error = watchMalformed, err.Error()
 	}
 	if err == nil && r.Kind.Valid() {
-		rj := newCLIRevocation(r)
-		ev.cliRevocation, ev.Signed = &rj, kid
+		rj := newRevocation(r)
+		ev.revocation, ev.Signed = &rj, kid
 		// Agents apply an event whatever its subject, but settle "unknown"
 		// verdicts by the subject: a hand-made event on the wrong one
 		// would not be found.
@@ -281,16 +283,16 @@ func newWatchEvent(m jetstream.Msg, dec *jwtrevoke.Decoder, now time.Time) watch
 // writeText prints the event as one line.
 func (ev watchEvent) writeText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  #%d  ", cliStampMilli(ev.Time), ev.Seq)
+	fmt.Fprintf(&b, "%s  #%d  ", stampMilli(ev.Time), ev.Seq)
 	if ev.Status != watchOK {
 		b.WriteString(strings.ToUpper(ev.Status) + "  ")
 	}
-	if r := ev.cliRevocation; r != nil {
+	if r := ev.revocation; r != nil {
 		key := strconv.Quote(r.Key)
 		if r.Kind == jwtrevoke.KindAll {
 			key = "-"
 		}
-		fmt.Fprintf(&b, "%s  %s  before=%s  expires=%s", r.Kind, key, cliStamp(r.Before), cliStamp(r.Expires))
+		fmt.Fprintf(&b, "%s  %s  before=%s  expires=%s", r.Kind, key, stamp(r.Before), stamp(r.Expires))
 		if r.Reason != "" {
 			fmt.Fprintf(&b, "  reason=%q", r.Reason)
 		}
@@ -304,7 +306,7 @@ func (ev watchEvent) writeText(w io.Writer) error {
 		fmt.Fprintf(&b, "subject=%s  size=%d", ev.Subject, ev.Size)
 	}
 	if ev.LagMS != nil {
-		fmt.Fprintf(&b, "  lag=%s", cliRound(time.Duration(*ev.LagMS*float64(time.Millisecond))))
+		fmt.Fprintf(&b, "  lag=%s", round(time.Duration(*ev.LagMS*float64(time.Millisecond))))
 	}
 	if ev.Error != "" {
 		fmt.Fprintf(&b, "  error=%q", ev.Error)

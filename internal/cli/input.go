@@ -1,4 +1,4 @@
-package main
+package cli
 
 // What the shell verbs read from their arguments and the terminal: times
 // and durations, tokens, confirmations, the default actor.
@@ -20,17 +20,17 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 )
 
-// cliFutureTolerance is how far in the future a --before cut-off may lie: a
+// futureTolerance is how far in the future a --before cut-off may lie: a
 // little clock difference, not a typo that would revoke tokens not yet
 // issued (and that agents refuse as too far ahead).
-const cliFutureTolerance = time.Minute
+const futureTolerance = time.Minute
 
-// cliParseCutoff reads a --before value: empty or "now" for now, else an
+// parseCutoff reads a --before value: empty or "now" for now, else an
 // RFC 3339 time (fractions of a second allowed). A cut-off in the future,
 // or so far back that every token issued before it has expired, is refused
 // (maxLifetime 0: the default lifetime; the publisher then checks against
 // the stream's own contract).
-func cliParseCutoff(s string, now time.Time, maxLifetime time.Duration) (time.Time, error) {
+func parseCutoff(s string, now time.Time, maxLifetime time.Duration) (time.Time, error) {
 	if maxLifetime == 0 {
 		maxLifetime = jwtrevoke.DefaultMaxTokenLifetime
 	}
@@ -42,7 +42,7 @@ func cliParseCutoff(s string, now time.Time, maxLifetime time.Duration) (time.Ti
 		return time.Time{}, fmt.Errorf("--before %q: want an RFC 3339 time such as 2026-01-15T10:00:00Z, or now", s)
 	}
 	switch {
-	case t.After(now.Add(cliFutureTolerance)):
+	case t.After(now.Add(futureTolerance)):
 		return time.Time{}, fmt.Errorf("--before %s is in the future: it would also revoke tokens not issued yet", t.Format(time.RFC3339Nano))
 	case t.Add(maxLifetime).Before(now):
 		return time.Time{}, fmt.Errorf("--before %s is more than --max-lifetime %v ago: every token issued before it has expired already", t.Format(time.RFC3339Nano), maxLifetime)
@@ -50,9 +50,9 @@ func cliParseCutoff(s string, now time.Time, maxLifetime time.Duration) (time.Ti
 	return t, nil
 }
 
-// cliParseExpiry reads a --exp value: an RFC 3339 time, a duration from now
+// parseExpiry reads a --exp value: an RFC 3339 time, a duration from now
 // ("15m"), or a JWT NumericDate (Unix seconds). Empty means unknown.
-func cliParseExpiry(s string, now time.Time) (time.Time, error) {
+func parseExpiry(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
@@ -74,9 +74,9 @@ type watchStart struct {
 	time time.Time // a time; both zero: only new events
 }
 
-// cliParseSince reads a --since value: a stream sequence (123), a duration
+// parseSince reads a --since value: a stream sequence (123), a duration
 // back from now (10m) or an RFC 3339 time.
-func cliParseSince(s string, now time.Time) (watchStart, error) {
+func parseSince(s string, now time.Time) (watchStart, error) {
 	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
 		if n == 0 {
 			return watchStart{}, errors.New("--since 0: stream sequences start at 1 (use --all for everything)")
@@ -95,10 +95,10 @@ func cliParseSince(s string, now time.Time) (watchStart, error) {
 	return watchStart{}, fmt.Errorf("--since %q: want a stream sequence (42), a duration back from now (10m) or an RFC 3339 time", s)
 }
 
-// cliReadToken returns the JWT given as an argument, or read from stdin
+// readToken returns the JWT given as an argument, or read from stdin
 // when the argument is "-" (which keeps it out of the process list and the
 // shell history). A "Bearer " prefix is dropped.
-func cliReadToken(cmd *cobra.Command, arg string) (string, error) {
+func readToken(cmd *cobra.Command, arg string) (string, error) {
 	raw := arg
 	if arg == "-" {
 		b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
@@ -117,16 +117,16 @@ func cliReadToken(cmd *cobra.Command, arg string) (string, error) {
 	return raw, nil
 }
 
-// cliIsTerminal reports whether r is an interactive terminal.
-func cliIsTerminal(r io.Reader) bool {
+// isTerminal reports whether r is an interactive terminal.
+func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// cliConfirm asks a yes/no question on the terminal. It refuses, without
+// confirm asks a yes/no question on the terminal. It refuses, without
 // asking, when stdin is not a terminal: a script must say --force.
-func cliConfirm(cmd *cobra.Command, question string) error {
-	if !cliIsTerminal(cmd.InOrStdin()) {
+func confirm(cmd *cobra.Command, question string) error {
+	if !isTerminal(cmd.InOrStdin()) {
 		return errors.New("refusing without confirmation: stdin is not a terminal (pass --force to confirm from a script)")
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "%s\nType yes to continue: ", question)
@@ -140,9 +140,9 @@ func cliConfirm(cmd *cobra.Command, question string) error {
 	return nil
 }
 
-// cliDefaultActor is $USER@hostname, the actor recorded when --actor is not
+// defaultActor is $USER@hostname, the actor recorded when --actor is not
 // given.
-func cliDefaultActor() string {
+func defaultActor() string {
 	name := os.Getenv("USER")
 	if name == "" {
 		if u, err := user.Current(); err == nil {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // The ed25519 keys that sign or verify revocation events: revoke
 // --sign-key, and watch and check --trust-key.
@@ -18,10 +18,10 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 )
 
-// cliReadSigningKey reads an ed25519 private key: PEM (PKCS#8 "PRIVATE KEY",
+// readSigningKey reads an ed25519 private key: PEM (PKCS#8 "PRIVATE KEY",
 // as `openssl genpkey -algorithm ed25519` writes), or a 32-byte seed or
 // 64-byte private key as hex, base64 or raw bytes.
-func cliReadSigningKey(path string) (ed25519.PrivateKey, error) {
+func readSigningKey(path string) (ed25519.PrivateKey, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -40,7 +40,7 @@ func cliReadSigningKey(path string) (ed25519.PrivateKey, error) {
 		}
 		return priv, nil
 	}
-	raw, err := cliKeyBytes(data)
+	raw, err := keyBytes(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -57,17 +57,17 @@ func cliReadSigningKey(path string) (ed25519.PrivateKey, error) {
 	return nil, fmt.Errorf("%s: %d bytes: want a 32-byte ed25519 seed or a 64-byte private key", path, len(raw))
 }
 
-// cliReadTrustKey reads an ed25519 public key: PEM (PKIX "PUBLIC KEY", or a
+// readTrustKey reads an ed25519 public key: PEM (PKIX "PUBLIC KEY", or a
 // private key, whose public half is used), or 32 bytes as hex, base64 or
 // raw bytes.
-func cliReadTrustKey(path string) (ed25519.PublicKey, error) {
+func readTrustKey(path string) (ed25519.PublicKey, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	if b, _ := pem.Decode(data); b != nil {
 		if b.Type == "PRIVATE KEY" {
-			priv, err := cliReadSigningKey(path)
+			priv, err := readSigningKey(path)
 			if err != nil {
 				return nil, err
 			}
@@ -83,7 +83,7 @@ func cliReadTrustKey(path string) (ed25519.PublicKey, error) {
 		}
 		return pub, nil
 	}
-	raw, err := cliKeyBytes(data)
+	raw, err := keyBytes(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -93,10 +93,10 @@ func cliReadTrustKey(path string) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(raw), nil
 }
 
-// cliKeyBytes decodes key material written as hex or base64 (standard or URL
+// keyBytes decodes key material written as hex or base64 (standard or URL
 // alphabet, padded or not), or taken as raw bytes when it is exactly 32 or
 // 64 bytes long.
-func cliKeyBytes(data []byte) ([]byte, error) {
+func keyBytes(data []byte) ([]byte, error) {
 	text := strings.TrimSpace(string(data))
 	if b, err := hex.DecodeString(text); err == nil && len(b) > 0 {
 		return b, nil
@@ -112,8 +112,8 @@ func cliKeyBytes(data []byte) ([]byte, error) {
 	return nil, errors.New("not a key: want PEM, hex, base64 or raw bytes")
 }
 
-// cliParseTrustKeys turns --trust-key kid=file flags into a KeySet.
-func cliParseTrustKeys(specs []string) (jwtrevoke.KeySet, error) {
+// parseTrustKeys turns --trust-key kid=file flags into a KeySet.
+func parseTrustKeys(specs []string) (jwtrevoke.KeySet, error) {
 	if len(specs) == 0 {
 		return nil, nil
 	}
@@ -129,7 +129,7 @@ func cliParseTrustKeys(specs []string) (jwtrevoke.KeySet, error) {
 		if _, dup := ks[kid]; dup {
 			return nil, fmt.Errorf("--trust-key: key ID %q given twice", kid)
 		}
-		pub, err := cliReadTrustKey(path)
+		pub, err := readTrustKey(path)
 		if err != nil {
 			return nil, fmt.Errorf("--trust-key %s: %w", kid, err)
 		}
