@@ -21,6 +21,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke/internal/cli"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
+	"github.com/jwtrevoke/jwtrevoke/internal/serve"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -69,7 +70,7 @@ refused token and 2 also when it reaches no verdict.`,
 	root.SetFlagErrorFunc(clitool.UsageError)
 	g.Register(root)
 	root.AddCommand(
-		newServeCmd(g),
+		serve.NewCommand(g),
 		newDemoCmd(g),
 		cli.NewRevokeCommand(g),
 		cli.NewCheckCommand(g),

@@ -4,9 +4,14 @@ package main
 // from outside, through /introspect and /admin/revoke only.
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -28,6 +33,21 @@ func signRSA(t *testing.T, key *rsa.PrivateKey, header map[string]any, claims jw
 	return s
 }
 
+// writePublicPEM writes pub to dir/name as a PUBLIC KEY block and returns
+// the path.
+func writePublicPEM(t *testing.T, dir, name string, pub crypto.PublicKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // TestServeKeyRevocationWhateverTheHeader: after a key revocation of k1,
 // every token k1's private key signs is refused, whatever its header says —
 // kid k1, no kid, another configured key's kid, a kid nobody configured —
@@ -38,8 +58,8 @@ func TestServeKeyRevocationWhateverTheHeader(t *testing.T) {
 	dir := t.TempDir()
 	k1, _ := rsa.GenerateKey(rand.Reader, 2048)
 	k2, _ := rsa.GenerateKey(rand.Reader, 2048)
-	p1 := serveWritePEM(t, dir, "one.pem", "PUBLIC KEY", servePKIX(t, &k1.PublicKey))
-	p2 := serveWritePEM(t, dir, "two.pem", "PUBLIC KEY", servePKIX(t, &k2.PublicKey))
+	p1 := writePublicPEM(t, dir, "one.pem", &k1.PublicKey)
+	p2 := writePublicPEM(t, dir, "two.pem", &k2.PublicKey)
 	p := startServe(t, "--pem", "k1="+p1, "--pem", "k2="+p2, "--alg", "RS256")
 
 	claims := func(jti string) jwt.MapClaims {

@@ -1,6 +1,15 @@
-package main
-
-// jwtrevoke serve: the revocation service.
+// Package serve is `jwtrevoke serve`, the revocation service: a publisher
+// and an agent on the revocation stream behind HTTP endpoints, RFC 7009
+// /revoke and RFC 7662 /introspect for OAuth clients, an admin API behind a
+// bearer token, and health and metrics. It verifies tokens with an HMAC
+// secret, PEM public keys or JWKS URLs, and runs on an embedded NATS
+// server for development or on a cluster.
+//
+// It builds on internal/cli/clitool (global flags, the NATS connection and
+// the embedded server, the keyring, exit statuses); cmd/jwtrevoke adds its
+// command to the root. The service's HTTP handlers are safe for use by
+// multiple goroutines; the rest runs on the goroutine that runs the verb.
+package serve
 
 import (
 	"context"
@@ -25,12 +34,12 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
-// serveMinSecretBytes is the shortest client secret or admin token serve
+// minSecretBytes is the shortest client secret or admin token serve
 // accepts.
-const serveMinSecretBytes = 16
+const minSecretBytes = 16
 
-// serveFlags are the flags of `jwtrevoke serve`.
-type serveFlags struct {
+// flags are the flags of `jwtrevoke serve`.
+type flags struct {
 	listen     string
 	data       string
 	natsListen string
@@ -44,7 +53,7 @@ type serveFlags struct {
 	adminToken     string
 	adminTokenFile string
 
-	keys     serveKeyFlags
+	keys     keyFlags
 	issuer   string
 	audience []string
 	leeway   time.Duration
@@ -55,7 +64,7 @@ type serveFlags struct {
 	shutdownTimeout time.Duration
 }
 
-const serveLong = `Run the revocation service: a publisher and an agent on the revocation
+const long = `Run the revocation service: a publisher and an agent on the revocation
 stream, behind HTTP endpoints.
 
   POST /revoke          RFC 7009 token revocation (client authentication: HTTP Basic)
@@ -84,7 +93,7 @@ Exit status: 0 after a clean shutdown (SIGINT, SIGTERM), 1 failed (a busy
 port, NATS unreachable, a server that stopped), 2 usage error: an unknown flag,
 or missing or invalid settings, which are all reported together.`
 
-const serveExample = `  # development: embedded NATS, an HMAC issuer, one confidential client
+const example = `  # development: embedded NATS, an HMAC issuer, one confidential client
   JWTREVOKE_HMAC_SECRET=$(cat hmac.key) JWTREVOKE_ADMIN_TOKEN=$(cat admin.token) \
     jwtrevoke serve --client api-gateway:$(cat gw.secret)
 
@@ -97,16 +106,18 @@ const serveExample = `  # development: embedded NATS, an HMAC issuer, one confid
     --jwks-url https://id.example.com/.well-known/jwks.json --issuer https://id.example.com \
     --listen 0.0.0.0:8080 --admin-token-file admin.token   # clients in JWTREVOKE_CLIENTS="gw:…"`
 
-func newServeCmd(g *clitool.Globals) *cobra.Command {
-	f := &serveFlags{}
+// NewCommand returns `jwtrevoke serve`. It reads the global flags from g;
+// the service runs until the command's context ends (SIGINT, SIGTERM).
+func NewCommand(g *clitool.Globals) *cobra.Command {
+	f := &flags{}
 	cmd := &cobra.Command{
 		Use:     "serve",
 		Short:   "Run the revocation service: RFC 7009 /revoke, RFC 7662 /introspect, an admin API, health and metrics",
-		Long:    serveLong,
-		Example: serveExample,
+		Long:    long,
+		Example: example,
 		Args:    clitool.UsageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServe(cmd.Context(), g, f)
+			return run(cmd.Context(), g, f)
 		},
 	}
 	fs := cmd.Flags()
@@ -117,11 +128,11 @@ func newServeCmd(g *clitool.Globals) *cobra.Command {
 
 	fs.StringArrayVar(&f.clients, "client", nil, "OAuth client allowed to call /revoke and /introspect, as id:secret; repeatable (env JWTREVOKE_CLIENTS, space separated)")
 	fs.StringArrayVar(&f.clientIDs, "client-id", nil, "OAuth client id; repeatable, paired in order with --client-secret")
-	fs.StringArrayVar(&f.clientSecrets, "client-secret", nil, fmt.Sprintf("secret of the --client-id at the same position (at least %d bytes)", serveMinSecretBytes))
+	fs.StringArrayVar(&f.clientSecrets, "client-secret", nil, fmt.Sprintf("secret of the --client-id at the same position (at least %d bytes)", minSecretBytes))
 	fs.StringArrayVar(&f.corsOrigins, "cors-origin", nil, `web origin (https://app.example.com, or "*") whose pages may call /revoke from a browser without client authentication; repeatable`)
 	fs.BoolVar(&f.publicClient, "public-client", false, "let anyone holding a token revoke it at /revoke without client authentication (implied by --cors-origin)")
 
-	fs.StringVar(&f.adminToken, "admin-token", "", fmt.Sprintf("bearer token for the /admin API, at least %d bytes (env JWTREVOKE_ADMIN_TOKEN); without one the admin API is off", serveMinSecretBytes))
+	fs.StringVar(&f.adminToken, "admin-token", "", fmt.Sprintf("bearer token for the /admin API, at least %d bytes (env JWTREVOKE_ADMIN_TOKEN); without one the admin API is off", minSecretBytes))
 	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the admin token (one trailing newline is ignored)")
 
 	f.keys.register(fs)
@@ -136,37 +147,37 @@ func newServeCmd(g *clitool.Globals) *cobra.Command {
 	return cmd
 }
 
-// serveEnvList splits an environment variable on spaces and commas.
-func serveEnvList(name string) []string {
+// envList splits an environment variable on spaces and commas.
+func envList(name string) []string {
 	return strings.FieldsFunc(os.Getenv(name), func(r rune) bool { return r == ' ' || r == ',' || r == '\n' || r == '\t' })
 }
 
-// serveClient is one OAuth client of the endpoints.
-type serveClient struct{ id, secret string }
+// client is one OAuth client of the endpoints.
+type client struct{ id, secret string }
 
 // clientList merges --client and --client-id/--client-secret.
-func (f *serveFlags) clientList() ([]serveClient, error) {
+func (f *flags) clientList() ([]client, error) {
 	if len(f.clientIDs) != len(f.clientSecrets) {
 		return nil, fmt.Errorf("%d --client-id but %d --client-secret: give them in pairs", len(f.clientIDs), len(f.clientSecrets))
 	}
-	var out []serveClient
+	var out []client
 	for _, c := range f.clients {
 		id, secret, ok := strings.Cut(c, ":")
 		if !ok {
-			return nil, fmt.Errorf("--client %q: want id:secret", serveRedact(c))
+			return nil, fmt.Errorf("--client %q: want id:secret", redact(c))
 		}
-		out = append(out, serveClient{id, secret})
+		out = append(out, client{id, secret})
 	}
 	for i, id := range f.clientIDs {
-		out = append(out, serveClient{id, f.clientSecrets[i]})
+		out = append(out, client{id, f.clientSecrets[i]})
 	}
 	seen := map[string]bool{}
 	for _, c := range out {
 		switch {
 		case c.id == "":
 			return nil, errors.New("a client id is empty")
-		case len(c.secret) < serveMinSecretBytes:
-			return nil, fmt.Errorf("client %q: the secret is %d bytes, want at least %d", c.id, len(c.secret), serveMinSecretBytes)
+		case len(c.secret) < minSecretBytes:
+			return nil, fmt.Errorf("client %q: the secret is %d bytes, want at least %d", c.id, len(c.secret), minSecretBytes)
 		case seen[c.id]:
 			return nil, fmt.Errorf("client %q given twice", c.id)
 		}
@@ -176,7 +187,7 @@ func (f *serveFlags) clientList() ([]serveClient, error) {
 }
 
 // admin returns the admin token, "" if the admin API is off.
-func (f *serveFlags) admin() (string, error) {
+func (f *flags) admin() (string, error) {
 	tok := f.adminToken
 	if f.adminTokenFile != "" {
 		if tok != "" {
@@ -187,14 +198,14 @@ func (f *serveFlags) admin() (string, error) {
 			return "", err
 		}
 	}
-	if tok != "" && len(tok) < serveMinSecretBytes {
-		return "", fmt.Errorf("the admin token is %d bytes, want at least %d (try: openssl rand -hex 32)", len(tok), serveMinSecretBytes)
+	if tok != "" && len(tok) < minSecretBytes {
+		return "", fmt.Errorf("the admin token is %d bytes, want at least %d (try: openssl rand -hex 32)", len(tok), minSecretBytes)
 	}
 	return tok, nil
 }
 
-// serveRedact hides the secret of an id:secret pair.
-func serveRedact(s string) string {
+// redact hides the secret of an id:secret pair.
+func redact(s string) string {
 	if id, _, ok := strings.Cut(s, ":"); ok {
 		return id + ":…"
 	}
@@ -216,14 +227,14 @@ func serveLogger(g *clitool.Globals) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// runServe runs the service until ctx ends (SIGINT, SIGTERM), then shuts
+// run runs the service until ctx ends (SIGINT, SIGTERM), then shuts
 // down in order: HTTP (letting requests finish), the agent, the JWKS
 // refresh, the NATS connection (drained), the embedded server.
-func runServe(ctx context.Context, g *clitool.Globals, f *serveFlags) (err error) {
+func run(ctx context.Context, g *clitool.Globals, f *flags) (err error) {
 	log := g.JSONLogger()
 	// Secrets from the environment; not flag defaults, which --help prints.
 	if len(f.clients) == 0 {
-		f.clients = serveEnvList("JWTREVOKE_CLIENTS")
+		f.clients = envList("JWTREVOKE_CLIENTS")
 	}
 	if f.adminToken == "" && f.adminTokenFile == "" {
 		f.adminToken = os.Getenv("JWTREVOKE_ADMIN_TOKEN")
@@ -272,7 +283,7 @@ func runServe(ctx context.Context, g *clitool.Globals, f *serveFlags) (err error
 		}
 	}
 	if len(bad) > 0 {
-		return serveSettingsError(bad)
+		return settingsError(bad)
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
@@ -311,7 +322,7 @@ func runServe(ctx context.Context, g *clitool.Globals, f *serveFlags) (err error
 	}
 	closed := make(chan struct{})
 	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
-	defer serveDrain(nc, closed, log)
+	defer drain(nc, closed, log)
 
 	pub, err := publisher.New(ctx, nc, append([]publisher.Option{
 		publisher.WithStream(g.Stream),
@@ -345,7 +356,7 @@ func runServe(ctx context.Context, g *clitool.Globals, f *serveFlags) (err error
 		return fmt.Errorf("stream %q: %w", g.Stream, err)
 	}
 
-	svc := &revocationService{
+	svc := &service{
 		pub: pub, agent: a, verifier: verifier, stream: st, log: log,
 		contract: a.Contract(), staleness: f.staleness,
 		clients: clients, public: public, corsOrigins: f.corsOrigins, adminToken: adminToken,
@@ -367,7 +378,7 @@ func runServe(ctx context.Context, g *clitool.Globals, f *serveFlags) (err error
 	go func() { served <- srv.Serve(ln) }()
 	base := "http://" + ln.Addr().String()
 	attrs := append([]any{"http", base, "revoke", base + "/revoke", "introspect", base + "/introspect",
-		"admin", adminToken != "", "clients", len(clients), "public_client", public, "stream", g.Stream, "policy", policy.String()}, serveDescribeKeys(keys)...)
+		"admin", adminToken != "", "clients", len(clients), "public_client", public, "stream", g.Stream, "policy", policy.String()}, describeKeys(keys)...)
 	if ns != nil {
 		attrs = append(attrs, "nats", ns.ClientURL())
 	}
@@ -393,19 +404,19 @@ func runServe(ctx context.Context, g *clitool.Globals, f *serveFlags) (err error
 	return nil
 }
 
-// serveSettingsError reports every missing or invalid setting serve found
+// settingsError reports every missing or invalid setting serve found
 // as a usage error (exit 2).
-func serveSettingsError(bad []error) error {
+func settingsError(bad []error) error {
 	if len(bad) == 1 {
 		return clitool.Usage(bad[0])
 	}
-	return clitool.Usage(serveSettings(bad))
+	return clitool.Usage(settings(bad))
 }
 
-// serveSettings is more than one problem with serve's settings, one a line.
-type serveSettings []error
+// settings is more than one problem with serve's settings, one a line.
+type settings []error
 
-func (e serveSettings) Error() string {
+func (e settings) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d settings are missing or invalid:", len(e))
 	for _, err := range e {
@@ -414,10 +425,10 @@ func (e serveSettings) Error() string {
 	return b.String()
 }
 
-func (e serveSettings) Unwrap() []error { return e }
+func (e settings) Unwrap() []error { return e }
 
-// serveDrain drains nc and waits (at most five seconds) for it to close.
-func serveDrain(nc *nats.Conn, closed <-chan struct{}, log *slog.Logger) {
+// drain drains nc and waits (at most five seconds) for it to close.
+func drain(nc *nats.Conn, closed <-chan struct{}, log *slog.Logger) {
 	if err := nc.Drain(); err != nil {
 		nc.Close()
 		return

@@ -1,11 +1,11 @@
-package main
+package serve
 
 // The keys serve verifies JWTs with: an HMAC secret, PEM public keys or
 // JWKS URLs, with MicahParks/keyfunc refreshing the JWKS and following kid
 // rotation. serve verifies anyone's tokens for as long as it runs, so it
-// takes public keys only, an HMAC secret of at least serveMinHMACBytes,
+// takes public keys only, an HMAC secret of at least minHMACBytes,
 // and one default algorithm per key (the shell verbs' rules are looser:
-// keys_cli.go).
+// internal/cli).
 
 import (
 	"context"
@@ -25,12 +25,12 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/keyset"
 )
 
-// serveMinHMACBytes is the shortest HMAC secret serve accepts: RFC 7518
+// minHMACBytes is the shortest HMAC secret serve accepts: RFC 7518
 // §3.2 requires a key at least as long as the hash output (HS256: 32 bytes).
-const serveMinHMACBytes = 32
+const minHMACBytes = 32
 
-// serveKeyFlags are the flags that say which keys verify JWTs.
-type serveKeyFlags struct {
+// keyFlags are the flags that say which keys verify JWTs.
+type keyFlags struct {
 	hmacSecret     string
 	hmacSecretFile string
 	hmacKeyID      string
@@ -41,8 +41,8 @@ type serveKeyFlags struct {
 }
 
 // register adds serve's key flags to fs.
-func (f *serveKeyFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.hmacSecret, "hmac-secret", "", fmt.Sprintf("HMAC secret that verifies tokens, at least %d bytes (env JWTREVOKE_HMAC_SECRET)", serveMinHMACBytes))
+func (f *keyFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.hmacSecret, "hmac-secret", "", fmt.Sprintf("HMAC secret that verifies tokens, at least %d bytes (env JWTREVOKE_HMAC_SECRET)", minHMACBytes))
 	fs.StringVar(&f.hmacSecretFile, "hmac-secret-file", "", "file holding the HMAC secret (one trailing newline is ignored)")
 	fs.StringVar(&f.hmacKeyID, "hmac-key-id", "", "the HMAC secret's name: the kid its tokens may carry and a key revocation names (default: its RFC 7638 thumbprint, logged at start)")
 	fs.StringArrayVar(&f.pemFiles, "pem", nil, "PEM file with a public key or certificate (RSA, ECDSA, Ed25519) that verifies tokens, as path or kid=path (default kid: the file name without extension): the kid its tokens may carry and a key revocation names; repeatable")
@@ -53,7 +53,7 @@ func (f *serveKeyFlags) register(fs *pflag.FlagSet) {
 
 // keyring reads serve's keys and starts the JWKS refresh, which runs
 // until ctx ends. It returns an error naming the flag at fault.
-func (f *serveKeyFlags) keyring(ctx context.Context, log *slog.Logger) (*clitool.Keyring, error) {
+func (f *keyFlags) keyring(ctx context.Context, log *slog.Logger) (*clitool.Keyring, error) {
 	secret, err := f.secret()
 	if err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func (f *serveKeyFlags) keyring(ctx context.Context, log *slog.Logger) (*clitool
 
 // secret reads the HMAC secret ("" for none) and checks that the keys
 // given go together.
-func (f *serveKeyFlags) secret() (string, error) {
+func (f *keyFlags) secret() (string, error) {
 	secret := f.hmacSecret
 	if f.hmacSecretFile != "" {
 		if secret != "" {
@@ -98,8 +98,8 @@ func (f *serveKeyFlags) secret() (string, error) {
 		return "", errors.New("an HMAC secret excludes --pem and --jwks-url: a verifier that accepts both can be tricked into HMAC with a public key")
 	case secret == "" && len(f.pemFiles) == 0 && len(f.jwksURLs) == 0:
 		return "", errors.New("no keys to verify tokens: give --hmac-secret (or --hmac-secret-file), --pem or --jwks-url")
-	case secret != "" && len(secret) < serveMinHMACBytes:
-		return "", fmt.Errorf("the HMAC secret is %d bytes; RFC 7518 requires at least %d for HS256", len(secret), serveMinHMACBytes)
+	case secret != "" && len(secret) < minHMACBytes:
+		return "", fmt.Errorf("the HMAC secret is %d bytes; RFC 7518 requires at least %d for HS256", len(secret), minHMACBytes)
 	case secret == "" && f.hmacKeyID != "":
 		return "", errors.New("--hmac-key-id names an HMAC secret, but none is given")
 	}
@@ -108,13 +108,13 @@ func (f *serveKeyFlags) secret() (string, error) {
 
 // namedKeys returns the fixed keys, the HMAC secret or the PEM keys, each
 // under its name, and their default algorithms.
-func (f *serveKeyFlags) namedKeys(secret string) (named []keyset.Key, defaults []string, _ error) {
+func (f *keyFlags) namedKeys(secret string) (named []keyset.Key, defaults []string, _ error) {
 	if secret != "" {
 		return []keyset.Key{{ID: f.hmacKeyID, Key: []byte(secret)}}, []string{"HS256"}, nil
 	}
 	seen := map[string]bool{}
 	for _, spec := range f.pemFiles {
-		kid, key, err := serveReadPEM(spec)
+		kid, key, err := readPEM(spec)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -129,7 +129,7 @@ func (f *serveKeyFlags) namedKeys(secret string) (named []keyset.Key, defaults [
 }
 
 // startJWKS fetches the JWKS and refreshes it until ctx ends.
-func (f *serveKeyFlags) startJWKS(ctx context.Context, log *slog.Logger) (*keyset.JWKS, error) {
+func (f *keyFlags) startJWKS(ctx context.Context, log *slog.Logger) (*keyset.JWKS, error) {
 	jwks, err := keyset.NewJWKS(ctx, f.jwksURLs,
 		keyset.WithRefresh(f.jwksRefresh),
 		keyset.WithUnknownKID(5*time.Minute, 2*time.Second), // an unknown kid never holds a request for long
@@ -143,7 +143,7 @@ func (f *serveKeyFlags) startJWKS(ctx context.Context, log *slog.Logger) (*keyse
 
 // acceptedAlgs returns --alg, or the keys' defaults, and refuses an
 // algorithm the keys' kind cannot verify.
-func (f *serveKeyFlags) acceptedAlgs(defaults []string, hmac bool) ([]string, error) {
+func (f *keyFlags) acceptedAlgs(defaults []string, hmac bool) ([]string, error) {
 	algs := f.algs
 	if len(algs) == 0 {
 		slices.Sort(defaults)
@@ -161,11 +161,11 @@ func (f *serveKeyFlags) acceptedAlgs(defaults []string, hmac bool) ([]string, er
 	return algs, nil
 }
 
-// serveReadPEM reads the key of a --pem value, "path" or "kid=path"
+// readPEM reads the key of a --pem value, "path" or "kid=path"
 // (clitool.PEMSpec). The file's first block is a PUBLIC KEY (PKIX), an RSA
 // PUBLIC KEY (PKCS #1) or a CERTIFICATE; a private key is refused, as
 // serve only verifies.
-func serveReadPEM(spec string) (kid string, _ crypto.PublicKey, _ error) {
+func readPEM(spec string) (kid string, _ crypto.PublicKey, _ error) {
 	kid, path, _, err := clitool.PEMSpec(spec)
 	if err != nil {
 		return "", nil, err
@@ -193,7 +193,7 @@ func serveReadPEM(spec string) (kid string, _ crypto.PublicKey, _ error) {
 	return kid, key, nil
 }
 
-// serveDescribeKeys lists the keys for serve's startup log.
-func serveDescribeKeys(k *clitool.Keyring) []any {
+// describeKeys lists the keys for serve's startup log.
+func describeKeys(k *clitool.Keyring) []any {
 	return []any{"keys", strings.Join(k.Names(), ","), "algs", strings.Join(k.Algs(), ",")}
 }

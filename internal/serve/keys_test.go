@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -29,8 +29,8 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
-// serveWritePEM writes a PEM block to dir/name and returns the path.
-func serveWritePEM(t *testing.T, dir, name, typ string, der []byte) string {
+// writePEM writes a PEM block to dir/name and returns the path.
+func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
@@ -39,7 +39,7 @@ func serveWritePEM(t *testing.T, dir, name, typ string, der []byte) string {
 	return path
 }
 
-func servePKIX(t *testing.T, pub crypto.PublicKey) []byte {
+func pkix(t *testing.T, pub crypto.PublicKey) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
@@ -48,7 +48,7 @@ func servePKIX(t *testing.T, pub crypto.PublicKey) []byte {
 	return der
 }
 
-func serveSign(t *testing.T, m jwt.SigningMethod, key any, kid string) string {
+func signToken(t *testing.T, m jwt.SigningMethod, key any, kid string) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(m, jwt.MapClaims{"jti": "j-" + kid, "sub": "alice", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix()})
 	if kid != "" {
@@ -66,37 +66,37 @@ func TestServeKeyringPEM(t *testing.T) {
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	edPub, edPriv, _ := ed25519.GenerateKey(rand.Reader)
-	rsaPath := serveWritePEM(t, dir, "rsa-2026.pem", "PUBLIC KEY", servePKIX(t, &rsaKey.PublicKey))
-	pkcs1Path := serveWritePEM(t, dir, "pkcs1.pem", "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey))
-	ecPath := serveWritePEM(t, dir, "ec.pem", "PUBLIC KEY", servePKIX(t, &ecKey.PublicKey))
-	edPath := serveWritePEM(t, dir, "ed.key", "PUBLIC KEY", servePKIX(t, edPub))
+	rsaPath := writePEM(t, dir, "rsa-2026.pem", "PUBLIC KEY", pkix(t, &rsaKey.PublicKey))
+	pkcs1Path := writePEM(t, dir, "pkcs1.pem", "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey))
+	ecPath := writePEM(t, dir, "ec.pem", "PUBLIC KEY", pkix(t, &ecKey.PublicKey))
+	edPath := writePEM(t, dir, "ed.key", "PUBLIC KEY", pkix(t, edPub))
 	privDER, _ := x509.MarshalPKCS8PrivateKey(edPriv)
-	privPath := serveWritePEM(t, dir, "private.pem", "PRIVATE KEY", privDER)
+	privPath := writePEM(t, dir, "private.pem", "PRIVATE KEY", privDER)
 	log := slog.New(slog.DiscardHandler)
 
 	for _, tt := range []struct {
 		name     string
-		flags    serveKeyFlags
+		flags    keyFlags
 		wantAlgs []string
 		wantErr  string
 	}{
-		{"rsa", serveKeyFlags{pemFiles: []string{rsaPath}}, []string{"RS256"}, ""},
-		{"pkcs1 with a kid", serveKeyFlags{pemFiles: []string{"main=" + pkcs1Path}}, []string{"RS256"}, ""},
-		{"three types", serveKeyFlags{pemFiles: []string{rsaPath, ecPath, edPath}}, []string{"ES384", "EdDSA", "RS256"}, ""},
-		{"explicit algs", serveKeyFlags{pemFiles: []string{rsaPath}, algs: []string{"RS256", "PS256"}}, []string{"RS256", "PS256"}, ""},
-		{"private key", serveKeyFlags{pemFiles: []string{privPath}}, nil, "private key"},
-		{"same kid twice", serveKeyFlags{pemFiles: []string{rsaPath, "rsa-2026=" + ecPath}}, nil, "given twice"},
-		{"HMAC alg with PEM keys", serveKeyFlags{pemFiles: []string{rsaPath}, algs: []string{"HS256"}}, nil, "needs an HMAC secret"},
-		{"not PEM", serveKeyFlags{pemFiles: []string{filepath.Join(dir, "missing.pem")}}, nil, "--pem"},
+		{"rsa", keyFlags{pemFiles: []string{rsaPath}}, []string{"RS256"}, ""},
+		{"pkcs1 with a kid", keyFlags{pemFiles: []string{"main=" + pkcs1Path}}, []string{"RS256"}, ""},
+		{"three types", keyFlags{pemFiles: []string{rsaPath, ecPath, edPath}}, []string{"ES384", "EdDSA", "RS256"}, ""},
+		{"explicit algs", keyFlags{pemFiles: []string{rsaPath}, algs: []string{"RS256", "PS256"}}, []string{"RS256", "PS256"}, ""},
+		{"private key", keyFlags{pemFiles: []string{privPath}}, nil, "private key"},
+		{"same kid twice", keyFlags{pemFiles: []string{rsaPath, "rsa-2026=" + ecPath}}, nil, "given twice"},
+		{"HMAC alg with PEM keys", keyFlags{pemFiles: []string{rsaPath}, algs: []string{"HS256"}}, nil, "needs an HMAC secret"},
+		{"not PEM", keyFlags{pemFiles: []string{filepath.Join(dir, "missing.pem")}}, nil, "--pem"},
 	} {
 		k, err := tt.flags.keyring(context.Background(), log)
 		switch {
 		case tt.wantErr != "":
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("%s: serveKeyring() error = %v, want one mentioning %q", tt.name, err, tt.wantErr)
+				t.Errorf("%s: keyring() error = %v, want one mentioning %q", tt.name, err, tt.wantErr)
 			}
 		case err != nil:
-			t.Errorf("%s: serveKeyring() error = %v", tt.name, err)
+			t.Errorf("%s: keyring() error = %v", tt.name, err)
 		case !slices.Equal(k.Algs(), tt.wantAlgs):
 			t.Errorf("%s: algs = %v, want %v", tt.name, k.Algs(), tt.wantAlgs)
 		}
@@ -106,7 +106,7 @@ func TestServeKeyringPEM(t *testing.T) {
 	// key ID a token is checked under is the name of the key that verified
 	// it, whatever the header says; a header kid that names no key, or
 	// another key, is refused.
-	k, err := (&serveKeyFlags{pemFiles: []string{rsaPath, ecPath, "ed=" + edPath}}).keyring(context.Background(), log)
+	k, err := (&keyFlags{pemFiles: []string{rsaPath, ecPath, "ed=" + edPath}}).keyring(context.Background(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,16 +120,16 @@ func TestServeKeyringPEM(t *testing.T) {
 		raw     string
 		wantKID string // "" = refused
 	}{
-		{"RSA by kid", serveSign(t, jwt.SigningMethodRS256, rsaKey, "rsa-2026"), "rsa-2026"},
-		{"RSA without kid", serveSign(t, jwt.SigningMethodRS256, rsaKey, ""), "rsa-2026"},
-		{"EC without kid", serveSign(t, jwt.SigningMethodES384, ecKey, ""), "ec"},
-		{"EC with an unknown kid", serveSign(t, jwt.SigningMethodES384, ecKey, "somewhere-else"), ""},
-		{"EC under the RSA key's kid", serveSign(t, jwt.SigningMethodES384, ecKey, "rsa-2026"), ""},
-		{"Ed25519 by explicit kid", serveSign(t, jwt.SigningMethodEdDSA, edPriv, "ed"), "ed"},
-		{"Ed25519 under the EC key's kid", serveSign(t, jwt.SigningMethodEdDSA, edPriv, "ec"), ""},
-		{"an untrusted RSA key", serveSign(t, jwt.SigningMethodRS256, otherRSA, "rsa-2026"), ""},
-		{"an untrusted key, no kid", serveSign(t, jwt.SigningMethodRS256, otherRSA, ""), ""},
-		{"HMAC with the public key as secret", serveSign(t, jwt.SigningMethodHS256, servePKIX(t, &rsaKey.PublicKey), "rsa-2026"), ""},
+		{"RSA by kid", signToken(t, jwt.SigningMethodRS256, rsaKey, "rsa-2026"), "rsa-2026"},
+		{"RSA without kid", signToken(t, jwt.SigningMethodRS256, rsaKey, ""), "rsa-2026"},
+		{"EC without kid", signToken(t, jwt.SigningMethodES384, ecKey, ""), "ec"},
+		{"EC with an unknown kid", signToken(t, jwt.SigningMethodES384, ecKey, "somewhere-else"), ""},
+		{"EC under the RSA key's kid", signToken(t, jwt.SigningMethodES384, ecKey, "rsa-2026"), ""},
+		{"Ed25519 by explicit kid", signToken(t, jwt.SigningMethodEdDSA, edPriv, "ed"), "ed"},
+		{"Ed25519 under the EC key's kid", signToken(t, jwt.SigningMethodEdDSA, edPriv, "ec"), ""},
+		{"an untrusted RSA key", signToken(t, jwt.SigningMethodRS256, otherRSA, "rsa-2026"), ""},
+		{"an untrusted key, no kid", signToken(t, jwt.SigningMethodRS256, otherRSA, ""), ""},
+		{"HMAC with the public key as secret", signToken(t, jwt.SigningMethodHS256, pkix(t, &rsaKey.PublicKey), "rsa-2026"), ""},
 	} {
 		_, tok, aerr := v.Verify(tt.raw)
 		switch {
@@ -145,28 +145,28 @@ func TestServeKeyringPEM(t *testing.T) {
 
 func TestServeKeyringHMAC(t *testing.T) {
 	dir := t.TempDir()
-	secret := strings.Repeat("s", serveMinHMACBytes)
+	secret := strings.Repeat("s", minHMACBytes)
 	file := filepath.Join(dir, "hmac.key")
 	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	k, err := (&serveKeyFlags{hmacSecretFile: file}).keyring(context.Background(), log)
+	k, err := (&keyFlags{hmacSecretFile: file}).keyring(context.Background(), log)
 	if err != nil {
-		t.Fatalf("serveKeyring(--hmac-secret-file) error = %v", err)
+		t.Fatalf("keyring(--hmac-secret-file) error = %v", err)
 	}
 	wantID, _ := keyset.Thumbprint([]byte(secret))
 	if ids := k.Names(); !slices.Equal(ids, []string{wantID}) || !slices.Equal(k.Algs(), []string{"HS256"}) {
-		t.Errorf("serveKeyring(--hmac-secret-file) = keys %v, algs %v; want the secret without its newline, known by its thumbprint %s, and HS256", ids, k.Algs(), wantID)
+		t.Errorf("keyring(--hmac-secret-file) = keys %v, algs %v; want the secret without its newline, known by its thumbprint %s, and HS256", ids, k.Algs(), wantID)
 	}
-	for _, f := range []serveKeyFlags{
+	for _, f := range []keyFlags{
 		{hmacSecret: secret, hmacSecretFile: file},
 		{hmacSecret: secret[:31]},
 		{hmacSecret: secret, jwksURLs: []string{"https://id.example/jwks"}},
 		{},
 	} {
 		if _, err := f.keyring(context.Background(), log); err == nil {
-			t.Errorf("serveKeyring(%+v) error = nil, want an error", f)
+			t.Errorf("keyring(%+v) error = nil, want an error", f)
 		}
 	}
 }
@@ -196,9 +196,9 @@ func TestServeKeyringJWKSRotation(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // stops the refresh goroutine
-	k, err := (&serveKeyFlags{jwksURLs: []string{srv.URL}, jwksRefresh: time.Hour}).keyring(ctx, slog.New(slog.DiscardHandler))
+	k, err := (&keyFlags{jwksURLs: []string{srv.URL}, jwksRefresh: time.Hour}).keyring(ctx, slog.New(slog.DiscardHandler))
 	if err != nil {
-		t.Fatalf("serveKeyring(--jwks-url) error = %v", err)
+		t.Fatalf("keyring(--jwks-url) error = %v", err)
 	}
 	if !slices.Equal(k.Algs(), []string{"ES256", "EdDSA", "RS256"}) {
 		t.Errorf("JWKS default algs = %v", k.Algs())
@@ -207,23 +207,23 @@ func TestServeKeyringJWKSRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, aerr := v.Verify(serveSign(t, jwt.SigningMethodEdDSA, priv1, "k1")); aerr != nil {
+	if _, _, aerr := v.Verify(signToken(t, jwt.SigningMethodEdDSA, priv1, "k1")); aerr != nil {
 		t.Fatalf("Verify(token of k1) error = %v", aerr)
 	}
 	// The issuer rotates to k2: a token with the new kid triggers a refetch.
 	body.Store(jwksJSON(map[string]ed25519.PublicKey{"k1": pub1, "k2": pub2}))
 	before := fetches.Load()
-	if _, _, aerr := v.Verify(serveSign(t, jwt.SigningMethodEdDSA, priv2, "k2")); aerr != nil {
+	if _, _, aerr := v.Verify(signToken(t, jwt.SigningMethodEdDSA, priv2, "k2")); aerr != nil {
 		t.Fatalf("Verify(token of the new k2) error = %v", aerr)
 	}
 	if fetches.Load() == before {
 		t.Errorf("no JWKS fetch for the unknown kid k2")
 	}
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
-	if _, _, aerr := v.Verify(serveSign(t, jwt.SigningMethodEdDSA, other, "k2")); aerr == nil {
+	if _, _, aerr := v.Verify(signToken(t, jwt.SigningMethodEdDSA, other, "k2")); aerr == nil {
 		t.Errorf("Verify(token signed by an untrusted key claiming k2) succeeded")
 	}
-	if _, err := (&serveKeyFlags{jwksURLs: []string{"ftp://x"}}).keyring(ctx, slog.New(slog.DiscardHandler)); err == nil {
-		t.Errorf("serveKeyring(--jwks-url ftp://x) error = nil")
+	if _, err := (&keyFlags{jwksURLs: []string{"ftp://x"}}).keyring(ctx, slog.New(slog.DiscardHandler)); err == nil {
+		t.Errorf("keyring(--jwks-url ftp://x) error = nil")
 	}
 }

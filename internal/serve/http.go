@@ -1,4 +1,4 @@
-package main
+package serve
 
 // The HTTP side of `jwtrevoke serve`: routes, health, metrics and the admin
 // API.
@@ -28,12 +28,12 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
-// serveMaxAdminBody bounds an admin request body.
-const serveMaxAdminBody = 16 << 10
+// maxAdminBody bounds an admin request body.
+const maxAdminBody = 16 << 10
 
-// revocationService is what `jwtrevoke serve` puts behind HTTP. Its
+// service is what `jwtrevoke serve` puts behind HTTP. Its
 // handlers are safe for use by multiple goroutines.
-type revocationService struct {
+type service struct {
 	pub         *publisher.Publisher
 	agent       *agent.Agent
 	verifier    *verify.Verifier
@@ -41,7 +41,7 @@ type revocationService struct {
 	log         *slog.Logger
 	contract    jwtrevoke.Contract // the stream's
 	staleness   time.Duration
-	clients     []serveClient
+	clients     []client
 	public      bool
 	corsOrigins []string
 	adminToken  string // "" turns the admin API off
@@ -49,7 +49,7 @@ type revocationService struct {
 }
 
 // routes returns the service's handler.
-func (s *revocationService) routes() (http.Handler, error) {
+func (s *service) routes() (http.Handler, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -82,17 +82,17 @@ func (s *revocationService) routes() (http.Handler, error) {
 	} else {
 		// RFC 7662 §2.1: the endpoint must require authorization.
 		mux.HandleFunc("/introspect", func(w http.ResponseWriter, _ *http.Request) {
-			serveError(w, http.StatusNotFound, "not_found", "introspection needs a confidential client: start serve with --client id:secret")
+			writeError(w, http.StatusNotFound, "not_found", "introspection needs a confidential client: start serve with --client id:secret")
 		})
 	}
 	mux.HandleFunc("POST /admin/revoke", s.admin(s.handleAdminRevoke))
 	mux.HandleFunc("GET /admin/live", s.admin(s.handleAdminLive))
 	mux.HandleFunc("GET /admin/events", s.admin(s.handleAdminEvents))
 	mux.HandleFunc("/admin/", s.admin(func(w http.ResponseWriter, _ *http.Request) {
-		serveError(w, http.StatusNotFound, "not_found", "admin routes: POST /admin/revoke, GET /admin/live, GET /admin/events")
+		writeError(w, http.StatusNotFound, "not_found", "admin routes: POST /admin/revoke, GET /admin/live, GET /admin/events")
 	}))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
-		serveWriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 
@@ -117,30 +117,30 @@ func (s *revocationService) routes() (http.Handler, error) {
 
 // accessLog logs each request at debug level: method, path, status and
 // duration. Never the body or query, where tokens travel.
-func (s *revocationService) accessLog(next http.Handler) http.Handler {
+func (s *service) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &serveStatusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		s.log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", time.Since(start))
 	})
 }
 
-type serveStatusRecorder struct {
+type statusRecorder struct {
 	http.ResponseWriter
 	status int
 }
 
-func (r *serveStatusRecorder) WriteHeader(code int) {
+func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code
 	r.ResponseWriter.WriteHeader(code)
 }
 
-func (r *serveStatusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // handleReadyz answers 200 when the agent has replayed the stream and is
 // fresh, 503 with the reason otherwise.
-func (s *revocationService) handleReadyz(w http.ResponseWriter, _ *http.Request) {
+func (s *service) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	stale := s.agent.Staleness()
 	body := struct {
 		Ready          bool    `json:"ready"`
@@ -159,17 +159,17 @@ func (s *revocationService) handleReadyz(w http.ResponseWriter, _ *http.Request)
 		status = http.StatusServiceUnavailable
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	serveWriteJSON(w, status, body)
+	writeJSON(w, status, body)
 }
 
 // admin guards an admin handler with the admin bearer token, compared in
 // constant time. Without an admin token every admin route answers 404.
-func (s *revocationService) admin(next http.HandlerFunc) http.HandlerFunc {
+func (s *service) admin(next http.HandlerFunc) http.HandlerFunc {
 	want := sha256.Sum256([]byte(s.adminToken))
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if s.adminToken == "" {
-			serveError(w, http.StatusNotFound, "not_found", "the admin API is off: start serve with --admin-token")
+			writeError(w, http.StatusNotFound, "not_found", "the admin API is off: start serve with --admin-token")
 			return
 		}
 		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -177,21 +177,21 @@ func (s *revocationService) admin(next http.HandlerFunc) http.HandlerFunc {
 		if !strings.EqualFold(scheme, "Bearer") || tok == "" {
 			// RFC 6750 §3.1: a request without credentials gets no error code.
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jwtrevoke-admin"`)
-			serveError(w, http.StatusUnauthorized, "unauthorized", "missing admin token: the admin API needs Authorization: Bearer <admin token>")
+			writeError(w, http.StatusUnauthorized, "unauthorized", "missing admin token: the admin API needs Authorization: Bearer <admin token>")
 			return
 		}
 		got := sha256.Sum256([]byte(tok))
 		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jwtrevoke-admin", error="invalid_token", error_description="wrong admin token"`)
-			serveError(w, http.StatusUnauthorized, "invalid_token", "wrong admin token: it is not the one serve was started with (--admin-token, --admin-token-file or JWTREVOKE_ADMIN_TOKEN)")
+			writeError(w, http.StatusUnauthorized, "invalid_token", "wrong admin token: it is not the one serve was started with (--admin-token, --admin-token-file or JWTREVOKE_ADMIN_TOKEN)")
 			return
 		}
 		next(w, r)
 	}
 }
 
-// serveAdminRevoke is the body of POST /admin/revoke.
-type serveAdminRevoke struct {
+// adminRevokeRequest is the body of POST /admin/revoke.
+type adminRevokeRequest struct {
 	Kind   string          `json:"kind"`   // sub, sid, kid, all, jti (or subject, session, key, token)
 	Key    string          `json:"key"`    // empty for all
 	Before json.RawMessage `json:"before"` // cut-off for sub, sid, all: RFC 3339 or Unix seconds; default now
@@ -200,8 +200,8 @@ type serveAdminRevoke struct {
 	Actor  string          `json:"actor"`
 }
 
-// serveReceipt is the answer of POST /admin/revoke.
-type serveReceipt struct {
+// adminReceipt is the answer of POST /admin/revoke.
+type adminReceipt struct {
 	Kind      string     `json:"kind"`
 	Key       string     `json:"key"`
 	Before    *time.Time `json:"before,omitempty"`
@@ -212,46 +212,46 @@ type serveReceipt struct {
 	Note      string     `json:"note,omitempty"`
 }
 
-func (s *revocationService) handleAdminRevoke(w http.ResponseWriter, r *http.Request) {
-	var req serveAdminRevoke
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, serveMaxAdminBody))
+func (s *service) handleAdminRevoke(w http.ResponseWriter, r *http.Request) {
+	var req adminRevokeRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		serveError(w, http.StatusBadRequest, "invalid_request", "the body must be one JSON object {kind, key, before, exp, reason, actor}: "+err.Error())
+		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be one JSON object {kind, key, before, exp, reason, actor}: "+err.Error())
 		return
 	}
 	if dec.More() {
-		serveError(w, http.StatusBadRequest, "invalid_request", "the body must be one JSON object")
+		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be one JSON object")
 		return
 	}
 	kind, err := jwtrevoke.ParseKind(req.Kind)
 	if err != nil {
-		serveError(w, http.StatusBadRequest, "invalid_request", `kind must be one of sub, sid, kid, all, jti`)
+		writeError(w, http.StatusBadRequest, "invalid_request", `kind must be one of sub, sid, kid, all, jti`)
 		return
 	}
 	now := s.now()
-	before, err := serveParseTime(req.Before)
+	before, err := parseTime(req.Before)
 	if err != nil {
-		serveError(w, http.StatusBadRequest, "invalid_request", "before: "+err.Error())
+		writeError(w, http.StatusBadRequest, "invalid_request", "before: "+err.Error())
 		return
 	}
-	exp, err := serveParseTime(req.Exp)
+	exp, err := parseTime(req.Exp)
 	if err != nil {
-		serveError(w, http.StatusBadRequest, "invalid_request", "exp: "+err.Error())
+		writeError(w, http.StatusBadRequest, "invalid_request", "exp: "+err.Error())
 		return
 	}
 	switch {
 	case kind == jwtrevoke.KindAll && req.Key != "":
-		serveError(w, http.StatusBadRequest, "invalid_request", "kind all takes no key")
+		writeError(w, http.StatusBadRequest, "invalid_request", "kind all takes no key")
 		return
 	case kind != jwtrevoke.KindAll && req.Key == "":
-		serveError(w, http.StatusBadRequest, "invalid_request", "key is required for kind "+kind.String())
+		writeError(w, http.StatusBadRequest, "invalid_request", "key is required for kind "+kind.String())
 		return
 	case !before.IsZero() && !kind.HasCutoff():
-		serveError(w, http.StatusBadRequest, "invalid_request", "before applies to sub, sid and all; a "+kind.String()+" revocation takes effect now")
+		writeError(w, http.StatusBadRequest, "invalid_request", "before applies to sub, sid and all; a "+kind.String()+" revocation takes effect now")
 		return
 	case !exp.IsZero() && kind != jwtrevoke.KindToken:
-		serveError(w, http.StatusBadRequest, "invalid_request", "exp applies to jti only")
+		writeError(w, http.StatusBadRequest, "invalid_request", "exp applies to jti only")
 		return
 	}
 	actor := req.Actor
@@ -262,11 +262,11 @@ func (s *revocationService) handleAdminRevoke(w http.ResponseWriter, r *http.Req
 	if req.Reason != "" {
 		opts = append(opts, publisher.Reason(req.Reason))
 	}
-	out := serveReceipt{Kind: kind.String(), Key: req.Key}
+	out := adminReceipt{Kind: kind.String(), Key: req.Key}
 	if kind.HasCutoff() && !before.IsZero() && !before.Add(s.contract.MaxTokenLifetime).After(now) {
 		// Every token issued before the cut-off has expired.
 		out.Note = "nothing to revoke: every token issued before that time has expired"
-		serveWriteJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, out)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -285,28 +285,28 @@ func (s *revocationService) handleAdminRevoke(w http.ResponseWriter, r *http.Req
 		rc, err = s.pub.RevokeAll(ctx, before, opts...)
 	}
 	switch {
-	case serveInvalidRevocation(err):
-		serveError(w, http.StatusBadRequest, "invalid_request", err.Error())
+	case invalidRevocation(err):
+		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	case err != nil:
 		s.log.Error("admin revocation failed", "kind", kind, "key", req.Key, "err", err)
 		w.Header().Set("Retry-After", "2")
-		serveError(w, http.StatusServiceUnavailable, "unavailable", "the revocation could not be stored; retry")
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the revocation could not be stored; retry")
 		return
 	case rc.Seq == 0:
 		out.Note = "nothing to revoke: the token has already expired"
-		serveWriteJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, out)
 		return
 	}
 	b, e := rc.Revocation.Before, rc.Revocation.Expires
 	out.Before, out.Expires = &b, &e
 	out.Seq, out.Duplicate, out.MsgID = rc.Seq, rc.Duplicate, rc.MsgID
 	s.log.Info("revoked (admin API)", "kind", kind, "key", req.Key, "actor", actor, "reason", req.Reason, "seq", rc.Seq)
-	serveWriteJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, out)
 }
 
-// serveInvalidRevocation reports whether err is the caller's fault.
-func serveInvalidRevocation(err error) bool {
+// invalidRevocation reports whether err is the caller's fault.
+func invalidRevocation(err error) bool {
 	for _, e := range [...]error{jwtrevoke.ErrKeyTooLong, jwtrevoke.ErrNotUTF8, jwtrevoke.ErrEmptyKey, jwtrevoke.ErrTimes,
 		jwtrevoke.ErrFieldTooLong, jwtrevoke.ErrMalformed, jwtrevoke.ErrUnknownKind, jwtrevoke.ErrTooFarAhead} {
 		if errors.Is(err, e) {
@@ -316,9 +316,9 @@ func serveInvalidRevocation(err error) bool {
 	return false
 }
 
-// serveParseTime reads an optional time: absent, null or "" is zero; a
+// parseTime reads an optional time: absent, null or "" is zero; a
 // string is RFC 3339; a number is Unix seconds (as in a JWT).
-func serveParseTime(raw json.RawMessage) (time.Time, error) {
+func parseTime(raw json.RawMessage) (time.Time, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return time.Time{}, nil
 	}
@@ -344,8 +344,8 @@ func serveParseTime(raw json.RawMessage) (time.Time, error) {
 	return time.Time{}, errors.New("want an RFC 3339 string or Unix seconds")
 }
 
-// serveLive is the answer of GET /admin/live.
-type serveLive struct {
+// liveReport is the answer of GET /admin/live.
+type liveReport struct {
 	Ready          bool             `json:"ready"`
 	StaleSeconds   float64          `json:"stale_seconds"`
 	LastAppliedSeq uint64           `json:"last_applied_seq"`
@@ -371,9 +371,9 @@ type serveLive struct {
 	Note string `json:"note"`
 }
 
-func (s *revocationService) handleAdminLive(w http.ResponseWriter, r *http.Request) {
+func (s *service) handleAdminLive(w http.ResponseWriter, r *http.Request) {
 	st := s.agent.Stats()
-	var out serveLive
+	var out liveReport
 	out.Ready, out.StaleSeconds, out.LastAppliedSeq = st.Ready, max(st.Staleness.Seconds(), 0), st.LastApplied
 	out.Live = map[string]int64{}
 	for _, k := range st.Filter.Kinds {
@@ -386,7 +386,7 @@ func (s *revocationService) handleAdminLive(w http.ResponseWriter, r *http.Reque
 	defer cancel()
 	info, err := s.stream.Info(ctx)
 	if err != nil {
-		serveError(w, http.StatusServiceUnavailable, "unavailable", "reading the stream's state: "+err.Error())
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "reading the stream's state: "+err.Error())
 		return
 	}
 	out.Stream.Name = info.Config.Name
@@ -396,11 +396,11 @@ func (s *revocationService) handleAdminLive(w http.ResponseWriter, r *http.Reque
 	out.Stream.Subjects = info.State.NumSubjects
 	out.Note = "live counts come from the agent's filter, which holds hashes of keys, not keys; it may count entries " +
 		"that expired but whose generation is not yet dropped. GET /admin/events lists the keys, from the stream."
-	serveWriteJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, out)
 }
 
-// serveEvent is one event in GET /admin/events.
-type serveEvent struct {
+// event is one event in GET /admin/events.
+type event struct {
 	Seq     uint64     `json:"seq"`
 	Kind    string     `json:"kind,omitempty"`
 	Key     string     `json:"key,omitempty"`
@@ -417,22 +417,22 @@ type serveEvent struct {
 
 // Limits of GET /admin/events.
 const (
-	serveEventsDefault = 50
-	serveEventsMax     = 1000
-	serveEventsScan    = 20000 // stream sequences read at most per request
+	eventsDefault = 50
+	eventsMax     = 1000
+	eventsScan    = 20000 // stream sequences read at most per request
 )
 
 // handleAdminEvents lists the latest events on the stream, newest first:
 // GET /admin/events?limit=N&kind=K (N default 50, at most 1000; kind
 // optional). It reads backwards from the last sequence, skipping the gaps
 // that per-key replacement and expiry leave, and stops after reading
-// serveEventsScan sequences.
-func (s *revocationService) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
-	limit := serveEventsDefault
+// eventsScan sequences.
+func (s *service) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
+	limit := eventsDefault
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > serveEventsMax {
-			serveError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("limit must be 1 to %d", serveEventsMax))
+		if err != nil || n < 1 || n > eventsMax {
+			writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("limit must be 1 to %d", eventsMax))
 			return
 		}
 		limit = n
@@ -441,7 +441,7 @@ func (s *revocationService) handleAdminEvents(w http.ResponseWriter, r *http.Req
 	if v := r.URL.Query().Get("kind"); v != "" {
 		k, err := jwtrevoke.ParseKind(v)
 		if err != nil {
-			serveError(w, http.StatusBadRequest, "invalid_request", "kind must be one of sub, sid, kid, all, jti")
+			writeError(w, http.StatusBadRequest, "invalid_request", "kind must be one of sub, sid, kid, all, jti")
 			return
 		}
 		kindFilter = "." + k.String() + "."
@@ -450,27 +450,27 @@ func (s *revocationService) handleAdminEvents(w http.ResponseWriter, r *http.Req
 	defer cancel()
 	info, err := s.stream.Info(ctx)
 	if err != nil {
-		serveError(w, http.StatusServiceUnavailable, "unavailable", "reading the stream's state: "+err.Error())
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "reading the stream's state: "+err.Error())
 		return
 	}
 	now := s.now()
 	dec := s.contract.Decoder(nil)
-	events := []serveEvent{}
+	events := []event{}
 	scanned := 0
-	for seq := info.State.LastSeq; seq >= max(info.State.FirstSeq, 1) && len(events) < limit && scanned < serveEventsScan; seq-- {
+	for seq := info.State.LastSeq; seq >= max(info.State.FirstSeq, 1) && len(events) < limit && scanned < eventsScan; seq-- {
 		scanned++
 		m, err := s.stream.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue // replaced by a later event of its key, or expired
 		}
 		if err != nil {
-			serveError(w, http.StatusServiceUnavailable, "unavailable", "reading the stream: "+err.Error())
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "reading the stream: "+err.Error())
 			return
 		}
 		if kindFilter != "" && !strings.Contains(m.Subject, kindFilter) {
 			continue
 		}
-		ev := serveEvent{Seq: m.Sequence, Stored: m.Time, Subject: m.Subject}
+		ev := event{Seq: m.Sequence, Stored: m.Time, Subject: m.Subject}
 		// Decode as of when the event was stored, so an event that has
 		// expired since still shows what it was.
 		rev, err := dec.Decode(m.Data, m.Time)
@@ -483,15 +483,15 @@ func (s *revocationService) handleAdminEvents(w http.ResponseWriter, r *http.Req
 		}
 		events = append(events, ev)
 	}
-	serveWriteJSON(w, http.StatusOK, map[string]any{
+	writeJSON(w, http.StatusOK, map[string]any{
 		"events":   events,
 		"count":    len(events),
 		"last_seq": info.State.LastSeq,
-		"complete": len(events) == limit || scanned < serveEventsScan,
+		"complete": len(events) == limit || scanned < eventsScan,
 	})
 }
 
-func serveWriteJSON(w http.ResponseWriter, status int, v any) {
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
@@ -500,7 +500,7 @@ func serveWriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// serveError writes {"error":code,"error_description":desc}.
-func serveError(w http.ResponseWriter, status int, code, desc string) {
-	serveWriteJSON(w, status, map[string]string{"error": code, "error_description": desc})
+// writeError writes {"error":code,"error_description":desc}.
+func writeError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }
