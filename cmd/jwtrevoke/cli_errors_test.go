@@ -1,8 +1,6 @@
 package main
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -56,15 +54,5 @@ func TestCLIErrorsSayJwtrevokeOnce(t *testing.T) {
 	_, stderr, code := cliExec(t, ctx, nil, "--server", url, "--max-lifetime", "1h", "check", tok, "--hmac-secret", cliTestSecret, "--hmac-key-id", cliTestKeyID)
 	if code != cli.CheckError || !strings.HasPrefix(stderr, "jwtrevoke check: ") || len(cliPrefixRE.FindAllString(stderr, -1)) != 0 {
 		t.Errorf("check against a contradicted contract: exit %d, stderr %q; want exit 2, one jwtrevoke check: prefix and no other", code, stderr)
-	}
-}
-
-// TestDemoJSONUnescaped: the demo's JSON error bodies keep <, > and & as
-// they are.
-func TestDemoJSONUnescaped(t *testing.T) {
-	w := httptest.NewRecorder()
-	demoOAuthError(w, http.StatusBadRequest, "invalid_request", "want Authorization: Bearer <token> & a body")
-	if body := w.Body.String(); !strings.Contains(body, "Bearer <token> & a body") {
-		t.Errorf("demoOAuthError body = %s, want <, > and & unescaped", body)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -68,32 +66,5 @@ func TestCLIVerbsFindTheServer(t *testing.T) {
 		if _, stderr, code := cliExecEnv(t, ctx, nil, args...); code != clitool.ExitFailed || !strings.Contains(stderr, clitool.DefaultServer) {
 			t.Errorf("jwtrevoke %v without --server or NATS_URL: exit %d, stderr %q; want exit 1 naming %s", args, code, stderr, clitool.DefaultServer)
 		}
-	}
-}
-
-// TestDemoIgnoresNATSURL: a NATS_URL in the environment does not turn the
-// demo away from its embedded server (here it names no server at all); the
-// demo says once that it ignores it.
-func TestDemoIgnoresNATSURL(t *testing.T) {
-	t.Setenv("NATS_URL", "nats://127.0.0.1:1")
-	ctx := cliContext(t, demoTestTimeout)
-	port := freePortBlock(t, 1)
-	var logs syncBuffer
-	cfg := demoConfig{
-		listen:     fmt.Sprintf("127.0.0.1:%d", port),
-		replicas:   1,
-		natsListen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		data:       t.TempDir(),
-	}
-	d, err := startDemo(ctx, &clitool.Globals{Stream: "JWTREVOKE"}, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
-	if err != nil {
-		t.Fatalf("startDemo with NATS_URL set = %v, want the embedded server", err)
-	}
-	defer d.Close()
-	if d.ns == nil || d.natsURL != d.ns.ClientURL() {
-		t.Errorf("demo with NATS_URL set uses %q, want its embedded server", d.natsURL)
-	}
-	if n := strings.Count(logs.String(), "NATS_URL is set"); n != 1 {
-		t.Errorf("demo logged %d lines about NATS_URL, want 1:\n%s", n, logs.String())
 	}
 }

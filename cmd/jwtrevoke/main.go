@@ -21,6 +21,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke/internal/cli"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
+	"github.com/jwtrevoke/jwtrevoke/internal/demo"
 	"github.com/jwtrevoke/jwtrevoke/internal/serve"
 )
 
@@ -71,7 +72,7 @@ refused token and 2 also when it reaches no verdict.`,
 	g.Register(root)
 	root.AddCommand(
 		serve.NewCommand(g),
-		newDemoCmd(g),
+		demo.NewCommand(g),
 		cli.NewRevokeCommand(g),
 		cli.NewCheckCommand(g),
 		cli.NewWatchCommand(g),

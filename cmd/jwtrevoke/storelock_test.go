@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/demo/demotest"
 )
 
 // TestServeRefusesAStoreInUse runs two real serve processes on one --data
@@ -30,7 +32,7 @@ func TestServeRefusesAStoreInUse(t *testing.T) {
 		if verb == "serve" {
 			args = append(args, "--listen", "127.0.0.1:"+strconv.Itoa(freePort(t)), "--hmac-secret", serveTestSecret, "--client-id", serveTestClient, "--client-secret", serveTestPass)
 		} else {
-			args = append(args, "--listen", fmt.Sprintf("127.0.0.1:%d", freePortBlock(t, 3)))
+			args = append(args, "--listen", fmt.Sprintf("127.0.0.1:%d", demotest.PortBlock(t, 3)))
 		}
 		// Bounded generously: the second process only has to read its
 		// flags and fail to take the lock.

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -22,27 +22,27 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
-// demoStaleAfter is the staleness bound of the demo's agents: short, so
+// staleAfter is the staleness bound of the demo's agents: short, so
 // the page shows freshness moving.
-const demoStaleAfter = 3 * time.Second
+const staleAfter = 3 * time.Second
 
-// demoReplica is one demo API replica: its own NATS connection, its own agent,
+// replica is one demo API replica: its own NATS connection, its own agent,
 // and an HTTP server with GET /api/whoami behind verify.Middleware.
-type demoReplica struct {
+type replica struct {
 	n    int
 	addr string // host:port it listens on
 	nc   *nats.Conn
 	a    *agent.Agent
-	lag  *demoLagTracker
+	lag  *lagTracker
 	srv  *http.Server
 	ln   net.Listener
 }
 
-func startDemoReplica(ctx context.Context, n int, ln net.Listener, nc *nats.Conn, g *clitool.Globals, is *demoIssuer, cors *demoCORS, log *slog.Logger) (*demoReplica, error) {
-	lt := newDemoLagTracker(time.Now())
+func startReplica(ctx context.Context, n int, ln net.Listener, nc *nats.Conn, g *clitool.Globals, is *issuer, cors *corsPolicy, log *slog.Logger) (*replica, error) {
+	lt := newLagTracker(time.Now())
 	a, err := agent.New(ctx, nc,
 		agent.WithStream(g.Stream),
-		agent.WithStaleness(demoStaleAfter),
+		agent.WithStaleness(staleAfter),
 		agent.WithLogger(log.With("replica", n)),
 		agent.WithOnApply(lt.observe))
 	if err != nil {
@@ -53,66 +53,66 @@ func startDemoReplica(ctx context.Context, n int, ln net.Listener, nc *nats.Conn
 		a.Close()
 		return nil, fmt.Errorf("replica %d: %w", n, err)
 	}
-	r := &demoReplica{n: n, addr: ln.Addr().String(), nc: nc, a: a, lag: lt, ln: ln}
+	r := &replica{n: n, addr: ln.Addr().String(), nc: nc, a: a, lag: lt, ln: ln}
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/whoami", mw(http.HandlerFunc(r.whoami)))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
-		demoJSON(w, http.StatusOK, map[string]any{"status": "ok", "replica": n})
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "replica": n})
 	})
 	mux.HandleFunc("GET /readyz", r.readyz)
 	r.srv = &http.Server{Handler: cors.wrap(mux), ReadHeaderTimeout: 5 * time.Second}
 	return r, nil
 }
 
-func (r *demoReplica) serve() error {
+func (r *replica) serve() error {
 	if err := r.srv.Serve(r.ln); err != http.ErrServerClosed {
 		return fmt.Errorf("replica %d: %w", r.n, err)
 	}
 	return nil
 }
 
-func (r *demoReplica) whoami(w http.ResponseWriter, req *http.Request) {
+func (r *replica) whoami(w http.ResponseWriter, req *http.Request) {
 	claims, _ := verify.ClaimsFromContext[jwt.MapClaims](req.Context())
-	demoJSON(w, http.StatusOK, map[string]any{"replica": r.n, "claims": claims})
+	writeJSON(w, http.StatusOK, map[string]any{"replica": r.n, "claims": claims})
 }
 
 // fresh reports whether the agent is ready and has heard the whole stream
 // within the staleness bound: the state in which it refuses every revoked
 // token it was told about.
-func (r *demoReplica) fresh() (ready, fresh bool, staleness time.Duration) {
+func (r *replica) fresh() (ready, fresh bool, staleness time.Duration) {
 	ready, staleness = r.a.Ready(), r.a.Staleness()
-	return ready, ready && staleness <= demoStaleAfter, staleness
+	return ready, ready && staleness <= staleAfter, staleness
 }
 
-func (r *demoReplica) readyz(w http.ResponseWriter, _ *http.Request) {
+func (r *replica) readyz(w http.ResponseWriter, _ *http.Request) {
 	ready, fresh, staleness := r.fresh()
 	status := http.StatusOK
 	if !fresh {
 		status = http.StatusServiceUnavailable
 	}
-	demoJSON(w, status, map[string]any{"replica": r.n, "ready": ready, "stale": !fresh, "staleness_ms": demoMillis(staleness), "last_applied": r.a.LastApplied()})
+	writeJSON(w, status, map[string]any{"replica": r.n, "ready": ready, "stale": !fresh, "staleness_ms": millis(staleness), "last_applied": r.a.LastApplied()})
 }
 
-// demoLagTracker measures propagation lag (event issued → applied here) of the
+// lagTracker measures propagation lag (event issued → applied here) of the
 // events published after the replica started, from the agent's OnApply
-// hook. It keeps the last demoLagWindow samples for percentiles. It is safe
+// hook. It keeps the last lagWindow samples for percentiles. It is safe
 // for use by multiple goroutines.
-type demoLagTracker struct {
+type lagTracker struct {
 	started time.Time
 
 	mu      sync.Mutex // guards the fields below
 	applied uint64
-	samples [demoLagWindow]time.Duration
+	samples [lagWindow]time.Duration
 	n       int // samples taken in all
 	last    time.Duration
 }
 
-const demoLagWindow = 512
+const lagWindow = 512
 
-func newDemoLagTracker(started time.Time) *demoLagTracker { return &demoLagTracker{started: started} }
+func newLagTracker(started time.Time) *lagTracker { return &lagTracker{started: started} }
 
 // observe is the agent's OnApply hook: quick, no I/O.
-func (l *demoLagTracker) observe(r jwtrevoke.Revocation, _ uint64) {
+func (l *lagTracker) observe(r jwtrevoke.Revocation, _ uint64) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -121,17 +121,17 @@ func (l *demoLagTracker) observe(r jwtrevoke.Revocation, _ uint64) {
 		return // replayed from before this replica started: not propagation
 	}
 	d := max(now.Sub(r.Issued), 0)
-	l.samples[l.n%demoLagWindow] = d
+	l.samples[l.n%lagWindow] = d
 	l.n++
 	l.last = d
 }
 
 // snapshot returns the events applied, the last lag and the 50th and 99th
 // percentiles of the recent lags (zero without samples).
-func (l *demoLagTracker) snapshot() (applied uint64, last, p50, p99 time.Duration, samples int) {
+func (l *lagTracker) snapshot() (applied uint64, last, p50, p99 time.Duration, samples int) {
 	l.mu.Lock()
 	applied, last = l.applied, l.last
-	s := slices.Clone(l.samples[:min(l.n, demoLagWindow)])
+	s := slices.Clone(l.samples[:min(l.n, lagWindow)])
 	l.mu.Unlock()
 	if len(s) == 0 {
 		return applied, 0, 0, 0, 0
@@ -147,28 +147,28 @@ func lagPercentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 // ms is a duration in milliseconds with microsecond resolution, for JSON.
-func demoMillis(d time.Duration) float64 {
+func millis(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
 }
 
-// demoCORS lets the demo page, served by the issuer, call the replicas.
+// corsPolicy lets the demo page, served by the issuer, call the replicas.
 // It allows the issuer's origin: its host, or any loopback name when the
 // issuer listens on loopback, or any host when it listens on all
 // interfaces, always with the issuer's port.
-type demoCORS struct {
+type corsPolicy struct {
 	host string // the issuer's listen host
 	port string
 }
 
-func newDemoCORS(issuerListen string) (*demoCORS, error) {
+func newCORSPolicy(issuerListen string) (*corsPolicy, error) {
 	host, port, err := net.SplitHostPort(issuerListen)
 	if err != nil {
 		return nil, err
 	}
-	return &demoCORS{host: host, port: port}, nil
+	return &corsPolicy{host: host, port: port}, nil
 }
 
-func (c *demoCORS) allowed(origin string) bool {
+func (c *corsPolicy) allowed(origin string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Scheme != "http" || u.Port() != c.port || u.Path != "" {
 		return false
@@ -185,7 +185,7 @@ func (c *demoCORS) allowed(origin string) bool {
 	return false
 }
 
-func (c *demoCORS) wrap(next http.Handler) http.Handler {
+func (c *corsPolicy) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Add("Vary", "Origin")

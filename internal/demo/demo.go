@@ -1,4 +1,14 @@
-package main
+// Package demo is `jwtrevoke demo`: the whole story in one process. It
+// starts an embedded NATS server (or uses --server), a publisher, a small
+// token issuer with a web page (web/, embedded in the binary) and N API
+// replicas, each with its own agent, NATS connection and HTTP server, and
+// shows a revoked token refused on every replica within milliseconds.
+//
+// It builds on internal/cli/clitool (global flags, the NATS connection and
+// the embedded server, exit statuses); cmd/jwtrevoke adds its command to
+// the root. The issuer, the replicas and their handlers are safe for use
+// by multiple goroutines; a demo is started and closed by one.
+package demo
 
 import (
 	"context"
@@ -25,7 +35,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
-const demoLong = `Start the whole story in one process: an embedded NATS server with JetStream,
+const long = `Start the whole story in one process: an embedded NATS server with JetStream,
 a publisher, a small token issuer with a web page, and N API replicas, each with
 its own agent (its own NATS connection) and its own HTTP server.
 
@@ -53,26 +63,28 @@ With --server the demo uses that NATS instead of an embedded one.
 Exit status: 0 after Ctrl-C or SIGTERM, 1 failed (a busy port, a server that
 stopped), 2 usage error (an unknown flag, a bad flag value).`
 
-// demoConfig is what the demo verb's flags set.
-type demoConfig struct {
+// config is what the demo verb's flags set.
+type config struct {
 	listen     string // issuer host:port; replica i listens on port+i
 	replicas   int
 	natsListen string
 	data       string // JetStream store; a temporary directory when empty
 }
 
-func newDemoCmd(g *clitool.Globals) *cobra.Command {
-	cfg := demoConfig{}
+// NewCommand returns `jwtrevoke demo`. It reads the global flags from g;
+// the demo runs until the command's context ends (Ctrl-C, SIGTERM).
+func NewCommand(g *clitool.Globals) *cobra.Command {
+	cfg := config{}
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Run NATS, a token issuer with a web page and N API replicas in one process",
-		Long:  demoLong,
+		Long:  long,
 		Example: `  jwtrevoke demo
   jwtrevoke demo --listen 127.0.0.1:9000 --replicas 5
   jwtrevoke watch      # in another shell: the events as they are published`,
 		Args: clitool.UsageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), g, cfg, cmd.OutOrStdout())
+			return run(cmd.Context(), g, cfg, cmd.OutOrStdout())
 		},
 	}
 	f := c.Flags()
@@ -83,10 +95,10 @@ func newDemoCmd(g *clitool.Globals) *cobra.Command {
 	return c
 }
 
-// runDemo starts the demo, prints its addresses to out, and runs until ctx
+// run starts the demo, prints its addresses to out, and runs until ctx
 // ends (Ctrl-C, SIGTERM) or a server fails.
-func runDemo(ctx context.Context, g *clitool.Globals, cfg demoConfig, out io.Writer) error {
-	d, err := startDemo(ctx, g, cfg, g.Logger())
+func run(ctx context.Context, g *clitool.Globals, cfg config, out io.Writer) error {
+	d, err := start(ctx, g, cfg, g.Logger())
 	if err != nil {
 		return err
 	}
@@ -103,10 +115,10 @@ func runDemo(ctx context.Context, g *clitool.Globals, cfg demoConfig, out io.Wri
 	return runErr
 }
 
-// demo is a running demo. Close stops everything it started.
-type demo struct {
+// instance is a running demo. Close stops everything it started.
+type instance struct {
 	g   *clitool.Globals
-	cfg demoConfig
+	cfg config
 	log *slog.Logger
 
 	ns      *server.Server // nil when --server names an external NATS
@@ -116,8 +128,8 @@ type demo struct {
 	stream  jetstream.Stream
 	pub     *publisher.Publisher
 	ia      *agent.Agent // the issuer's own agent
-	is      *demoIssuer
-	reps    []*demoReplica
+	is      *issuer
+	reps    []*replica
 
 	issuerURL    string
 	clientID     string
@@ -132,31 +144,31 @@ type demo struct {
 	closeErr  error
 }
 
-// demoClientID is the RFC 7009 / RFC 7662 confidential client of the demo;
+// oauthClientID is the RFC 7009 / RFC 7662 confidential client of the demo;
 // its secret is random per run and printed at startup.
-const demoClientID = "demo-client"
+const oauthClientID = "demo-client"
 
-// startDemo starts every part and returns once all replicas are ready.
+// start starts every part and returns once all replicas are ready.
 // On error, whatever was started is stopped.
-func startDemo(ctx context.Context, g *clitool.Globals, cfg demoConfig, log *slog.Logger) (_ *demo, err error) {
+func start(ctx context.Context, g *clitool.Globals, cfg config, log *slog.Logger) (_ *instance, err error) {
 	host, portStr, err := net.SplitHostPort(cfg.listen)
 	if err != nil {
-		return nil, demoUsage("--listen %q: %w", cfg.listen, err)
+		return nil, usage("--listen %q: %w", cfg.listen, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 1 || port > 65535 {
-		return nil, demoUsage("--listen %q: needs a fixed port (replica i listens on port + i)", cfg.listen)
+		return nil, usage("--listen %q: needs a fixed port (replica i listens on port + i)", cfg.listen)
 	}
 	if cfg.replicas < 1 || cfg.replicas > 32 {
-		return nil, demoUsage("--replicas %d: must be 1 to 32", cfg.replicas)
+		return nil, usage("--replicas %d: must be 1 to 32", cfg.replicas)
 	}
-	if g.MaxLifetime != 0 && g.MaxLifetime < demoAccessLifetime {
-		return nil, demoUsage("--max-lifetime %v: the demo's access tokens live %v", g.MaxLifetime, demoAccessLifetime)
+	if g.MaxLifetime != 0 && g.MaxLifetime < accessLifetime {
+		return nil, usage("--max-lifetime %v: the demo's access tokens live %v", g.MaxLifetime, accessLifetime)
 	}
 	if port+cfg.replicas > 65535 {
-		return nil, demoUsage("--listen %q: no room for %d replica ports after it", cfg.listen, cfg.replicas)
+		return nil, usage("--listen %q: no room for %d replica ports after it", cfg.listen, cfg.replicas)
 	}
-	d := &demo{g: g, cfg: cfg, log: log, errc: make(chan error, cfg.replicas+1), clientID: demoClientID, clientSecret: demoRandomID(18)}
+	d := &instance{g: g, cfg: cfg, log: log, errc: make(chan error, cfg.replicas+1), clientID: oauthClientID, clientSecret: randomID(18)}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -181,7 +193,7 @@ func startDemo(ctx context.Context, g *clitool.Globals, cfg demoConfig, log *slo
 		lns[i] = ln
 	}
 	d.lns, d.issuerLn = lns, lns[0]
-	d.issuerURL = "http://" + demoURLHost(cfg.listen)
+	d.issuerURL = "http://" + urlHost(cfg.listen)
 
 	// The demo is self-contained: only --server on its own command line
 	// turns it to another NATS, not a NATS_URL left in the environment.
@@ -220,8 +232,8 @@ func startDemo(ctx context.Context, g *clitool.Globals, cfg demoConfig, log *slo
 		publisher.WithLogger(log)}, g.PublisherContract()...)...); err != nil {
 		return nil, g.ContractError(err)
 	}
-	if lt := d.pub.Contract().MaxTokenLifetime; lt < demoAccessLifetime {
-		return nil, fmt.Errorf("the stream %q keeps revocations for tokens living up to %v, but the demo's access tokens live %v", g.Stream, lt, demoAccessLifetime)
+	if lt := d.pub.Contract().MaxTokenLifetime; lt < accessLifetime {
+		return nil, fmt.Errorf("the stream %q keeps revocations for tokens living up to %v, but the demo's access tokens live %v", g.Stream, lt, accessLifetime)
 	}
 	js, err := jetstream.New(d.nc)
 	if err != nil {
@@ -230,25 +242,25 @@ func startDemo(ctx context.Context, g *clitool.Globals, cfg demoConfig, log *slo
 	if d.stream, err = js.Stream(ctx, g.Stream); err != nil {
 		return nil, err
 	}
-	if d.is, err = newDemoIssuer(d.pub, d.issuerURL, log.With("part", "issuer")); err != nil {
+	if d.is, err = newIssuer(d.pub, d.issuerURL, log.With("part", "issuer")); err != nil {
 		return nil, err
 	}
 	// The demo says when its agents replay the stream and when they are
 	// all ready, in that order; an agent's own lines are debug detail (on
 	// an empty stream it logs "ready" before "replaying").
-	alog := slog.New(demoAgentLog{log.Handler()})
+	alog := slog.New(agentLog{log.Handler()})
 	state := d.stream.CachedInfo().State
 	log.Info("agents replaying revocations", "stream", g.Stream, "agents", cfg.replicas+1, "events", state.Msgs, "last_seq", state.LastSeq)
 	if d.ia, err = agent.New(ctx, d.nc,
 		agent.WithStream(g.Stream),
-		agent.WithStaleness(demoStaleAfter),
+		agent.WithStaleness(staleAfter),
 		agent.WithLogger(alog.With("part", "issuer")),
 		agent.WithOnApply(d.is.observe)); err != nil {
 		return nil, err
 	}
 	d.is.agent = d.ia
 
-	cors, err := newDemoCORS(cfg.listen)
+	cors, err := newCORSPolicy(cfg.listen)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +269,7 @@ func startDemo(ctx context.Context, g *clitool.Globals, cfg demoConfig, log *slo
 		if err != nil {
 			return nil, err
 		}
-		r, err := startDemoReplica(ctx, i, lns[i], nc, g, d.is, cors, alog)
+		r, err := startReplica(ctx, i, lns[i], nc, g, d.is, cors, alog)
 		if err != nil {
 			nc.Close()
 			return nil, err
@@ -292,16 +304,16 @@ func startDemo(ctx context.Context, g *clitool.Globals, cfg demoConfig, log *slo
 	return d, nil
 }
 
-// demoAgentLog is the demo's log for its agents: their "replaying" and
+// agentLog is the demo's log for its agents: their "replaying" and
 // "ready" lines go to debug, since the demo logs both for all of its
 // agents, in order.
-type demoAgentLog struct{ slog.Handler }
+type agentLog struct{ slog.Handler }
 
-func (h demoAgentLog) Enabled(ctx context.Context, l slog.Level) bool {
+func (h agentLog) Enabled(ctx context.Context, l slog.Level) bool {
 	return l == slog.LevelInfo || h.Handler.Enabled(ctx, l) // Info may become Debug in Handle
 }
 
-func (h demoAgentLog) Handle(ctx context.Context, r slog.Record) error {
+func (h agentLog) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level == slog.LevelInfo && (r.Message == "agent replaying revocations" || r.Message == "agent ready") {
 		r.Level = slog.LevelDebug
 	}
@@ -311,20 +323,20 @@ func (h demoAgentLog) Handle(ctx context.Context, r slog.Record) error {
 	return h.Handler.Handle(ctx, r)
 }
 
-func (h demoAgentLog) WithAttrs(as []slog.Attr) slog.Handler {
-	return demoAgentLog{h.Handler.WithAttrs(as)}
+func (h agentLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return agentLog{h.Handler.WithAttrs(as)}
 }
 
-func (h demoAgentLog) WithGroup(name string) slog.Handler {
-	return demoAgentLog{h.Handler.WithGroup(name)}
+func (h agentLog) WithGroup(name string) slog.Handler {
+	return agentLog{h.Handler.WithGroup(name)}
 }
 
-// demoUsage is a usage error (exit 2) of the demo's flags.
-func demoUsage(format string, args ...any) error {
+// usage is a usage error (exit 2) of the demo's flags.
+func usage(format string, args ...any) error {
 	return clitool.Usage(fmt.Errorf(format, args...))
 }
 
-func (d *demo) goServe(serve func() error) {
+func (d *instance) goServe(serve func() error) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -334,7 +346,7 @@ func (d *demo) goServe(serve func() error) {
 	}()
 }
 
-func (d *demo) agents() []*agent.Agent {
+func (d *instance) agents() []*agent.Agent {
 	as := []*agent.Agent{d.ia}
 	for _, r := range d.reps {
 		as = append(as, r.a)
@@ -343,11 +355,11 @@ func (d *demo) agents() []*agent.Agent {
 }
 
 // replicaURL is replica r's base URL as printed and reported.
-func (d *demo) replicaURL(r *demoReplica) string { return "http://" + demoURLHost(r.addr) }
+func (d *instance) replicaURL(r *replica) string { return "http://" + urlHost(r.addr) }
 
-// demoURLHost turns a listen address into a host:port for a URL: an
+// urlHost turns a listen address into a host:port for a URL: an
 // unspecified host becomes 127.0.0.1.
-func demoURLHost(addr string) string {
+func urlHost(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return addr
@@ -358,7 +370,7 @@ func demoURLHost(addr string) string {
 	return net.JoinHostPort(host, port)
 }
 
-func (d *demo) printBanner(out io.Writer) {
+func (d *instance) printBanner(out io.Writer) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\njwtrevoke demo: real logout for JWTs\n\n")
 	fmt.Fprintf(&b, "  Web page         %s/\n", d.issuerURL)
@@ -378,14 +390,14 @@ func (d *demo) printBanner(out io.Writer) {
 	fmt.Fprintf(&b, "  Stream status    %s status\n", jr)
 	fmt.Fprintf(&b, "  RFC 7009/7662    POST %s/revoke, %s/introspect\n", d.issuerURL, d.issuerURL)
 	fmt.Fprintf(&b, "  Client           id %s  secret %s\n", d.clientID, d.clientSecret)
-	fmt.Fprintf(&b, "  Users            %s\n", demoUserList())
+	fmt.Fprintf(&b, "  Users            %s\n", userList())
 	if d.tmpDir != "" {
 		fmt.Fprintf(&b, "  Store            %s (removed at exit)\n", d.tmpDir)
 	} else if d.cfg.data != "" {
 		fmt.Fprintf(&b, "  Store            %s\n", d.cfg.data)
 	}
 	fmt.Fprintf(&b, "\nTry it from a shell: log in as alice (the answer's access_token is her JWT),\ncall a replica with it, log her out everywhere, call again:\n")
-	fmt.Fprintf(&b, "  TOKEN=$(curl -s -X POST %s/login -d '{\"username\":\"alice\",\"password\":\"alice\"}' | %s)\n", d.issuerURL, demoTokenSed)
+	fmt.Fprintf(&b, "  TOKEN=$(curl -s -X POST %s/login -d '{\"username\":\"alice\",\"password\":\"alice\"}' | %s)\n", d.issuerURL, tokenSed)
 	if len(d.reps) > 0 {
 		fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" %s/api/whoami\n", d.replicaURL(d.reps[0]))
 		fmt.Fprintf(&b, "  %s revoke subject alice --reason demo\n", jr)
@@ -395,14 +407,14 @@ func (d *demo) printBanner(out io.Writer) {
 	_, _ = io.WriteString(out, b.String())
 }
 
-// demoTokenSed takes the access_token out of the issuer's JSON answer to
+// tokenSed takes the access_token out of the issuer's JSON answer to
 // a login, in the banner's shell example (sed, which every shell has; jq
 // may not be installed).
-const demoTokenSed = `sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'`
+const tokenSed = `sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'`
 
-func demoUserList() string {
+func userList() string {
 	var s []string
-	for _, u := range demoUsers {
+	for _, u := range users {
 		s = append(s, u+"/"+u)
 	}
 	return strings.Join(s, ", ")
@@ -412,7 +424,7 @@ func demoUserList() string {
 // for up to five seconds), then the agents, the NATS connections and the
 // embedded server, and removes a temporary store. It is safe to call more
 // than once.
-func (d *demo) Close() error {
+func (d *instance) Close() error {
 	d.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

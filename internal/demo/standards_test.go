@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -10,55 +10,56 @@ import (
 	"time"
 
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
+	"github.com/jwtrevoke/jwtrevoke/internal/demo/demotest"
 )
 
 // TestDemoStandards: the demo's OAuth endpoints as RFC 7662 and RFC 7009
 // ask, and a revoked token refused at /logout.
 func TestDemoStandards(t *testing.T) {
-	port := freePortBlock(t, 1)
+	port := demotest.PortBlock(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	d, err := startDemo(ctx, &clitool.Globals{Stream: "JWTREVOKE", MaxLifetime: time.Hour}, demoConfig{
+	d, err := start(ctx, &clitool.Globals{Stream: "JWTREVOKE", MaxLifetime: time.Hour}, config{
 		listen:     fmt.Sprintf("127.0.0.1:%d", port),
 		replicas:   1,
-		natsListen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		natsListen: fmt.Sprintf("127.0.0.1:%d", demotest.Port(t)),
 		data:       t.TempDir(),
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	dc := newDemoClient(t, port, 1, d.clientSecret)
-	dc.waitReady(ctx)
-	p := dc.login("alice")
-	form := url.Values{"token": {p.access}}
+	dc := demotest.NewClient(t, port, 1, d.clientSecret)
+	dc.WaitReady(ctx)
+	p := dc.Login("alice")
+	form := url.Values{"token": {p.Access}}
 
 	// RFC 7662 §2.1/§4: introspection requires client authentication.
-	if status, body := dc.postForm("/introspect", form, "", ""); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+	if status, body := dc.PostForm("/introspect", form, "", ""); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
 		t.Errorf("/introspect without client authentication = %d %v, want 401 invalid_client", status, body)
 	}
-	if status, body := dc.postForm("/introspect", form, demoClientID, "wrong"); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+	if status, body := dc.PostForm("/introspect", form, demotest.ClientID, "wrong"); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
 		t.Errorf("/introspect with a wrong client secret = %d %v, want 401 invalid_client", status, body)
 	}
-	if status, body := dc.postForm("/introspect", form, demoClientID, dc.secret); status != http.StatusOK || body["active"] != true {
+	if status, body := dc.PostForm("/introspect", form, demotest.ClientID, dc.Secret); status != http.StatusOK || body["active"] != true {
 		t.Errorf("/introspect as the client = %d %v, want active", status, body)
 	}
 	// RFC 7009: anyone holding a token may revoke it (a public client), but
 	// wrong credentials are still invalid_client; an unknown hint is ignored.
-	if status, body := dc.postForm("/revoke", url.Values{"token": {"not-a-token"}}, demoClientID, "wrong"); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+	if status, body := dc.PostForm("/revoke", url.Values{"token": {"not-a-token"}}, demotest.ClientID, "wrong"); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
 		t.Errorf("/revoke with a wrong client secret = %d %v, want 401 invalid_client", status, body)
 	}
-	if status, body := dc.postForm("/revoke", url.Values{"token": {"not-a-token"}, "token_type_hint": {"id_token"}}, "", ""); status != http.StatusOK {
+	if status, body := dc.PostForm("/revoke", url.Values{"token": {"not-a-token"}, "token_type_hint": {"id_token"}}, "", ""); status != http.StatusOK {
 		t.Errorf("/revoke with an unknown token_type_hint = %d %v, want 200 (RFC 7009 §2.2: ignored)", status, body)
 	}
 
 	// /logout works once; the revoked token is refused after that.
-	if status, body, _ := dc.postJSON("/logout", nil, p.access); status != http.StatusOK {
+	if status, body, _ := dc.PostJSON("/logout", nil, p.Access); status != http.StatusOK {
 		t.Fatalf("/logout = %d %v, want 200", status, body)
 	}
 	deadline := time.Now().Add(30 * time.Second) // propagation takes milliseconds; the bound is for a loaded machine
 	for {
-		_, body := dc.postForm("/introspect", form, demoClientID, dc.secret)
+		_, body := dc.PostForm("/introspect", form, demotest.ClientID, dc.Secret)
 		if body["active"] == false {
 			break
 		}
@@ -68,7 +69,7 @@ func TestDemoStandards(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	for _, path := range []string{"/logout", "/logout-all"} {
-		if status, body, h := dc.postJSON(path, nil, p.access); status != http.StatusUnauthorized || body["reason"] != "revoked" || h.Get("WWW-Authenticate") == "" {
+		if status, body, h := dc.PostJSON(path, nil, p.Access); status != http.StatusUnauthorized || body["reason"] != "revoked" || h.Get("WWW-Authenticate") == "" {
 			t.Errorf("%s with the revoked token = %d %v, want 401 revoked with WWW-Authenticate", path, status, body)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -25,19 +25,19 @@ import (
 
 // The demo issuer's fixed parameters.
 const (
-	demoAccessLifetime  = 5 * time.Minute
-	demoRefreshLifetime = time.Hour
-	demoMaxBody         = 16 << 10
-	// demoIssueDelayHeader tells the page how long a login or refresh
+	accessLifetime  = 5 * time.Minute
+	refreshLifetime = time.Hour
+	maxBody         = 16 << 10
+	// issueDelayHeader tells the page how long a login or refresh
 	// waited for a cut-off's second to end (see issuer.notBefore), in
 	// milliseconds rounded up: 0 when it did not wait.
-	demoIssueDelayHeader = "X-Issue-Delay-Ms"
+	issueDelayHeader = "X-Issue-Delay-Ms"
 )
 
-// demoUsers are the demo's accounts: the password is the user name.
-var demoUsers = []string{"alice", "bob", "carol"}
+// users are the demo's accounts: the password is the user name.
+var users = []string{"alice", "bob", "carol"}
 
-// demoIssuer is the demo's token issuer: HS256 access tokens with jti, sub,
+// issuer is the demo's token issuer: HS256 access tokens with jti, sub,
 // sid, kid, iat and exp, opaque rotating refresh tokens (one session per
 // login), and the logout handlers that publish revocations.
 //
@@ -54,8 +54,8 @@ var demoUsers = []string{"alice", "bob", "carol"}
 // everywhere". It never writes a fractional iat. Logout revokes a token and
 // its session; a new login gets a new session and jti, so it needs no wait.
 //
-// A demoIssuer is safe for use by multiple goroutines.
-type demoIssuer struct {
+// A issuer is safe for use by multiple goroutines.
+type issuer struct {
 	pub      *publisher.Publisher
 	verifier *verify.Verifier
 	agent    *agent.Agent // the issuer's own view, for logout-all and introspection
@@ -66,44 +66,44 @@ type demoIssuer struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	mu        sync.Mutex                  // guards the fields below
-	sessions  map[string]*demoSession     // by sid
-	refresh   map[string]*demoRefreshSlot // by refresh token
-	cutoffs   map[string]time.Time        // subject cut-offs whose second has not ended
-	allCutoff time.Time                   // the latest all cut-off
-	swept     time.Time                   // last sweep of expired entries
+	mu        sync.Mutex              // guards the fields below
+	sessions  map[string]*session     // by sid
+	refresh   map[string]*refreshSlot // by refresh token
+	cutoffs   map[string]time.Time    // subject cut-offs whose second has not ended
+	allCutoff time.Time               // the latest all cut-off
+	swept     time.Time               // last sweep of expired entries
 }
 
-// demoSession is one login's refresh-token family.
-type demoSession struct {
+// session is one login's refresh-token family.
+type session struct {
 	sub     string
 	current string    // the refresh token that may be used next
 	dead    bool      // logged out, revoked, or reuse detected
 	expires time.Time // when its current refresh token expires
 }
 
-// demoRefreshSlot is one refresh token ever handed out, kept until it expires
+// refreshSlot is one refresh token ever handed out, kept until it expires
 // so that a reused one is recognised.
-type demoRefreshSlot struct {
+type refreshSlot struct {
 	sid     string
 	used    bool
 	expires time.Time
 }
 
-func newDemoIssuer(pub *publisher.Publisher, iss string, log *slog.Logger) (*demoIssuer, error) {
+func newIssuer(pub *publisher.Publisher, iss string, log *slog.Logger) (*issuer, error) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
-	is := &demoIssuer{
+	is := &issuer{
 		pub:      pub,
 		secret:   secret,
 		kid:      fmt.Sprintf("demo-%d", time.Now().Unix()),
 		iss:      iss,
 		log:      log,
 		now:      time.Now,
-		sessions: map[string]*demoSession{},
-		refresh:  map[string]*demoRefreshSlot{},
+		sessions: map[string]*session{},
+		refresh:  map[string]*refreshSlot{},
 		cutoffs:  map[string]time.Time{},
 	}
 	keys, err := keyset.NewStatic(keyset.Key{ID: is.kid, Key: secret})
@@ -123,7 +123,7 @@ func newDemoIssuer(pub *publisher.Publisher, iss string, log *slog.Logger) (*dem
 // cut-offs published by any writer, so tokens minted later in the same
 // second wait for it. It runs on the agent's apply goroutine and only takes
 // the issuer's lock.
-func (is *demoIssuer) observe(r jwtrevoke.Revocation, _ uint64) {
+func (is *issuer) observe(r jwtrevoke.Revocation, _ uint64) {
 	switch r.Kind {
 	case jwtrevoke.KindSubject:
 		is.noteCutoff(r.Key, r.Before)
@@ -136,7 +136,7 @@ func (is *demoIssuer) observe(r jwtrevoke.Revocation, _ uint64) {
 	}
 }
 
-func (is *demoIssuer) noteCutoff(sub string, t time.Time) {
+func (is *issuer) noteCutoff(sub string, t time.Time) {
 	is.mu.Lock()
 	defer is.mu.Unlock()
 	if t.After(is.cutoffs[sub]) {
@@ -144,9 +144,9 @@ func (is *demoIssuer) noteCutoff(sub string, t time.Time) {
 	}
 }
 
-// demoCeilSecond is the first whole second at or after t: the earliest time
+// ceilSecond is the first whole second at or after t: the earliest time
 // whose whole-second iat is not before t.
-func demoCeilSecond(t time.Time) time.Time {
+func ceilSecond(t time.Time) time.Time {
 	s := t.Truncate(time.Second)
 	if s.Equal(t) {
 		return s
@@ -156,7 +156,7 @@ func demoCeilSecond(t time.Time) time.Time {
 
 // notBefore is the earliest time a token for sub may be minted so that its
 // whole-second iat is not before any cut-off that applies to sub.
-func (is *demoIssuer) notBefore(sub string) time.Time {
+func (is *issuer) notBefore(sub string) time.Time {
 	is.mu.Lock()
 	defer is.mu.Unlock()
 	t := is.cutoffs[sub]
@@ -166,11 +166,11 @@ func (is *demoIssuer) notBefore(sub string) time.Time {
 	if t.IsZero() {
 		return t
 	}
-	return demoCeilSecond(t)
+	return ceilSecond(t)
 }
 
-// demoTokenPair is the issuer's answer to a login or refresh.
-type demoTokenPair struct {
+// tokenPair is the issuer's answer to a login or refresh.
+type tokenPair struct {
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token"`
 	TokenType    string `json:"token_type"`
@@ -183,7 +183,7 @@ type demoTokenPair struct {
 // second to end: zero when it did not wait (not the time the rest of the
 // call took). A session that ended meanwhile (logout everywhere while this
 // request waited) gets no token.
-func (is *demoIssuer) mint(ctx context.Context, sub, sid string) (string, jwt.MapClaims, time.Duration, error) {
+func (is *issuer) mint(ctx context.Context, sub, sid string) (string, jwt.MapClaims, time.Duration, error) {
 	start := is.now()
 	var waited time.Duration
 	if nb := is.notBefore(sub); start.Before(nb) {
@@ -201,7 +201,7 @@ func (is *demoIssuer) mint(ctx context.Context, sub, sid string) (string, jwt.Ma
 	live := s != nil && !s.dead
 	is.mu.Unlock()
 	if !live {
-		return "", nil, 0, &demoGrantError{"the session has ended"}
+		return "", nil, 0, &grantError{"the session has ended"}
 	}
 	now := is.now()
 	// A whole-second iat, as JWT issuers write it by default.
@@ -210,9 +210,9 @@ func (is *demoIssuer) mint(ctx context.Context, sub, sid string) (string, jwt.Ma
 		"iss": is.iss,
 		"sub": sub,
 		"sid": sid,
-		"jti": demoRandomID(16),
+		"jti": randomID(16),
 		"iat": iat,
-		"exp": iat + int64(demoAccessLifetime/time.Second),
+		"exp": iat + int64(accessLifetime/time.Second),
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
 	tok.Header["kid"] = is.kid
@@ -225,21 +225,21 @@ func (is *demoIssuer) mint(ctx context.Context, sub, sid string) (string, jwt.Ma
 
 // newSession starts a session for sub and returns its sid and first
 // refresh token.
-func (is *demoIssuer) newSession(sub string) (sid, refresh string) {
-	sid, refresh = demoRandomID(12), demoRandomID(32)
+func (is *issuer) newSession(sub string) (sid, refresh string) {
+	sid, refresh = randomID(12), randomID(32)
 	now := is.now()
 	is.mu.Lock()
 	defer is.mu.Unlock()
 	is.sweepLocked(now)
-	exp := now.Add(demoRefreshLifetime)
-	is.sessions[sid] = &demoSession{sub: sub, current: refresh, expires: exp}
-	is.refresh[refresh] = &demoRefreshSlot{sid: sid, expires: exp}
+	exp := now.Add(refreshLifetime)
+	is.sessions[sid] = &session{sub: sub, current: refresh, expires: exp}
+	is.refresh[refresh] = &refreshSlot{sid: sid, expires: exp}
 	return sid, refresh
 }
 
 // sweepLocked forgets expired refresh tokens and sessions, and subject
 // cut-offs whose second has ended, at most once a minute.
-func (is *demoIssuer) sweepLocked(now time.Time) {
+func (is *issuer) sweepLocked(now time.Time) {
 	if now.Sub(is.swept) < time.Minute {
 		return
 	}
@@ -255,48 +255,48 @@ func (is *demoIssuer) sweepLocked(now time.Time) {
 		}
 	}
 	for sub, t := range is.cutoffs {
-		if !now.Before(demoCeilSecond(t)) {
+		if !now.Before(ceilSecond(t)) {
 			delete(is.cutoffs, sub)
 		}
 	}
 }
 
-// demoGrantError is a refused grant: a refresh token or a session that is
+// grantError is a refused grant: a refresh token or a session that is
 // unknown, expired or ended.
-type demoGrantError struct{ desc string }
+type grantError struct{ desc string }
 
-func (e *demoGrantError) Error() string { return e.desc }
+func (e *grantError) Error() string { return e.desc }
 
 // rotate checks a refresh token and, if it is the current one of a live
 // session, replaces it. A token that was already used means the family
 // leaked: the session is killed and reuse is true.
-func (is *demoIssuer) rotate(refresh string) (sid, sub, next string, reuse bool, err error) {
+func (is *issuer) rotate(refresh string) (sid, sub, next string, reuse bool, err error) {
 	now := is.now()
 	is.mu.Lock()
 	defer is.mu.Unlock()
 	slot, ok := is.refresh[refresh]
 	if !ok || now.After(slot.expires) {
-		return "", "", "", false, &demoGrantError{"unknown or expired refresh token"}
+		return "", "", "", false, &grantError{"unknown or expired refresh token"}
 	}
 	s := is.sessions[slot.sid]
 	if s == nil || s.dead {
-		return "", "", "", false, &demoGrantError{"the session has ended"}
+		return "", "", "", false, &grantError{"the session has ended"}
 	}
 	if slot.used || s.current != refresh {
 		s.dead = true
-		return slot.sid, s.sub, "", true, &demoGrantError{"refresh token reuse detected: the session has been revoked"}
+		return slot.sid, s.sub, "", true, &grantError{"refresh token reuse detected: the session has been revoked"}
 	}
 	slot.used = true
-	next = demoRandomID(32)
-	exp := now.Add(demoRefreshLifetime)
+	next = randomID(32)
+	exp := now.Add(refreshLifetime)
 	s.current, s.expires = next, exp
-	is.refresh[next] = &demoRefreshSlot{sid: slot.sid, expires: exp}
+	is.refresh[next] = &refreshSlot{sid: slot.sid, expires: exp}
 	return slot.sid, s.sub, next, false, nil
 }
 
 // endSession marks a session dead so that its refresh tokens stop working.
 // It reports whether the session existed and was live.
-func (is *demoIssuer) endSession(sid string) bool {
+func (is *issuer) endSession(sid string) bool {
 	is.mu.Lock()
 	defer is.mu.Unlock()
 	s := is.sessions[sid]
@@ -308,7 +308,7 @@ func (is *demoIssuer) endSession(sid string) bool {
 }
 
 // endSubject marks every session of sub dead.
-func (is *demoIssuer) endSubject(sub string) int {
+func (is *issuer) endSubject(sub string) int {
 	is.mu.Lock()
 	defer is.mu.Unlock()
 	n := 0
@@ -323,7 +323,7 @@ func (is *demoIssuer) endSubject(sub string) int {
 
 // revokeRefresh is the RFC 7009 handler's hook for refresh tokens: revoking
 // one ends its session and revokes the session's access tokens.
-func (is *demoIssuer) revokeRefresh(ctx context.Context, token string) (bool, error) {
+func (is *issuer) revokeRefresh(ctx context.Context, token string) (bool, error) {
 	is.mu.Lock()
 	slot, ok := is.refresh[token]
 	var sid string
@@ -343,23 +343,23 @@ func (is *demoIssuer) revokeRefresh(ctx context.Context, token string) (bool, er
 	return true, nil
 }
 
-func (is *demoIssuer) routes(mux *http.ServeMux) {
+func (is *issuer) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login", is.handleLogin)
 	mux.HandleFunc("POST /refresh", is.handleRefresh)
 	mux.HandleFunc("POST /logout", is.handleLogout)
 	mux.HandleFunc("POST /logout-all", is.handleLogoutAll)
 }
 
-func (is *demoIssuer) handleLogin(w http.ResponseWriter, r *http.Request) {
+func (is *issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Username string `json:"username"`
 		Password string `json:"password"`
 	}
-	if !demoReadJSON(w, r, &req) {
+	if !readJSON(w, r, &req) {
 		return
 	}
-	if !demoUserOK(req.Username, req.Password) {
-		demoOAuthError(w, http.StatusUnauthorized, "invalid_grant", "unknown user or wrong password")
+	if !userOK(req.Username, req.Password) {
+		writeError(w, http.StatusUnauthorized, "invalid_grant", "unknown user or wrong password")
 		return
 	}
 	sid, refresh := is.newSession(req.Username)
@@ -367,15 +367,15 @@ func (is *demoIssuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // issue mints an access token and writes the pair.
-func (is *demoIssuer) issue(w http.ResponseWriter, r *http.Request, sub, sid, refresh, why string) {
+func (is *issuer) issue(w http.ResponseWriter, r *http.Request, sub, sid, refresh, why string) {
 	raw, _, waited, err := is.mint(r.Context(), sub, sid)
-	var ge *demoGrantError
+	var ge *grantError
 	if errors.As(err, &ge) {
-		demoOAuthError(w, http.StatusUnauthorized, "invalid_grant", ge.desc)
+		writeError(w, http.StatusUnauthorized, "invalid_grant", ge.desc)
 		return
 	}
 	if err != nil {
-		demoOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not issue a token")
+		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not issue a token")
 		return
 	}
 	// Rounded up, so that any wait at all shows as one (never as 0s).
@@ -385,19 +385,19 @@ func (is *demoIssuer) issue(w http.ResponseWriter, r *http.Request, sub, sid, re
 		is.log.Info("waited for a cut-off's second to end before issuing", "sub", sub, "waited", time.Duration(waitedMS)*time.Millisecond)
 	}
 	is.log.Debug("issued", "sub", sub, "sid", sid, "why", why)
-	w.Header().Set(demoIssueDelayHeader, strconv.FormatInt(waitedMS, 10))
-	demoJSON(w, http.StatusOK, demoTokenPair{AccessToken: raw, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(demoAccessLifetime / time.Second)})
+	w.Header().Set(issueDelayHeader, strconv.FormatInt(waitedMS, 10))
+	writeJSON(w, http.StatusOK, tokenPair{AccessToken: raw, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(accessLifetime / time.Second)})
 }
 
-func (is *demoIssuer) handleRefresh(w http.ResponseWriter, r *http.Request) {
+func (is *issuer) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		RefreshToken string `json:"refresh_token"`
 	}
-	if !demoReadJSON(w, r, &req) {
+	if !readJSON(w, r, &req) {
 		return
 	}
 	if req.RefreshToken == "" {
-		demoOAuthError(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
+		writeError(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
 		return
 	}
 	sid, sub, next, reuse, err := is.rotate(req.RefreshToken)
@@ -407,14 +407,14 @@ func (is *demoIssuer) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		rc, rerr := is.pub.RevokeSession(r.Context(), sid, time.Time{}, publisher.Reason("refresh token reuse"))
 		if rerr != nil {
 			is.log.Error("revoking a session after refresh token reuse", "sid", sid, "err", rerr)
-			demoOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the session")
+			writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the session")
 			return
 		}
 		is.log.Warn("refresh token reuse: session revoked", "sub", sub, "sid", sid, "seq", rc.Seq)
 	}
-	var ge *demoGrantError
+	var ge *grantError
 	if errors.As(err, &ge) {
-		demoOAuthError(w, http.StatusUnauthorized, "invalid_grant", ge.desc)
+		writeError(w, http.StatusUnauthorized, "invalid_grant", ge.desc)
 		return
 	}
 	is.issue(w, r, sub, sid, next, "refresh")
@@ -424,7 +424,7 @@ func (is *demoIssuer) handleRefresh(w http.ResponseWriter, r *http.Request) {
 // issuer's agent, as the replicas' middleware does, or writes the
 // middleware's refusal: a revoked token cannot log out again (and publish
 // new events) any more than it can call the API.
-func (is *demoIssuer) bearer(w http.ResponseWriter, r *http.Request) (jwtrevoke.Token, bool) {
+func (is *issuer) bearer(w http.ResponseWriter, r *http.Request) (jwtrevoke.Token, bool) {
 	raw, err := verify.BearerToken(r)
 	if err != nil {
 		verify.DefaultErrorHandler(w, r, &verify.Error{Reason: jwtrevoke.ReasonMalformed, Err: err})
@@ -442,9 +442,9 @@ func (is *demoIssuer) bearer(w http.ResponseWriter, r *http.Request) (jwtrevoke.
 	return t, true
 }
 
-// demoRevokeResult is the answer of /logout and /logout-all: what was revoked
+// revokeResult is the answer of /logout and /logout-all: what was revoked
 // and the stream sequence to wait for on the replicas.
-type demoRevokeResult struct {
+type revokeResult struct {
 	Subject string `json:"sub"`
 	Session string `json:"sid,omitempty"`
 	JTI     string `json:"jti,omitempty"`
@@ -454,7 +454,7 @@ type demoRevokeResult struct {
 
 // handleLogout revokes the bearer token and its session, and ends the
 // session's refresh tokens. A token already revoked is refused (401).
-func (is *demoIssuer) handleLogout(w http.ResponseWriter, r *http.Request) {
+func (is *issuer) handleLogout(w http.ResponseWriter, r *http.Request) {
 	t, ok := is.bearer(w, r)
 	if !ok {
 		return
@@ -463,28 +463,28 @@ func (is *demoIssuer) handleLogout(w http.ResponseWriter, r *http.Request) {
 	rc, err := is.pub.RevokeToken(r.Context(), t, publisher.Reason("logout"))
 	if err != nil {
 		is.log.Error("revoking a token at logout", "err", err)
-		demoOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the token")
+		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the token")
 		return
 	}
-	res := demoRevokeResult{Subject: t.Subject, JTI: t.JTI, Seq: rc.Seq, Cutoff: rc.Revocation.Before.UTC().Format(time.RFC3339Nano)}
+	res := revokeResult{Subject: t.Subject, JTI: t.JTI, Seq: rc.Seq, Cutoff: rc.Revocation.Before.UTC().Format(time.RFC3339Nano)}
 	if t.Session != "" {
 		rs, err := is.pub.RevokeSession(r.Context(), t.Session, time.Time{}, publisher.Reason("logout"))
 		if err != nil {
 			is.log.Error("revoking a session at logout", "err", err)
-			demoOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the session")
+			writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the session")
 			return
 		}
 		res.Session, res.Seq = t.Session, max(res.Seq, rs.Seq)
 		res.Cutoff = rs.Revocation.Before.UTC().Format(time.RFC3339Nano)
 	}
 	is.log.Info("logout", "sub", t.Subject, "sid", t.Session, "seq", res.Seq)
-	demoJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, res)
 }
 
 // handleLogoutAll revokes every token of the bearer's subject issued so
 // far and ends all its sessions. The token must still be good (bearer
 // checks it): a revoked token cannot log its user out everywhere.
-func (is *demoIssuer) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
+func (is *issuer) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
 	t, ok := is.bearer(w, r)
 	if !ok {
 		return
@@ -497,17 +497,17 @@ func (is *demoIssuer) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
 	rc, err := is.pub.RevokeSubject(r.Context(), t.Subject, cutoff, publisher.Reason("logout everywhere"))
 	if err != nil {
 		is.log.Error("revoking a subject", "err", err)
-		demoOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the subject")
+		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the subject")
 		return
 	}
 	// The stored event keeps the later of this and any earlier cut-off.
 	is.noteCutoff(t.Subject, rc.Revocation.Before)
 	is.log.Info("logout everywhere", "sub", t.Subject, "sessions", n, "cutoff", rc.Revocation.Before.Format(time.RFC3339Nano), "seq", rc.Seq)
-	demoJSON(w, http.StatusOK, demoRevokeResult{Subject: t.Subject, Cutoff: rc.Revocation.Before.UTC().Format(time.RFC3339Nano), Seq: rc.Seq})
+	writeJSON(w, http.StatusOK, revokeResult{Subject: t.Subject, Cutoff: rc.Revocation.Before.UTC().Format(time.RFC3339Nano), Seq: rc.Seq})
 }
 
-func demoUserOK(user, password string) bool {
-	for _, u := range demoUsers {
+func userOK(user, password string) bool {
+	for _, u := range users {
 		if subtle.ConstantTimeCompare([]byte(u), []byte(user)) == 1 {
 			return subtle.ConstantTimeCompare([]byte(u), []byte(password)) == 1
 		}
@@ -515,8 +515,8 @@ func demoUserOK(user, password string) bool {
 	return false
 }
 
-// demoRandomID returns n random bytes, base64url without padding.
-func demoRandomID(n int) string {
+// randomID returns n random bytes, base64url without padding.
+func randomID(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
@@ -524,17 +524,17 @@ func demoRandomID(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// demoReadJSON decodes a small JSON request body or writes a 400.
-func demoReadJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, demoMaxBody))
+// readJSON decodes a small JSON request body or writes a 400.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	if err := dec.Decode(v); err != nil {
-		demoOAuthError(w, http.StatusBadRequest, "invalid_request", "the body must be a JSON object")
+		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be a JSON object")
 		return false
 	}
 	return true
 }
 
-func demoJSON(w http.ResponseWriter, status int, v any) {
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
@@ -543,7 +543,7 @@ func demoJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// demoOAuthError writes an RFC 6749 error body.
-func demoOAuthError(w http.ResponseWriter, status int, code, desc string) {
-	demoJSON(w, status, map[string]string{"error": code, "error_description": desc})
+// writeError writes an RFC 6749 error body.
+func writeError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }

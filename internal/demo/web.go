@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -14,15 +14,15 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/oauth"
 )
 
-// demoWebFS is the demo page: plain HTML, CSS and JavaScript, no external
+// webFS is the demo page: plain HTML, CSS and JavaScript, no external
 // assets.
 //
 //go:embed web
-var demoWebFS embed.FS
+var webFS embed.FS
 
 // issuerHandler routes the issuer's port: the page, the token endpoints,
 // RFC 7009 revocation, RFC 7662 introspection and the page's status feed.
-func (d *demo) issuerHandler() (http.Handler, error) {
+func (d *instance) issuerHandler() (http.Handler, error) {
 	origins := d.pageOrigins()
 	revoke, err := oauth.NewRevocationHandler(d.pub, d.is.verifier,
 		oauth.WithClientCredentials(d.clientID, d.clientSecret),
@@ -39,7 +39,7 @@ func (d *demo) issuerHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	web, err := fs.Sub(demoWebFS, "web")
+	web, err := fs.Sub(webFS, "web")
 	if err != nil {
 		return nil, err
 	}
@@ -51,14 +51,14 @@ func (d *demo) issuerHandler() (http.Handler, error) {
 	mux.Handle("/introspect", introspect)
 	mux.HandleFunc("GET /api/status", d.handleStatus)
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
-		demoJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		st := http.StatusOK
-		if !d.ia.Ready() || d.ia.Staleness() > demoStaleAfter {
+		if !d.ia.Ready() || d.ia.Staleness() > staleAfter {
 			st = http.StatusServiceUnavailable
 		}
-		demoJSON(w, st, map[string]any{"ready": d.ia.Ready(), "staleness_ms": demoMillis(d.ia.Staleness())})
+		writeJSON(w, st, map[string]any{"ready": d.ia.Ready(), "staleness_ms": millis(d.ia.Staleness())})
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		d.pageHeaders(w, r)
@@ -75,7 +75,7 @@ func (d *demo) issuerHandler() (http.Handler, error) {
 // 7009 and RFC 7662 handlers' CORS: the issuer's host, every loopback name
 // when it listens on loopback, any origin when it listens on all
 // interfaces.
-func (d *demo) pageOrigins() []string {
+func (d *instance) pageOrigins() []string {
 	host, port, _ := net.SplitHostPort(d.cfg.listen)
 	switch {
 	case host == "" || host == "0.0.0.0" || host == "::":
@@ -88,7 +88,7 @@ func (d *demo) pageOrigins() []string {
 
 // pageHeaders sets the page's security headers. Its scripts may talk to
 // the issuer and to the replicas, on the host the browser used.
-func (d *demo) pageHeaders(w http.ResponseWriter, r *http.Request) {
+func (d *instance) pageHeaders(w http.ResponseWriter, r *http.Request) {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(r.Host); err == nil {
 		host = h
@@ -105,8 +105,8 @@ func (d *demo) pageHeaders(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 }
 
-// demoReplicaStatus is one replica as the page shows it.
-type demoReplicaStatus struct {
+// replicaStatus is one replica as the page shows it.
+type replicaStatus struct {
 	Replica       int     `json:"replica"`
 	URL           string  `json:"url"`
 	Port          int     `json:"port"`
@@ -121,26 +121,26 @@ type demoReplicaStatus struct {
 	LagSamples    int     `json:"lag_samples"`
 }
 
-// demoStatus is the page's live feed, GET /api/status.
-type demoStatus struct {
-	Stream      string              `json:"stream"`
-	LastSeq     uint64              `json:"last_seq"`
-	StreamError string              `json:"stream_error,omitempty"`
-	NATSURL     string              `json:"nats_url"`
-	Issuer      string              `json:"issuer"`
-	KeyID       string              `json:"kid"`
-	Users       []string            `json:"users"`
-	Replicas    []demoReplicaStatus `json:"replicas"`
-	Time        time.Time           `json:"time"`
+// statusFeed is the page's live feed, GET /api/status.
+type statusFeed struct {
+	Stream      string          `json:"stream"`
+	LastSeq     uint64          `json:"last_seq"`
+	StreamError string          `json:"stream_error,omitempty"`
+	NATSURL     string          `json:"nats_url"`
+	Issuer      string          `json:"issuer"`
+	KeyID       string          `json:"kid"`
+	Users       []string        `json:"users"`
+	Replicas    []replicaStatus `json:"replicas"`
+	Time        time.Time       `json:"time"`
 }
 
-func (d *demo) status(ctx context.Context) demoStatus {
-	st := demoStatus{
+func (d *instance) status(ctx context.Context) statusFeed {
+	st := statusFeed{
 		Stream:  d.g.Stream,
 		NATSURL: d.natsURL,
 		Issuer:  d.issuerURL,
 		KeyID:   d.is.kid,
-		Users:   demoUsers,
+		Users:   users,
 		Time:    time.Now().UTC(),
 	}
 	ictx, cancel := context.WithTimeout(ctx, time.Second)
@@ -156,24 +156,24 @@ func (d *demo) status(ctx context.Context) demoStatus {
 		applied, last, p50, p99, n := r.lag.snapshot()
 		_, port, _ := net.SplitHostPort(r.addr)
 		p, _ := strconv.Atoi(port)
-		st.Replicas = append(st.Replicas, demoReplicaStatus{
+		st.Replicas = append(st.Replicas, replicaStatus{
 			Replica:       r.n,
 			URL:           d.replicaURL(r),
 			Port:          p,
 			Ready:         ready,
 			Stale:         !fresh,
-			StalenessMS:   demoMillis(staleness),
+			StalenessMS:   millis(staleness),
 			LastApplied:   r.a.LastApplied(),
 			EventsApplied: applied,
-			LagLastMS:     demoMillis(last),
-			LagP50MS:      demoMillis(p50),
-			LagP99MS:      demoMillis(p99),
+			LagLastMS:     millis(last),
+			LagP50MS:      millis(p50),
+			LagP99MS:      millis(p99),
 			LagSamples:    n,
 		})
 	}
 	return st
 }
 
-func (d *demo) handleStatus(w http.ResponseWriter, r *http.Request) {
-	demoJSON(w, http.StatusOK, d.status(r.Context()))
+func (d *instance) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, d.status(r.Context()))
 }
