@@ -214,6 +214,18 @@ func TestServeProcess(t *testing.T) {
 	if status, body := p.get(t, "/livez", ""); status != http.StatusOK {
 		t.Errorf("GET /livez: %d %s, want 200", status, body)
 	}
+	// /readyz answers from the agent's health, with the names serve first
+	// gave two of its fields as well.
+	status, body := p.get(t, "/readyz", "")
+	var ready map[string]any
+	if err := json.Unmarshal(body, &ready); status != http.StatusOK || err != nil {
+		t.Fatalf("GET /readyz: %d %s (%v), want 200 and JSON", status, body, err)
+	}
+	for _, field := range []string{"ready", "stale", "staleness_ms", "last_applied", "stale_seconds", "last_applied_seq"} {
+		if _, ok := ready[field]; !ok || ready["ready"] != true || ready["stale"] != false {
+			t.Errorf("GET /readyz = %s, want ready, not stale, with %s", body, field)
+		}
+	}
 
 	// Introspection before any revocation.
 	for _, raw := range []string{good, other, bobs, carols} {
@@ -267,7 +279,7 @@ func TestServeProcess(t *testing.T) {
 	if status, body := p.get(t, "/admin/live", "not-the-admin-token"); status != http.StatusUnauthorized || !strings.Contains(string(body), "wrong admin token") || strings.Contains(string(body), "missing") {
 		t.Errorf("GET /admin/live with a wrong admin token: %d %s, want 401 saying the token is wrong", status, body)
 	}
-	status, body := p.admin(t, `{"kind":"sub","key":"alice","reason":"password change","actor":"test"}`)
+	status, body = p.admin(t, `{"kind":"sub","key":"alice","reason":"password change","actor":"test"}`)
 	if status != http.StatusOK {
 		t.Fatalf("POST /admin/revoke sub: %d %s, want 200", status, body)
 	}

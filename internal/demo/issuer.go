@@ -18,6 +18,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/internal/httpjson"
 	"github.com/jwtrevoke/jwtrevoke/keyset"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 	"github.com/jwtrevoke/jwtrevoke/verify"
@@ -359,7 +360,7 @@ func (is *issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !userOK(req.Username, req.Password) {
-		writeError(w, http.StatusUnauthorized, "invalid_grant", "unknown user or wrong password")
+		httpjson.Error(w, http.StatusUnauthorized, "invalid_grant", "unknown user or wrong password")
 		return
 	}
 	sid, refresh := is.newSession(req.Username)
@@ -371,11 +372,11 @@ func (is *issuer) issue(w http.ResponseWriter, r *http.Request, sub, sid, refres
 	raw, _, waited, err := is.mint(r.Context(), sub, sid)
 	var ge *grantError
 	if errors.As(err, &ge) {
-		writeError(w, http.StatusUnauthorized, "invalid_grant", ge.desc)
+		httpjson.Error(w, http.StatusUnauthorized, "invalid_grant", ge.desc)
 		return
 	}
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not issue a token")
+		httpjson.Error(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not issue a token")
 		return
 	}
 	// Rounded up, so that any wait at all shows as one (never as 0s).
@@ -386,7 +387,7 @@ func (is *issuer) issue(w http.ResponseWriter, r *http.Request, sub, sid, refres
 	}
 	is.log.Debug("issued", "sub", sub, "sid", sid, "why", why)
 	w.Header().Set(issueDelayHeader, strconv.FormatInt(waitedMS, 10))
-	writeJSON(w, http.StatusOK, tokenPair{AccessToken: raw, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(accessLifetime / time.Second)})
+	httpjson.Write(w, http.StatusOK, tokenPair{AccessToken: raw, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(accessLifetime / time.Second)})
 }
 
 func (is *issuer) handleRefresh(w http.ResponseWriter, r *http.Request) {
@@ -397,7 +398,7 @@ func (is *issuer) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.RefreshToken == "" {
-		writeError(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
 		return
 	}
 	sid, sub, next, reuse, err := is.rotate(req.RefreshToken)
@@ -407,14 +408,14 @@ func (is *issuer) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		rc, rerr := is.pub.RevokeSession(r.Context(), sid, time.Time{}, publisher.Reason("refresh token reuse"))
 		if rerr != nil {
 			is.log.Error("revoking a session after refresh token reuse", "sid", sid, "err", rerr)
-			writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the session")
+			httpjson.Error(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the session")
 			return
 		}
 		is.log.Warn("refresh token reuse: session revoked", "sub", sub, "sid", sid, "seq", rc.Seq)
 	}
 	var ge *grantError
 	if errors.As(err, &ge) {
-		writeError(w, http.StatusUnauthorized, "invalid_grant", ge.desc)
+		httpjson.Error(w, http.StatusUnauthorized, "invalid_grant", ge.desc)
 		return
 	}
 	is.issue(w, r, sub, sid, next, "refresh")
@@ -463,7 +464,7 @@ func (is *issuer) handleLogout(w http.ResponseWriter, r *http.Request) {
 	rc, err := is.pub.RevokeToken(r.Context(), t, publisher.Reason("logout"))
 	if err != nil {
 		is.log.Error("revoking a token at logout", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the token")
+		httpjson.Error(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the token")
 		return
 	}
 	res := revokeResult{Subject: t.Subject, JTI: t.JTI, Seq: rc.Seq, Cutoff: rc.Revocation.Before.UTC().Format(time.RFC3339Nano)}
@@ -471,14 +472,14 @@ func (is *issuer) handleLogout(w http.ResponseWriter, r *http.Request) {
 		rs, err := is.pub.RevokeSession(r.Context(), t.Session, time.Time{}, publisher.Reason("logout"))
 		if err != nil {
 			is.log.Error("revoking a session at logout", "err", err)
-			writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the session")
+			httpjson.Error(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the session")
 			return
 		}
 		res.Session, res.Seq = t.Session, max(res.Seq, rs.Seq)
 		res.Cutoff = rs.Revocation.Before.UTC().Format(time.RFC3339Nano)
 	}
 	is.log.Info("logout", "sub", t.Subject, "sid", t.Session, "seq", res.Seq)
-	writeJSON(w, http.StatusOK, res)
+	httpjson.Write(w, http.StatusOK, res)
 }
 
 // handleLogoutAll revokes every token of the bearer's subject issued so
@@ -497,13 +498,13 @@ func (is *issuer) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
 	rc, err := is.pub.RevokeSubject(r.Context(), t.Subject, cutoff, publisher.Reason("logout everywhere"))
 	if err != nil {
 		is.log.Error("revoking a subject", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the subject")
+		httpjson.Error(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the subject")
 		return
 	}
 	// The stored event keeps the later of this and any earlier cut-off.
 	is.noteCutoff(t.Subject, rc.Revocation.Before)
 	is.log.Info("logout everywhere", "sub", t.Subject, "sessions", n, "cutoff", rc.Revocation.Before.Format(time.RFC3339Nano), "seq", rc.Seq)
-	writeJSON(w, http.StatusOK, revokeResult{Subject: t.Subject, Cutoff: rc.Revocation.Before.UTC().Format(time.RFC3339Nano), Seq: rc.Seq})
+	httpjson.Write(w, http.StatusOK, revokeResult{Subject: t.Subject, Cutoff: rc.Revocation.Before.UTC().Format(time.RFC3339Nano), Seq: rc.Seq})
 }
 
 func userOK(user, password string) bool {
@@ -528,22 +529,8 @@ func randomID(n int) string {
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be a JSON object")
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", "the body must be a JSON object")
 		return false
 	}
 	return true
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // error descriptions are text, not HTML
-	_ = enc.Encode(v)
-}
-
-// writeError writes an RFC 6749 error body.
-func writeError(w http.ResponseWriter, status int, code, desc string) {
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }

@@ -19,11 +19,14 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
+	"github.com/jwtrevoke/jwtrevoke/internal/httpjson"
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
-// staleAfter is the staleness bound of the demo's agents: short, so
-// the page shows freshness moving.
+// staleAfter is the staleness bound of the demo's agents
+// (agent.WithStaleness), and so of their Health, which every /readyz and
+// the page's status feed answer from: short, so the page shows freshness
+// moving.
 const staleAfter = 3 * time.Second
 
 // replica is one demo API replica: its own NATS connection, its own agent,
@@ -57,7 +60,7 @@ func startReplica(ctx context.Context, n int, ln net.Listener, nc *nats.Conn, g 
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/whoami", mw(http.HandlerFunc(r.whoami)))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "replica": n})
+		httpjson.Write(w, http.StatusOK, map[string]any{"status": "ok", "replica": n})
 	})
 	mux.HandleFunc("GET /readyz", r.readyz)
 	r.srv = &http.Server{Handler: cors.wrap(mux), ReadHeaderTimeout: 5 * time.Second}
@@ -73,24 +76,13 @@ func (r *replica) serve() error {
 
 func (r *replica) whoami(w http.ResponseWriter, req *http.Request) {
 	claims, _ := verify.ClaimsFromContext[jwt.MapClaims](req.Context())
-	writeJSON(w, http.StatusOK, map[string]any{"replica": r.n, "claims": claims})
+	httpjson.Write(w, http.StatusOK, map[string]any{"replica": r.n, "claims": claims})
 }
 
-// fresh reports whether the agent is ready and has heard the whole stream
-// within the staleness bound: the state in which it refuses every revoked
-// token it was told about.
-func (r *replica) fresh() (ready, fresh bool, staleness time.Duration) {
-	ready, staleness = r.a.Ready(), r.a.Staleness()
-	return ready, ready && staleness <= staleAfter, staleness
-}
-
+// readyz answers from the agent's health (httpjson.Health): ready and
+// fresh within staleAfter, its staleness bound.
 func (r *replica) readyz(w http.ResponseWriter, _ *http.Request) {
-	ready, fresh, staleness := r.fresh()
-	status := http.StatusOK
-	if !fresh {
-		status = http.StatusServiceUnavailable
-	}
-	writeJSON(w, status, map[string]any{"replica": r.n, "ready": ready, "stale": !fresh, "staleness_ms": millis(staleness), "last_applied": r.a.LastApplied()})
+	httpjson.Health(w, r.a.Health(), map[string]any{"replica": r.n})
 }
 
 // lagTracker measures propagation lag (event issued → applied here) of the

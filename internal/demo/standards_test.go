@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -31,6 +32,22 @@ func TestDemoStandards(t *testing.T) {
 	defer d.Close()
 	dc := demotest.NewClient(t, port, 1, d.clientSecret)
 	dc.WaitReady(ctx)
+	// Every /readyz answers from its agent's health; a replica says which
+	// it is.
+	for _, base := range append([]string{dc.Issuer}, dc.Replicas...) {
+		res, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ready map[string]any
+		err = json.NewDecoder(res.Body).Decode(&ready)
+		res.Body.Close()
+		_, hasReplica := ready["replica"]
+		if err != nil || res.StatusCode != http.StatusOK || ready["ready"] != true || ready["stale"] != false ||
+			ready["staleness_ms"] == nil || ready["last_applied"] == nil || hasReplica != (base != dc.Issuer) {
+			t.Errorf("GET %s/readyz = %d %v (%v), want 200 with the agent's health", base, res.StatusCode, ready, err)
+		}
+	}
 	p := dc.Login("alice")
 	form := url.Values{"token": {p.Access}}
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
+	"github.com/jwtrevoke/jwtrevoke/internal/httpjson"
 	"github.com/jwtrevoke/jwtrevoke/oauth"
 )
 
@@ -51,14 +52,10 @@ func (d *instance) issuerHandler() (http.Handler, error) {
 	mux.Handle("/introspect", introspect)
 	mux.HandleFunc("GET /api/status", d.handleStatus)
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		st := http.StatusOK
-		if !d.ia.Ready() || d.ia.Staleness() > staleAfter {
-			st = http.StatusServiceUnavailable
-		}
-		writeJSON(w, st, map[string]any{"ready": d.ia.Ready(), "staleness_ms": millis(d.ia.Staleness())})
+		httpjson.Health(w, d.ia.Health(), nil)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		d.pageHeaders(w, r)
@@ -152,7 +149,7 @@ func (d *instance) status(ctx context.Context) statusFeed {
 		st.LastSeq = info.State.LastSeq
 	}
 	for _, r := range d.reps {
-		ready, fresh, staleness := r.fresh()
+		h := r.a.Health()
 		applied, last, p50, p99, n := r.lag.snapshot()
 		_, port, _ := net.SplitHostPort(r.addr)
 		p, _ := strconv.Atoi(port)
@@ -160,10 +157,10 @@ func (d *instance) status(ctx context.Context) statusFeed {
 			Replica:       r.n,
 			URL:           d.replicaURL(r),
 			Port:          p,
-			Ready:         ready,
-			Stale:         !fresh,
-			StalenessMS:   millis(staleness),
-			LastApplied:   r.a.LastApplied(),
+			Ready:         h.Ready,
+			Stale:         h.Stale,
+			StalenessMS:   millis(h.Staleness),
+			LastApplied:   h.LastApplied,
 			EventsApplied: applied,
 			LagLastMS:     millis(last),
 			LagP50MS:      millis(p50),
@@ -175,5 +172,5 @@ func (d *instance) status(ctx context.Context) statusFeed {
 }
 
 func (d *instance) handleStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, d.status(r.Context()))
+	httpjson.Write(w, http.StatusOK, d.status(r.Context()))
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/internal/httpjson"
 	"github.com/jwtrevoke/jwtrevoke/oauth"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 	"github.com/jwtrevoke/jwtrevoke/verify"
@@ -40,7 +41,6 @@ type service struct {
 	stream      jetstream.Stream
 	log         *slog.Logger
 	contract    jwtrevoke.Contract // the stream's
-	staleness   time.Duration
 	clients     []client
 	public      bool
 	corsOrigins []string
@@ -82,17 +82,17 @@ func (s *service) routes() (http.Handler, error) {
 	} else {
 		// RFC 7662 §2.1: the endpoint must require authorization.
 		mux.HandleFunc("/introspect", func(w http.ResponseWriter, _ *http.Request) {
-			writeError(w, http.StatusNotFound, "not_found", "introspection needs a confidential client: start serve with --client id:secret")
+			httpjson.Error(w, http.StatusNotFound, "not_found", "introspection needs a confidential client: start serve with --client id:secret")
 		})
 	}
 	mux.HandleFunc("POST /admin/revoke", s.admin(s.handleAdminRevoke))
 	mux.HandleFunc("GET /admin/live", s.admin(s.handleAdminLive))
 	mux.HandleFunc("GET /admin/events", s.admin(s.handleAdminEvents))
 	mux.HandleFunc("/admin/", s.admin(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "admin routes: POST /admin/revoke, GET /admin/live, GET /admin/events")
+		httpjson.Error(w, http.StatusNotFound, "not_found", "admin routes: POST /admin/revoke, GET /admin/live, GET /admin/events")
 	}))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 
@@ -139,27 +139,12 @@ func (r *statusRecorder) WriteHeader(code int) {
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // handleReadyz answers 200 when the agent has replayed the stream and is
-// fresh, 503 with the reason otherwise.
+// fresh, 503 with the reason otherwise (httpjson.Health). stale_seconds
+// and last_applied_seq are the names serve first gave staleness_ms and
+// last_applied.
 func (s *service) handleReadyz(w http.ResponseWriter, _ *http.Request) {
-	stale := s.agent.Staleness()
-	body := struct {
-		Ready          bool    `json:"ready"`
-		Reason         string  `json:"reason,omitempty"`
-		StaleSeconds   float64 `json:"stale_seconds"`
-		LastAppliedSeq uint64  `json:"last_applied_seq"`
-	}{Ready: true, StaleSeconds: max(stale.Seconds(), 0), LastAppliedSeq: s.agent.LastApplied()}
-	switch {
-	case !s.agent.Ready():
-		body.Ready, body.Reason = false, "not_ready: replaying the revocation stream"
-	case stale > s.staleness:
-		body.Ready, body.Reason = false, fmt.Sprintf("stale: the revocation stream has not been heard from for %v", stale.Round(time.Millisecond))
-	}
-	status := http.StatusOK
-	if !body.Ready {
-		status = http.StatusServiceUnavailable
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, status, body)
+	h := s.agent.Health()
+	httpjson.Health(w, h, map[string]any{"stale_seconds": max(h.Staleness.Seconds(), 0), "last_applied_seq": h.LastApplied})
 }
 
 // admin guards an admin handler with the admin bearer token, compared in
@@ -169,7 +154,7 @@ func (s *service) admin(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if s.adminToken == "" {
-			writeError(w, http.StatusNotFound, "not_found", "the admin API is off: start serve with --admin-token")
+			httpjson.Error(w, http.StatusNotFound, "not_found", "the admin API is off: start serve with --admin-token")
 			return
 		}
 		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -177,13 +162,13 @@ func (s *service) admin(next http.HandlerFunc) http.HandlerFunc {
 		if !strings.EqualFold(scheme, "Bearer") || tok == "" {
 			// RFC 6750 §3.1: a request without credentials gets no error code.
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jwtrevoke-admin"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "missing admin token: the admin API needs Authorization: Bearer <admin token>")
+			httpjson.Error(w, http.StatusUnauthorized, "unauthorized", "missing admin token: the admin API needs Authorization: Bearer <admin token>")
 			return
 		}
 		got := sha256.Sum256([]byte(tok))
 		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jwtrevoke-admin", error="invalid_token", error_description="wrong admin token"`)
-			writeError(w, http.StatusUnauthorized, "invalid_token", "wrong admin token: it is not the one serve was started with (--admin-token, --admin-token-file or JWTREVOKE_ADMIN_TOKEN)")
+			httpjson.Error(w, http.StatusUnauthorized, "invalid_token", "wrong admin token: it is not the one serve was started with (--admin-token, --admin-token-file or JWTREVOKE_ADMIN_TOKEN)")
 			return
 		}
 		next(w, r)
@@ -217,41 +202,41 @@ func (s *service) handleAdminRevoke(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be one JSON object {kind, key, before, exp, reason, actor}: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", "the body must be one JSON object {kind, key, before, exp, reason, actor}: "+err.Error())
 		return
 	}
 	if dec.More() {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be one JSON object")
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", "the body must be one JSON object")
 		return
 	}
 	kind, err := jwtrevoke.ParseKind(req.Kind)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", `kind must be one of sub, sid, kid, all, jti`)
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", `kind must be one of sub, sid, kid, all, jti`)
 		return
 	}
 	now := s.now()
 	before, err := parseTime(req.Before)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "before: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", "before: "+err.Error())
 		return
 	}
 	exp, err := parseTime(req.Exp)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "exp: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", "exp: "+err.Error())
 		return
 	}
 	switch {
 	case kind == jwtrevoke.KindAll && req.Key != "":
-		writeError(w, http.StatusBadRequest, "invalid_request", "kind all takes no key")
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", "kind all takes no key")
 		return
 	case kind != jwtrevoke.KindAll && req.Key == "":
-		writeError(w, http.StatusBadRequest, "invalid_request", "key is required for kind "+kind.String())
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", "key is required for kind "+kind.String())
 		return
 	case !before.IsZero() && !kind.HasCutoff():
-		writeError(w, http.StatusBadRequest, "invalid_request", "before applies to sub, sid and all; a "+kind.String()+" revocation takes effect now")
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", "before applies to sub, sid and all; a "+kind.String()+" revocation takes effect now")
 		return
 	case !exp.IsZero() && kind != jwtrevoke.KindToken:
-		writeError(w, http.StatusBadRequest, "invalid_request", "exp applies to jti only")
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", "exp applies to jti only")
 		return
 	}
 	actor := req.Actor
@@ -266,7 +251,7 @@ func (s *service) handleAdminRevoke(w http.ResponseWriter, r *http.Request) {
 	if kind.HasCutoff() && !before.IsZero() && !before.Add(s.contract.MaxTokenLifetime).After(now) {
 		// Every token issued before the cut-off has expired.
 		out.Note = "nothing to revoke: every token issued before that time has expired"
-		writeJSON(w, http.StatusOK, out)
+		httpjson.Write(w, http.StatusOK, out)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -286,23 +271,23 @@ func (s *service) handleAdminRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case invalidRevocation(err):
-		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	case err != nil:
 		s.log.Error("admin revocation failed", "kind", kind, "key", req.Key, "err", err)
 		w.Header().Set("Retry-After", "2")
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "the revocation could not be stored; retry")
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "the revocation could not be stored; retry")
 		return
 	case rc.Seq == 0:
 		out.Note = "nothing to revoke: the token has already expired"
-		writeJSON(w, http.StatusOK, out)
+		httpjson.Write(w, http.StatusOK, out)
 		return
 	}
 	b, e := rc.Revocation.Before, rc.Revocation.Expires
 	out.Before, out.Expires = &b, &e
 	out.Seq, out.Duplicate, out.MsgID = rc.Seq, rc.Duplicate, rc.MsgID
 	s.log.Info("revoked (admin API)", "kind", kind, "key", req.Key, "actor", actor, "reason", req.Reason, "seq", rc.Seq)
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // invalidRevocation reports whether err is the caller's fault.
@@ -386,7 +371,7 @@ func (s *service) handleAdminLive(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	info, err := s.stream.Info(ctx)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "reading the stream's state: "+err.Error())
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "reading the stream's state: "+err.Error())
 		return
 	}
 	out.Stream.Name = info.Config.Name
@@ -396,7 +381,7 @@ func (s *service) handleAdminLive(w http.ResponseWriter, r *http.Request) {
 	out.Stream.Subjects = info.State.NumSubjects
 	out.Note = "live counts come from the agent's filter, which holds hashes of keys, not keys; it may count entries " +
 		"that expired but whose generation is not yet dropped. GET /admin/events lists the keys, from the stream."
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // event is one event in GET /admin/events.
@@ -432,7 +417,7 @@ func (s *service) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > eventsMax {
-			writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("limit must be 1 to %d", eventsMax))
+			httpjson.Error(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("limit must be 1 to %d", eventsMax))
 			return
 		}
 		limit = n
@@ -441,7 +426,7 @@ func (s *service) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("kind"); v != "" {
 		k, err := jwtrevoke.ParseKind(v)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_request", "kind must be one of sub, sid, kid, all, jti")
+			httpjson.Error(w, http.StatusBadRequest, "invalid_request", "kind must be one of sub, sid, kid, all, jti")
 			return
 		}
 		kindFilter = "." + k.String() + "."
@@ -450,7 +435,7 @@ func (s *service) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	info, err := s.stream.Info(ctx)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "reading the stream's state: "+err.Error())
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "reading the stream's state: "+err.Error())
 		return
 	}
 	now := s.now()
@@ -464,7 +449,7 @@ func (s *service) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
 			continue // replaced by a later event of its key, or expired
 		}
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "unavailable", "reading the stream: "+err.Error())
+			httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "reading the stream: "+err.Error())
 			return
 		}
 		if kindFilter != "" && !strings.Contains(m.Subject, kindFilter) {
@@ -483,24 +468,10 @@ func (s *service) handleAdminEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		events = append(events, ev)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	httpjson.Write(w, http.StatusOK, map[string]any{
 		"events":   events,
 		"count":    len(events),
 		"last_seq": info.State.LastSeq,
 		"complete": len(events) == limit || scanned < eventsScan,
 	})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // error descriptions say <admin token>; subjects end in ">"
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-// writeError writes {"error":code,"error_description":desc}.
-func writeError(w http.ResponseWriter, status int, code, desc string) {
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }

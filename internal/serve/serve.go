@@ -358,8 +358,8 @@ func run(ctx context.Context, g *clitool.Globals, f *flags) (err error) {
 
 	svc := &service{
 		pub: pub, agent: a, verifier: verifier, stream: st, log: log,
-		contract: a.Contract(), staleness: f.staleness,
-		clients: clients, public: public, corsOrigins: f.corsOrigins, adminToken: adminToken,
+		contract: a.Contract(),
+		clients:  clients, public: public, corsOrigins: f.corsOrigins, adminToken: adminToken,
 	}
 	handler, err := svc.routes()
 	if err != nil {
