@@ -1,0 +1,213 @@
+package serve
+
+// How serve runs: settings, NATS, the publisher and agent, HTTP; and how it
+// stops, in the reverse order.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
+	"github.com/jwtrevoke/jwtrevoke/publisher"
+)
+
+// run runs the service until ctx ends (SIGINT, SIGTERM), then shuts down
+// in order: HTTP (letting requests finish), the agent, the NATS connection
+// (drained), the embedded server, the JWKS refresh.
+func run(ctx context.Context, g *clitool.Globals, f *flags) error {
+	log := g.JSONLogger()
+	f.fromEnv()
+	keyCtx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopKeys()
+	c, err := f.config(keyCtx, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	defer ln.Close()
+	nc, ns, stopNATS, err := connectNATS(ctx, g, f, log)
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	svc, err := newService(ctx, g, f, nc, c, log)
+	if err != nil {
+		return err
+	}
+	defer svc.agent.Close()
+	handler, err := svc.routes()
+	if err != nil {
+		return err
+	}
+	return f.serveHTTP(ctx, ln, handler, log, func() { announce(log, ln, g, f, c, ns) })
+}
+
+// connectNATS connects to the NATS servers --server or NATS_URL names, or
+// else starts the embedded server (--data, --nats-listen) and connects to
+// it in process. stop drains the connection, then stops the embedded
+// server.
+func connectNATS(ctx context.Context, g *clitool.Globals, f *flags, log *slog.Logger) (nc *nats.Conn, ns *server.Server, stop func(), err error) {
+	if g.NamesServer() {
+		nc, err = g.Connect(ctx, "jwtrevoke serve")
+	} else {
+		if ns, err = f.startEmbedded(log); err != nil {
+			return nil, nil, nil, err
+		}
+		nc, err = nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("jwtrevoke serve"), nats.MaxReconnects(-1))
+	}
+	if err != nil {
+		stopEmbedded(ns, log)
+		return nil, nil, nil, err
+	}
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	return nc, ns, func() { drain(nc, closed, log); stopEmbedded(ns, log) }, nil
+}
+
+// startEmbedded starts the embedded NATS server, after making sure its
+// port is free: the server only says "not ready" after a wait when its port
+// is taken, so find out at once, and say what to do.
+func (f *flags) startEmbedded(log *slog.Logger) (*server.Server, error) {
+	l, err := net.Listen("tcp", f.natsListen)
+	if err != nil {
+		return nil, fmt.Errorf("--nats-listen %s: %w (a NATS server already there? use it with --server nats://%s, or pick another --nats-listen)", f.natsListen, err, f.natsListen)
+	}
+	l.Close()
+	ns, err := clitool.StartNATS(f.data, f.natsListen, log)
+	if err != nil {
+		return nil, err
+	}
+	if host, _, _ := net.SplitHostPort(f.natsListen); !clitool.IsLoopback(host) {
+		log.Warn("the embedded NATS server accepts unauthenticated clients beyond loopback: anyone who reaches it can publish revocations", "nats_listen", f.natsListen)
+	}
+	return ns, nil
+}
+
+// stopEmbedded shuts the embedded server down, if there is one.
+func stopEmbedded(ns *server.Server, log *slog.Logger) {
+	if ns == nil {
+		return
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	log.Info("embedded NATS server stopped")
+}
+
+// drain drains nc and waits (at most five seconds) for it to close.
+func drain(nc *nats.Conn, closed <-chan struct{}, log *slog.Logger) {
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		log.Warn("NATS drain timed out; closing")
+		nc.Close()
+	}
+}
+
+// newService starts the publisher (which creates the stream, or checks
+// --max-lifetime against the one there) and the agent, which follows the
+// stream's contract, and returns the service they make. The caller closes
+// its agent.
+func newService(ctx context.Context, g *clitool.Globals, f *flags, nc *nats.Conn, c *config, log *slog.Logger) (*service, error) {
+	pub, err := publisher.New(ctx, nc, append([]publisher.Option{
+		publisher.WithStream(g.Stream),
+		publisher.WithReplicas(f.replicas),
+		publisher.WithActor("jwtrevoke-serve"),
+		publisher.WithLogger(log)}, g.PublisherContract()...)...)
+	if err != nil {
+		return nil, g.ContractError(err)
+	}
+	a, err := agent.New(ctx, nc,
+		agent.WithStream(g.Stream),
+		agent.WithStaleness(f.staleness),
+		agent.WithPolicy(f.policy()),
+		agent.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	st, err := stream(ctx, nc, g.Stream)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	return &service{
+		pub: pub, agent: a, verifier: c.verifier, stream: st, log: log,
+		contract: a.Contract(),
+		clients:  c.clients, public: c.public, corsOrigins: f.corsOrigins, adminToken: c.adminToken,
+	}, nil
+}
+
+// stream is the revocation stream name on nc.
+func stream(ctx context.Context, nc *nats.Conn, name string) (jetstream.Stream, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("stream %q: %w", name, err)
+	}
+	return st, nil
+}
+
+// serveHTTP serves handler on ln until ctx ends or the server fails, then
+// lets the requests in flight finish for up to --shutdown-timeout. It
+// calls serving once it serves.
+func (f *flags) serveHTTP(ctx context.Context, ln net.Listener, handler http.Handler, log *slog.Logger, serving func()) error {
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	serving()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-served:
+		return fmt.Errorf("HTTP server: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("HTTP requests still running at the shutdown timeout", "err", err)
+		srv.Close()
+	}
+	return nil
+}
+
+// announce logs that serve listens: its endpoints, who may call them, the
+// stream, the policy, the keys and the embedded server; and warns when the
+// admin API is off.
+func announce(log *slog.Logger, ln net.Listener, g *clitool.Globals, f *flags, c *config, ns *server.Server) {
+	base := "http://" + ln.Addr().String()
+	attrs := append([]any{"http", base, "revoke", base + "/revoke", "introspect", base + "/introspect",
+		"admin", c.adminToken != "", "clients", len(c.clients), "public_client", c.public, "stream", g.Stream, "policy", f.policy().String()}, describeKeys(c.keys)...)
+	if ns != nil {
+		attrs = append(attrs, "nats", ns.ClientURL())
+	}
+	log.Info("jwtrevoke serve listening", attrs...)
+	if c.adminToken == "" {
+		log.Warn("admin API off: start with --admin-token (or JWTREVOKE_ADMIN_TOKEN) to enable /admin")
+	}
+}
