@@ -132,36 +132,49 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 	if err != nil {
 		return rep, err
 	}
-	var tok jwtrevoke.Token
-	if o.keys.unverified {
-		fmt.Fprintln(cmd.ErrOrStderr(), unverifiedWarning)
-		if tok, err = parseUnverified(raw); err != nil {
-			return rep, err
-		}
-	} else {
-		v, err := verify.New(keys, keys.Algs())
-		if err != nil {
-			return rep, err
-		}
-		_, t, aerr := v.Verify(raw)
-		if aerr != nil {
-			// Refused before any revocation check, as the middleware
-			// refuses it; show what the token claims all the same.
-			rep.Verdict, rep.Error, rep.Verified = string(verify.AsError(aerr).Reason), aerr.Error(), false
-			if t, err := parseUnverified(raw); err == nil {
-				rep.Token = newTokenInfo(t)
-			}
-			return rep, nil
-		}
-		tok = t
+	tok, refused, err := o.verifyToken(cmd, raw, keys, &rep)
+	if err != nil || refused {
+		return rep, err
 	}
 	rep.Token = newTokenInfo(tok)
+	return rep, o.ask(cmd.Context(), tok, trusted, &rep)
+}
 
-	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+// verifyToken verifies raw as the middleware does (or with --unverified
+// only decodes it) and returns its claims. A token that does not verify is
+// refused before any revocation check, as the middleware refuses it: that
+// is a verdict, in rep, and refused is true.
+func (o *checkOptions) verifyToken(cmd *cobra.Command, raw string, keys *clitool.Keyring, rep *checkReport) (_ jwtrevoke.Token, refused bool, _ error) {
+	if o.keys.unverified {
+		fmt.Fprintln(cmd.ErrOrStderr(), unverifiedWarning)
+		tok, err := parseUnverified(raw)
+		return tok, false, err
+	}
+	v, err := verify.New(keys, keys.Algs())
+	if err != nil {
+		return jwtrevoke.Token{}, false, err
+	}
+	_, tok, aerr := v.Verify(raw)
+	if aerr != nil {
+		// Show what the token claims all the same.
+		rep.Verdict, rep.Error, rep.Verified = string(verify.AsError(aerr).Reason), aerr.Error(), false
+		if t, err := parseUnverified(raw); err == nil {
+			rep.Token = newTokenInfo(t)
+		}
+		return jwtrevoke.Token{}, true, nil
+	}
+	return tok, false, nil
+}
+
+// ask starts an agent, waits until it has replayed the stream (--timeout)
+// and asks it about tok; rep gets the verdict, the agent's state, and for a
+// revoked token the event behind it.
+func (o *checkOptions) ask(ctx context.Context, tok jwtrevoke.Token, trusted jwtrevoke.KeySet, rep *checkReport) error {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	nc, err := o.g.Connect(ctx, "jwtrevoke check")
 	if err != nil {
-		return rep, err
+		return err
 	}
 	defer nc.Close()
 	aopts := append([]agent.Option{
@@ -173,11 +186,11 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 	}
 	a, err := agent.New(ctx, nc, aopts...)
 	if err != nil {
-		return rep, o.g.ContractError(err)
+		return o.g.ContractError(err)
 	}
 	defer a.Close()
 	if err := a.WaitReady(ctx); err != nil {
-		return rep, fmt.Errorf("%w (raise --timeout?)", err)
+		return fmt.Errorf("%w (raise --timeout?)", err)
 	}
 	res := a.Check(&tok)
 	rep.Allowed = res.Allowed
@@ -185,7 +198,8 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 	if rep.Verdict == "" {
 		rep.Verdict = "allowed"
 	}
-	rep.Ready, rep.LastApplied, rep.StalenessMS = a.Ready(), a.LastApplied(), millis(a.Staleness())
+	h := a.Health()
+	rep.Ready, rep.LastApplied, rep.StalenessMS = h.Ready, h.LastApplied, millis(h.Staleness)
 	if res.Kind.Valid() {
 		rep.Kind = res.Kind.String()
 		rep.Revocation = o.latestEvent(ctx, nc, a.Contract(), res.Kind, tok, trusted)
@@ -193,7 +207,7 @@ func (o *checkOptions) run(cmd *cobra.Command, arg string) (checkReport, error) 
 			rep.Reason = rep.Revocation.Reason
 		}
 	}
-	return rep, nil
+	return nil
 }
 
 // latestEvent fetches the stream's latest event for the token's key of

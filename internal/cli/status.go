@@ -129,6 +129,17 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 	if err != nil {
 		return statusReport{}, fmt.Errorf("stream %q: %w", o.g.Stream, err)
 	}
+	rep := newStatusReport(info)
+	contract := o.checkContract(&rep, info.Config)
+	if err := countKinds(ctx, st, contract.SubjectPrefix, &rep); err != nil {
+		return statusReport{}, err
+	}
+	return rep, nil
+}
+
+// newStatusReport is the stream's configuration and state, as the server
+// reports them.
+func newStatusReport(info *jetstream.StreamInfo) statusReport {
 	cfg, state := info.Config, info.State
 	rep := statusReport{
 		Stream:            cfg.Name,
@@ -156,8 +167,13 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 		}
 		rep.Cluster = sc
 	}
-	// Checked against the stream's own contract; a stream without one
-	// against --max-lifetime and the defaults.
+	return rep
+}
+
+// checkContract checks the stream configured as cfg against its own
+// contract, or a stream without one against --max-lifetime and the
+// defaults, and returns the contract it checked against.
+func (o *statusOptions) checkContract(rep *statusReport, cfg jetstream.StreamConfig) jwtrevoke.Contract {
 	contract, fromStream, err := o.g.StreamContract(cfg)
 	switch {
 	case err != nil:
@@ -172,38 +188,56 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 			MaxTokenLifetimeSeconds: contract.MaxTokenLifetime.Seconds(), LeewaySeconds: contract.Leeway.Seconds()}
 	}
 	rep.lifetime = contract.MaxTokenLifetime
-	// Keys per kind: the subjects under each kind's prefix (one subject per
-	// key; the stream keeps every live event of a key on it).
+	return contract
+}
+
+// countKinds counts the keys revoked, per kind: the subjects under each
+// kind's prefix (one subject per key; the stream keeps every live event of
+// a key on it), and the messages on other subjects.
+func countKinds(ctx context.Context, st jetstream.Stream, prefix string, rep *statusReport) error {
 	var sum uint64
 	for _, k := range jwtrevoke.Kinds {
-		filter := contract.SubjectPrefix + "." + k.String() + ".>"
+		filter := prefix + "." + k.String() + ".>"
 		ki, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
 		if err != nil {
-			return statusReport{}, fmt.Errorf("counting %s events: %w", k, err)
+			return fmt.Errorf("counting %s events: %w", k, err)
 		}
 		for _, c := range ki.State.Subjects {
 			sum += c
 		}
 		rep.Kinds[k.String()] = uint64(len(ki.State.Subjects))
 	}
-	if state.Msgs > sum {
-		rep.Other = state.Msgs - sum
+	if rep.Messages > sum {
+		rep.Other = rep.Messages - sum
 	}
-	return rep, nil
+	return nil
 }
 
 func (o *statusOptions) print(w io.Writer, rep statusReport) error {
 	if o.g.JSON {
 		return printJSON(w, rep)
 	}
-	now := time.Now()
 	fmt.Fprintf(w, "Stream %s", rep.Stream)
 	if rep.Description != "" {
 		fmt.Fprintf(w, " (%s)", rep.Description)
 	}
 	fmt.Fprintf(w, ", created %s\n\n", stampMilli(rep.Created))
-
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, section := range []func(io.Writer, statusReport){printStatusConfig, printStatusState, printStatusKinds} {
+		section(tw, rep)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if !rep.Safe {
+		fmt.Fprintf(w, "\nUnsafe configuration:\n  %s\n", strings.ReplaceAll(rep.Problem, "; ", "\n  "))
+	}
+	return nil
+}
+
+// printStatusConfig prints the stream's configuration and contract, and
+// whether it is safe.
+func printStatusConfig(tw io.Writer, rep statusReport) {
 	fmt.Fprintln(tw, "Configuration:")
 	fmt.Fprintf(tw, "  Subjects:\t%s\n", strings.Join(rep.Subjects, ", "))
 	fmt.Fprintf(tw, "  Storage:\t%s\n", rep.Storage)
@@ -221,10 +255,12 @@ func (o *statusOptions) print(w io.Writer, rep statusReport) error {
 	} else {
 		fmt.Fprintf(tw, "  Safe:\tNO (see below)\n")
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+}
 
+// printStatusState prints the stream's messages, sequences, consumers and
+// cluster.
+func printStatusState(tw io.Writer, rep statusReport) {
+	now := time.Now()
 	fmt.Fprintln(tw, "\nState:")
 	fmt.Fprintf(tw, "  Messages:\t%d\n", rep.Messages)
 	fmt.Fprintf(tw, "  Bytes:\t%s\n", byteSize(rep.Bytes))
@@ -253,10 +289,10 @@ func (o *statusOptions) print(w io.Writer, rep statusReport) error {
 	default:
 		fmt.Fprintf(tw, "  Cluster:\tnone\n")
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+}
 
+// printStatusKinds prints the live revocations by kind.
+func printStatusKinds(tw io.Writer, rep statusReport) {
 	fmt.Fprintln(tw, "\nLive revocations by kind:")
 	for _, k := range jwtrevoke.Kinds {
 		name := kindName(k) + " (" + k.String() + ")"
@@ -268,11 +304,4 @@ func (o *statusOptions) print(w io.Writer, rep statusReport) error {
 	if rep.Other > 0 {
 		fmt.Fprintf(tw, "  other subjects:\t%d\n", rep.Other)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if !rep.Safe {
-		fmt.Fprintf(w, "\nUnsafe configuration:\n  %s\n", strings.ReplaceAll(rep.Problem, "; ", "\n  "))
-	}
-	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -84,15 +83,41 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy}
-	from := "new events only"
+	cfg, from, err := o.consumerConfig(cmd)
+	if err != nil {
+		return err
+	}
+	setup, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+	defer cancel()
+	// What watch says about itself goes to stderr, also from the
+	// connection's callbacks, which may run after watch has returned.
+	notes := &watchNotes{w: cmd.ErrOrStderr()}
+	defer notes.stop()
+	ws, err := o.open(setup, cfg, notes)
+	if err != nil {
+		return err
+	}
+	defer ws.close()
+	notes.printf("Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.Stream, clitool.RedactURLs(o.g.ServerURL()), from)
+	// Say so when there is nothing to show yet, and later when the replay
+	// has caught up with the stream, rather than fall silent.
+	waiting := notes.waitingAtStart(cfg, ws.state)
+	decoder := ws.contract.Decoder(trusted)
+	return o.follow(cmd.Context(), cmd.OutOrStdout(), ws.it, &decoder, notes, waiting)
+}
+
+// consumerConfig is where --all or --since start the consumer, and how
+// watch says so.
+func (o *watchOptions) consumerConfig(cmd *cobra.Command) (cfg jetstream.OrderedConsumerConfig, from string, _ error) {
+	cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy}
+	from = "new events only"
 	switch {
 	case o.all:
 		cfg.DeliverPolicy, from = jetstream.DeliverAllPolicy, "the first event"
 	case o.since != "":
 		s, err := parseSince(o.since, time.Now())
 		if err != nil {
-			return clitool.UsageError(cmd, err)
+			return cfg, "", clitool.UsageError(cmd, err)
 		}
 		if s.seq > 0 {
 			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, s.seq
@@ -102,15 +127,23 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 			from = stamp(s.time)
 		}
 	}
+	return cfg, from, nil
+}
 
-	ctx := cmd.Context()
-	setup, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	// What watch says about itself goes to stderr, also from the
-	// connection's callbacks, which may run after watch has returned.
-	notes := &watchNotes{w: cmd.ErrOrStderr()}
-	defer notes.stop()
-	nc, err := o.g.Connect(setup, "jwtrevoke watch",
+// watchStream is watch's consumer on the stream, and what it read of the
+// stream when it started.
+type watchStream struct {
+	nc       *nats.Conn
+	it       jetstream.MessagesContext
+	state    jetstream.StreamState
+	contract jwtrevoke.Contract
+}
+
+// open connects, reads the stream's contract and starts an ordered
+// consumer configured as cfg. The connection's losses and returns go to
+// notes. The caller closes the watchStream.
+func (o *watchOptions) open(ctx context.Context, cfg jetstream.OrderedConsumerConfig, notes *watchNotes) (*watchStream, error) {
+	nc, err := o.g.Connect(ctx, "jwtrevoke watch",
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err == nil {
 				return // closed by watch itself
@@ -121,51 +154,51 @@ func (o *watchOptions) run(cmd *cobra.Command) error {
 			notes.printf("Reconnected to %s; watching again\n", nc.ConnectedUrlRedacted())
 		}))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer nc.Close()
+	ws, err := o.consume(ctx, nc, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return ws, nil
+}
+
+// consume starts the consumer on nc.
+func (o *watchOptions) consume(ctx context.Context, nc *nats.Conn, cfg jetstream.OrderedConsumerConfig) (*watchStream, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	st, err := js.Stream(setup, o.g.Stream)
+	st, err := js.Stream(ctx, o.g.Stream)
 	if err != nil {
-		return fmt.Errorf("stream %q on %s: %w", o.g.Stream, clitool.RedactURLs(o.g.ServerURL()), err)
+		return nil, fmt.Errorf("stream %q on %s: %w", o.g.Stream, clitool.RedactURLs(o.g.ServerURL()), err)
 	}
 	contract, _, err := o.g.StreamContract(st.CachedInfo().Config)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cons, err := js.OrderedConsumer(setup, o.g.Stream, cfg)
+	cons, err := js.OrderedConsumer(ctx, o.g.Stream, cfg)
 	if err != nil {
-		return fmt.Errorf("consumer on %q: %w", o.g.Stream, err)
+		return nil, fmt.Errorf("consumer on %q: %w", o.g.Stream, err)
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return fmt.Errorf("consumer on %q: %w", o.g.Stream, err)
+		return nil, fmt.Errorf("consumer on %q: %w", o.g.Stream, err)
 	}
-	defer it.Stop()
-	notes.printf("Watching stream %s on %s from %s; Ctrl-C to stop\n", o.g.Stream, clitool.RedactURLs(o.g.ServerURL()), from)
-	// Say so when there is nothing to show yet, and later when the replay
-	// has caught up with the stream, rather than fall silent.
-	state := st.CachedInfo().State
-	waiting := false
-	switch {
-	case cfg.DeliverPolicy == jetstream.DeliverNewPolicy,
-		cfg.DeliverPolicy == jetstream.DeliverAllPolicy && state.LastSeq == 0:
-		waiting = true
-		notes.printf("Waiting for events after seq %d; the stream's last is %d\n", state.LastSeq, state.LastSeq)
-	case cfg.DeliverPolicy == jetstream.DeliverByStartSequencePolicy && cfg.OptStartSeq > state.LastSeq:
-		waiting = true
-		notes.printf("Waiting for events after seq %d; the stream's last is %d (--since %d is past it)\n", cfg.OptStartSeq-1, state.LastSeq, cfg.OptStartSeq)
-	case cfg.DeliverPolicy == jetstream.DeliverByStartTimePolicy && (state.LastSeq == 0 || cfg.OptStartTime.After(state.LastTime)):
-		waiting = true
-		notes.printf("Waiting for events after %s; the stream's last is %d, stored %s\n", stampMilli(*cfg.OptStartTime), state.LastSeq, stampMilli(state.LastTime))
-	}
+	return &watchStream{nc: nc, it: it, state: st.CachedInfo().State, contract: contract}, nil
+}
 
-	decoder := contract.Decoder(trusted)
-	dec := &decoder
-	out := cmd.OutOrStdout()
+// close stops the consumer and closes the connection.
+func (ws *watchStream) close() {
+	ws.it.Stop()
+	ws.nc.Close()
+}
+
+// follow prints every event it reads from it, until ctx ends or --count
+// events have been printed. Once it has caught up with the stream it says
+// that it waits, unless it said so already (waiting).
+func (o *watchOptions) follow(ctx context.Context, out io.Writer, it jetstream.MessagesContext, dec *jwtrevoke.Decoder, notes *watchNotes, waiting bool) error {
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
 	for n := 0; o.count == 0 || n < o.count; n++ {
@@ -210,111 +243,28 @@ func (n *watchNotes) printf(format string, args ...any) {
 	}
 }
 
+// waitingAtStart says what watch waits for when, starting the consumer
+// configured as cfg on a stream in state, it has nothing to show yet; it
+// reports whether it said so.
+func (n *watchNotes) waitingAtStart(cfg jetstream.OrderedConsumerConfig, state jetstream.StreamState) bool {
+	switch {
+	case cfg.DeliverPolicy == jetstream.DeliverNewPolicy,
+		cfg.DeliverPolicy == jetstream.DeliverAllPolicy && state.LastSeq == 0:
+		n.printf("Waiting for events after seq %d; the stream's last is %d\n", state.LastSeq, state.LastSeq)
+	case cfg.DeliverPolicy == jetstream.DeliverByStartSequencePolicy && cfg.OptStartSeq > state.LastSeq:
+		n.printf("Waiting for events after seq %d; the stream's last is %d (--since %d is past it)\n", cfg.OptStartSeq-1, state.LastSeq, cfg.OptStartSeq)
+	case cfg.DeliverPolicy == jetstream.DeliverByStartTimePolicy && (state.LastSeq == 0 || cfg.OptStartTime.After(state.LastTime)):
+		n.printf("Waiting for events after %s; the stream's last is %d, stored %s\n", stampMilli(*cfg.OptStartTime), state.LastSeq, stampMilli(state.LastTime))
+	default:
+		return false
+	}
+	return true
+}
+
 // stop drops whatever is printed after it: a callback that runs after
 // watch has returned writes nothing.
 func (n *watchNotes) stop() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.stopped = true
-}
-
-// Statuses of a watched event.
-const (
-	watchOK        = "ok"
-	watchExpired   = "expired"
-	watchMalformed = "malformed"
-	watchUntrusted = "untrusted"
-)
-
-// watchEvent is one line of watch output.
-type watchEvent struct {
-	Seq     uint64    `json:"seq"`
-	Time    time.Time `json:"time"` // when the server stored it
-	Subject string    `json:"subject"`
-	Size    int       `json:"size"`
-	Status  string    `json:"status"`
-	Error   string    `json:"error,omitempty"`
-	*revocation
-	Signed  string   `json:"signed_by,omitempty"`
-	LagMS   *float64 `json:"lag_ms,omitempty"`
-	Warning string   `json:"warning,omitempty"`
-}
-
-// newWatchEvent decodes one message as an agent would at now.
-func newWatchEvent(m jetstream.Msg, dec *jwtrevoke.Decoder, now time.Time) watchEvent {
-	ev := watchEvent{Subject: m.Subject(), Size: len(m.Data())}
-	if meta, err := m.Metadata(); err == nil {
-		ev.Seq, ev.Time = meta.Sequence.Stream, meta.Timestamp.UTC()
-	}
-	r, kid, err := dec.DecodeSigned(m.Data(), now)
-	switch {
-	case err == nil:
-		ev.Status = watchOK
-		lag := millis(now.Sub(r.Issued))
-		ev.LagMS = &lag
-	case errors.Is(err, jwtrevoke.ErrExpired):
-		ev.Status = watchExpired
-		// Show what it was: decode it as of the time it was stored.
-		if !ev.Time.IsZero() {
-			r, kid, err = dec.DecodeSigned(m.Data(), ev.Time)
-		}
-		if err != nil {
-			err = nil
-			r = jwtrevoke.Revocation{}
-		}
-	case errors.Is(err, jwtrevoke.ErrUnsigned), errors.Is(err, jwtrevoke.ErrUnknownKeyID), errors.Is(err, jwtrevoke.ErrBadSignature):
-		ev.Status, ev.Error = watchUntrusted, err.Error()
-	default:
-		ev.Status, ev.Error = watchMalformed, err.Error()
-	}
-	if err == nil && r.Kind.Valid() {
-		rj := newRevocation(r)
-		ev.revocation, ev.Signed = &rj, kid
-		// Agents apply an event whatever its subject, but settle "unknown"
-		// verdicts by the subject: a hand-made event on the wrong one
-		// would not be found.
-		if want := "." + r.Kind.String() + "." + jwtrevoke.KeyToken(r.Key); !strings.HasSuffix(ev.Subject, want) {
-			ev.Warning = "the subject does not match the event's kind and key: want …" + want
-		}
-	}
-	return ev
-}
-
-// writeText prints the event as one line.
-func (ev watchEvent) writeText(w io.Writer) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s  #%d  ", stampMilli(ev.Time), ev.Seq)
-	if ev.Status != watchOK {
-		b.WriteString(strings.ToUpper(ev.Status) + "  ")
-	}
-	if r := ev.revocation; r != nil {
-		key := strconv.Quote(r.Key)
-		if r.Kind == jwtrevoke.KindAll {
-			key = "-"
-		}
-		fmt.Fprintf(&b, "%s  %s  before=%s  expires=%s", r.Kind, key, stamp(r.Before), stamp(r.Expires))
-		if r.Reason != "" {
-			fmt.Fprintf(&b, "  reason=%q", r.Reason)
-		}
-		if r.Actor != "" {
-			fmt.Fprintf(&b, "  actor=%q", r.Actor)
-		}
-		if ev.Signed != "" {
-			fmt.Fprintf(&b, "  signed_by=%q", ev.Signed)
-		}
-	} else {
-		fmt.Fprintf(&b, "subject=%s  size=%d", ev.Subject, ev.Size)
-	}
-	if ev.LagMS != nil {
-		fmt.Fprintf(&b, "  lag=%s", round(time.Duration(*ev.LagMS*float64(time.Millisecond))))
-	}
-	if ev.Error != "" {
-		fmt.Fprintf(&b, "  error=%q", ev.Error)
-	}
-	if ev.Warning != "" {
-		fmt.Fprintf(&b, "  warning=%q", ev.Warning)
-	}
-	b.WriteByte('\n')
-	_, err := io.WriteString(w, b.String())
-	return err
 }
