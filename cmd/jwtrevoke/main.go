@@ -7,6 +7,10 @@
 //	jwtrevoke check <jwt>              # verdict from a local agent
 //	jwtrevoke watch --json             # tail events as JSON lines
 //	jwtrevoke status                   # the stream and its live entries
+//
+// main only wires the root command, its version and its exit status; the
+// verbs live in internal/serve, internal/demo and internal/cli, on the
+// plumbing they share in internal/cli/clitool.
 package main
 
 import (

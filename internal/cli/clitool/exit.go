@@ -20,7 +20,8 @@ const (
 // ExitError is an error that carries the exit status jwtrevoke ends with,
 // for a verb whose statuses mean more than "failed" (check: 1 refused, 2
 // no verdict) and for usage errors. main prints Err like any error; it is
-// nil when the verb has already said what there was to say.
+// nil when the verb has already said what there was to say. It is a value,
+// never changed once made.
 type ExitError struct {
 	Code int
 	Err  error // nil: nothing to print

@@ -17,7 +17,9 @@ import (
 )
 
 // Globals are the flags every verb shares. The NATS ones are named as in
-// the nats CLI where they mean the same thing.
+// the nats CLI where they mean the same thing. Flag parsing fills them in;
+// after that they are only read, and their methods are safe for use by
+// multiple goroutines.
 type Globals struct {
 	Server      string // --server; "" for NATS_URL or DefaultServer (see ServerURL)
 	Creds       string

@@ -63,7 +63,7 @@ const ClientID = "demo-client"
 const IssueDelayHeader = "X-Issue-Delay-Ms"
 
 // Client drives a running demo over HTTP, failing its test on any answer
-// the demo's contract does not allow.
+// the demo's contract does not allow. It is for the test's own goroutine.
 type Client struct {
 	t        *testing.T
 	Issuer   string   // the issuer's base URL
