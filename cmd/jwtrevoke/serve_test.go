@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
 const (
@@ -178,24 +179,14 @@ func (p *serveProc) active(t *testing.T, raw string) bool {
 // service's agent has applied its revocation (how soon is not asserted).
 func (p *serveProc) eventuallyInactive(t *testing.T, what, raw string) {
 	t.Helper()
-	deadline := time.Now().Add(serveWait)
-	for p.active(t, raw) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still active after %v", what, serveWait)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, what+": inactive", func() bool { return !p.active(t, raw) })
 }
 
 func serveToken(t *testing.T, key, jti, sub string, iat time.Time) string {
 	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+	return testkit.SignHS256(t, []byte(key), jwt.MapClaims{
 		"jti": jti, "sub": sub, "sid": "sess-" + jti, "iat": iat.Unix(), "exp": time.Now().Add(10 * time.Minute).Unix(),
-	}).SignedString([]byte(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	}, "")
 }
 
 func TestServeProcess(t *testing.T) {
