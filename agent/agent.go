@@ -83,13 +83,9 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jwtrevoke/agent: %w", err)
 	}
-	st, err := js.Stream(ctx, cfg.stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("jwtrevoke/agent: stream %q: %w: agents only read it; the publisher creates it (publisher.New, "+
-			"jwtrevoke serve, or jwtrevoke revoke --create-stream), so start one first", cfg.stream, err)
-	}
+	st, err := openStream(ctx, js, cfg.stream)
 	if err != nil {
-		return nil, fmt.Errorf("jwtrevoke/agent: stream %q: %w", cfg.stream, err)
+		return nil, err
 	}
 	info := st.CachedInfo()
 	contract, err := adoptContract(&cfg, info.Config)
@@ -119,27 +115,50 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 		created: info.Created,
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	if err := a.start(ctx, info, contract, newFilter); err != nil {
+		a.cancel()
+		return nil, err
+	}
+	return a, nil
+}
+
+// openStream looks the stream up, saying who creates it if it is missing.
+func openStream(ctx context.Context, js jetstream.JetStream, name string) (jetstream.Stream, error) {
+	st, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("jwtrevoke/agent: stream %q: %w: agents only read it; the publisher creates it (publisher.New, "+
+			"jwtrevoke serve, or jwtrevoke revoke --create-stream), so start one first", name, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jwtrevoke/agent: stream %q: %w", name, err)
+	}
+	return st, nil
+}
+
+// start fills the filter from a snapshot if there is a valid one, and
+// starts the consumer after it (or at the stream's first event) and the
+// prober.
+func (a *Agent) start(ctx context.Context, info *jetstream.StreamInfo, contract jwtrevoke.Contract, newFilter func() (*filter.Filter, error)) error {
 	from := max(info.State.FirstSeq, 1)
 	if sf, seq := a.loadSnapshot(ctx, info, contract, newFilter); sf != nil {
 		a.f, from, a.snapshotSeq = sf, seq+1, seq
 		a.applied.Store(seq)
 	} else {
-		f.Expect(int64(info.State.Msgs))
+		a.f.Expect(int64(info.State.Msgs))
 	}
-	cfg.log.Info("agent replaying revocations", "stream", cfg.stream, "from_seq", from, "events", info.State.Msgs, "last_seq", info.State.LastSeq)
-	now := cfg.clock().UnixNano()
+	a.cfg.log.Info("agent replaying revocations", "stream", a.cfg.stream, "from_seq", from, "events", info.State.Msgs, "last_seq", info.State.LastSeq)
+	now := a.cfg.clock().UnixNano()
 	a.heardAt.Store(now)
 	if info.State.Msgs == 0 || a.applied.Load() >= a.target {
 		a.freshAsOf.Store(now)
 		a.markReady()
 	}
 	if err := a.startConsumer(ctx, from, false); err != nil {
-		a.cancel()
-		return nil, err
+		return err
 	}
 	a.wg.Add(1)
 	go a.probeLoop()
-	return a, nil
+	return nil
 }
 
 // adoptContract makes cfg follow the contract in the stream's metadata:
