@@ -70,7 +70,7 @@ refused token and 2 also when it reaches no verdict.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          clitool.UnknownVerb,
-		RunE:          clitool.NeedVerb("give a verb: serve, demo, revoke, check, watch or status"),
+		RunE:          clitool.NeedVerb("give a verb: serve, demo, revoke, check, watch, status or snapshot"),
 	}
 	root.SetFlagErrorFunc(clitool.UsageError)
 	g.Register(root)
@@ -81,6 +81,7 @@ refused token and 2 also when it reaches no verdict.`,
 		cli.NewCheckCommand(g),
 		cli.NewWatchCommand(g),
 		cli.NewStatusCommand(g),
+		cli.NewSnapshotCommand(g),
 	)
 	return root
 }

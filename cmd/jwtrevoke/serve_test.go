@@ -20,6 +20,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+	"github.com/jwtrevoke/jwtrevoke/snapshot"
 )
 
 const (
@@ -31,11 +32,12 @@ const (
 
 // serveProc is a running `jwtrevoke serve`.
 type serveProc struct {
-	cmd  *exec.Cmd
-	base string
-	out  *syncBuffer
-	done chan struct{} // closed when the process has exited
-	err  error         // its exit error, once done is closed
+	cmd     *exec.Cmd
+	base    string
+	natsURL string // the embedded NATS server's
+	out     *syncBuffer
+	done    chan struct{} // closed when the process has exited
+	err     error         // its exit error, once done is closed
 }
 
 // startServe starts `jwtrevoke serve` on free loopback ports with an
@@ -60,7 +62,8 @@ func startServe(t *testing.T, extra ...string) *serveProc {
 		"--verbose",
 	}...)
 	args = append(args, extra...)
-	p := &serveProc{cmd: exec.Command(bin, args...), base: "http://127.0.0.1:" + strconv.Itoa(httpPort), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &serveProc{cmd: exec.Command(bin, args...), base: "http://127.0.0.1:" + strconv.Itoa(httpPort),
+		natsURL: "nats://127.0.0.1:" + strconv.Itoa(natsPort), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(p.cmd.Environ(), "NATS_URL=") // always the embedded server
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -420,5 +423,31 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		if !errors.As(err, &exit) || exit.ExitCode() != clitool.ExitUsage || !strings.Contains(string(out), tt.want) {
 			t.Errorf("serve %s (%s): err %v, output %q; want exit %d mentioning %q", strings.Join(tt.args, " "), tt.name, err, out, clitool.ExitUsage, tt.want)
 		}
+	}
+}
+
+// TestServeWritesSnapshots: serve's snapshotter writes the live set to the
+// stream's bucket once events arrive, and an agent then starts from it.
+func TestServeWritesSnapshots(t *testing.T) {
+	p := startServe(t, "--snapshot-every", "50ms")
+	for _, sub := range []string{"alice", "bob"} {
+		if status, body := p.admin(t, `{"kind":"sub","key":"`+sub+`"}`); status != http.StatusOK {
+			t.Fatalf("admin revoke %s: %d %s", sub, status, body)
+		}
+	}
+	nc := testkit.Connect(t, p.natsURL)
+	js := testkit.JetStream(t, nc)
+	ctx := cliContext(t, testkit.Patience)
+	testkit.Eventually(t, "serve wrote a snapshot of both revocations", func() bool {
+		store, err := snapshot.Open(ctx, js, snapshot.DefaultBucket)
+		if err != nil {
+			return false
+		}
+		entries, err := store.List(ctx)
+		return err == nil && len(entries) > 0 && entries[0].Seq >= 2
+	})
+	a := testkit.NewAgent(t, nc)
+	if st := a.Stats(); st.SnapshotSeq < 2 {
+		t.Fatalf("agent beside serve started from snapshot %d (loads %v), want at least 2", st.SnapshotSeq, st.SnapshotLoads)
 	}
 }

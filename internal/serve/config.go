@@ -74,6 +74,9 @@ func (f *flags) config(ctx context.Context, log *slog.Logger) (*config, error) {
 			bad = append(bad, err)
 		}
 	}
+	if f.snapshotEvery < 0 {
+		bad = append(bad, fmt.Errorf("--snapshot-every %v: want 0 (no snapshots) or a positive interval", f.snapshotEvery))
+	}
 	if len(bad) > 0 {
 		return nil, usageErrors(bad)
 	}

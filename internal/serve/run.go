@@ -18,6 +18,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/snapshot"
 )
 
 // run runs the service until ctx ends (SIGINT, SIGTERM), then shuts down
@@ -47,6 +48,13 @@ func run(ctx context.Context, g *clitool.Globals, f *flags) error {
 		return err
 	}
 	defer svc.agent.Close()
+	if f.snapshotEvery > 0 {
+		snap, err := startSnapshots(nc, g, f, log)
+		if err != nil {
+			return err
+		}
+		defer snap.Close()
+	}
 	handler, err := svc.routes()
 	if err != nil {
 		return err
@@ -150,6 +158,16 @@ func newService(ctx context.Context, g *clitool.Globals, f *flags, nc *nats.Conn
 		contract: a.Contract(),
 		clients:  c.clients, public: c.public, corsOrigins: f.corsOrigins, adminToken: c.adminToken,
 	}, nil
+}
+
+// startSnapshots runs a snapshotter beside the service (--snapshot-every).
+func startSnapshots(nc *nats.Conn, g *clitool.Globals, f *flags, log *slog.Logger) (*snapshot.Snapshotter, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	return snapshot.NewSnapshotter(js, snapshot.WithStream(g.Stream), snapshot.WithReplicas(f.replicas),
+		snapshot.WithInterval(f.snapshotEvery), snapshot.WithLogger(log))
 }
 
 // stream is the revocation stream name on nc.

@@ -48,6 +48,7 @@ type flags struct {
 	failOpen        bool
 	replicas        int
 	shutdownTimeout time.Duration
+	snapshotEvery   time.Duration
 }
 
 const long = `Run the revocation service: a publisher and an agent on the revocation
@@ -129,6 +130,7 @@ func NewCommand(g *clitool.Globals) *cobra.Command {
 	fs.DurationVar(&f.staleness, "staleness", 5*time.Second, "how long the agent may go without hearing the stream before it is stale (and /readyz fails)")
 	fs.BoolVar(&f.failOpen, "fail-open", false, "when stale, let /introspect answer from memory instead of inactive")
 	fs.IntVar(&f.replicas, "replicas", 1, "replicas of the revocation stream when serve creates it (3 on a cluster)")
+	fs.DurationVar(&f.snapshotEvery, "snapshot-every", 5*time.Minute, "write a snapshot of the live revocations to <stream>_SNAPSHOTS this often when events arrived, so new agents start from it (0: never; docs/snapshot-format.md)")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests in flight finish on SIGINT/SIGTERM")
 	return cmd
 }
