@@ -166,11 +166,19 @@ func flagValue(args []any, name string) string {
 	return ""
 }
 
-// serveFlagsDefined checks that every --flag in args is a flag of the
-// jwtrevoke command (defined in cmd/jwtrevoke).
+// serveFlagsDefined checks that every --flag in args is a flag of
+// jwtrevoke serve: its own (internal/serve) or a global one
+// (internal/cli/clitool).
 func serveFlagsDefined(t *testing.T, where string, args []any) {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join("..", "cmd", "jwtrevoke", "*.go"))
+	var files []string
+	for _, dir := range [][]string{{"internal", "serve"}, {"internal", "cli", "clitool"}} {
+		fs, _ := filepath.Glob(filepath.Join(append(append([]string{".."}, dir...), "*.go")...))
+		files = append(files, fs...)
+	}
+	if len(files) == 0 {
+		t.Fatal("no source of jwtrevoke serve found")
+	}
 	var src []byte
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -186,7 +194,7 @@ func serveFlagsDefined(t *testing.T, where string, args []any) {
 		}
 		name, _, _ = strings.Cut(name, "=")
 		if !regexp.MustCompile(`Var[P]?\(&[^,]+, "` + regexp.QuoteMeta(name) + `"`).Match(src) {
-			t.Errorf("%s: --%s is not a flag of jwtrevoke (cmd/jwtrevoke)", where, name)
+			t.Errorf("%s: --%s is not a flag of jwtrevoke serve (internal/serve, internal/cli/clitool)", where, name)
 		}
 	}
 }
