@@ -100,9 +100,13 @@ func (f *Filter) check(vw *view, k jwtrevoke.Kind, key string, iat, now int64) V
 	return f.lookup(vw.gens[k-1], k, h, maybe, iat, now)
 }
 
-// lookup settles a Bloom "maybe" from the exact entries.
+// lookup settles a Bloom "maybe" from the exact entries. It peeks (a
+// shared lock) rather than gets (an exclusive one, to move the entry to
+// the front): checks of revoked tokens on every goroutine must not
+// serialize on the LRU, so eviction follows the order entries were
+// written, not read.
 func (f *Filter) lookup(gens []*generation, k jwtrevoke.Kind, h uint64, maybe uint64, iat, now int64) Verdict {
-	e, ok := f.exact.Load().Get(h)
+	e, ok := f.exact.Load().Peek(h)
 	if ok && e.live(now) {
 		if e.revokes(k, iat) {
 			f.stats.revoked.Add(1)
