@@ -23,7 +23,9 @@ func (f *Filter) AddAt(r jwtrevoke.Revocation, now time.Time) error {
 // answered Unknown: r is that key's latest revocation, or nil if the log has
 // none (the Bloom "maybe" was a false positive). Either way the answer is
 // cached in the LRU as authoritative, so the next check of that key is
-// settled locally.
+// settled locally. A revocation that has already expired (with the grace)
+// is ignored like any expired one, and the key stays Unknown: pass nil for
+// a log that holds nothing live.
 func (f *Filter) Settle(k jwtrevoke.Kind, key string, r *jwtrevoke.Revocation, now time.Time) error {
 	if r != nil {
 		if r.Kind != k || r.Key != key {
