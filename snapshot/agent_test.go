@@ -239,12 +239,17 @@ func TestAgentRefusesBadSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := obj.GetBytes(ctx, newer.Name)
+	part := newer.Name + "." + newer.Info.Metadata["jwtrevoke.snapshot_nonce"] + ".part-00000"
+	info, err := obj.GetInfo(ctx, part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := obj.GetBytes(ctx, part)
 	if err != nil {
 		t.Fatal(err)
 	}
 	data[len(data)/2] ^= 0xff
-	if _, err := obj.Put(ctx, newer.Info.ObjectMeta, bytes.NewReader(data)); err != nil {
+	if _, err := obj.Put(ctx, info.ObjectMeta, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	a := startsFrom(t, url, older.Seq, agent.SnapshotLoaded)

@@ -1,14 +1,18 @@
 package snapshot
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/jwtrevoke/jwtrevoke"
 )
@@ -86,7 +90,8 @@ func (s *Store) List(ctx context.Context) ([]Entry, error) {
 			continue
 		}
 		count, _ := strconv.ParseUint(in.Metadata[metaCount], 10, 64)
-		out = append(out, Entry{Name: in.Name, Seq: seq, Count: count, Size: in.Size, Info: in})
+		size, _ := strconv.ParseUint(in.Metadata[metaBytes], 10, 64)
+		out = append(out, Entry{Name: in.Name, Seq: seq, Count: count, Size: size, Info: in})
 	}
 	slices.SortFunc(out, func(a, b Entry) int { return -cmpUint(a.Seq, b.Seq) })
 	return out, nil
@@ -102,55 +107,173 @@ func cmpUint(a, b uint64) int {
 	return 0
 }
 
+// A snapshot is stored as parts of at most partSize bytes, then a small
+// manifest object named name(S) that lists them: big objects are written
+// in pieces small enough that nats.go's asynchronous chunk publishes never
+// outrun a stream's ingest queue (128 MiB; past it the server answers "429
+// too many requests", and a stalled client gives up), and the manifest,
+// written last, makes the snapshot appear whole or not at all. Parts carry
+// a nonce of their writer, so two writers of one sequence never mix parts.
+const partSize = 8 << 20
+
+// metaParts and metaNonce are the manifest's metadata: how many parts, and
+// the writer's nonce in their names.
+const (
+	metaParts = "jwtrevoke.snapshot_parts"
+	metaNonce = "jwtrevoke.snapshot_nonce"
+	metaPart  = "jwtrevoke.snapshot_part_of"
+	metaBytes = "jwtrevoke.snapshot_bytes"
+)
+
+// orphanAge is how old a part no manifest names must be before Prune
+// deletes it: a writer still writing its parts is younger.
+const orphanAge = time.Hour
+
+func partName(manifest, nonce string, i int) string {
+	return fmt.Sprintf("%s.%s.part-%05d", manifest, nonce, i)
+}
+
 // Put writes a snapshot of set under h (h.Count is set from the set),
 // streaming it into the bucket. A snapshot of the same sequence replaces
-// the one there. Object Store writes the object's chunks first and its
-// description last, so a writer that dies midway leaves no snapshot.
+// the one there. A writer that dies midway leaves no snapshot, only parts
+// that Prune deletes later.
 func (s *Store) Put(ctx context.Context, h Header, set *Set, signer *jwtrevoke.Signer) (Entry, error) {
 	h.Count = uint64(set.Len())
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(Write(pw, h, set.All(), signer)) }()
+	defer pr.Close() // unblocks the writer if a part failed
+	manifest, nonce := name(h.Seq), nuid.Next()
+	br := bufio.NewReaderSize(pr, 64<<10)
+	var size uint64
+	parts := 0
+	for ; ; parts++ {
+		if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return Entry{}, fmt.Errorf("jwtrevoke/snapshot: writing %s: %w", manifest, err)
+		}
+		info, err := s.obj.Put(ctx, jetstream.ObjectMeta{
+			Name:     partName(manifest, nonce, parts),
+			Metadata: map[string]string{metaPart: manifest},
+		}, io.LimitReader(br, partSize))
+		if err != nil {
+			return Entry{}, fmt.Errorf("jwtrevoke/snapshot: writing %s part %d: %w", manifest, parts, err)
+		}
+		size += info.Size
+	}
 	info, err := s.obj.Put(ctx, jetstream.ObjectMeta{
-		Name:        name(h.Seq),
+		Name:        manifest,
 		Description: fmt.Sprintf("jwtrevoke snapshot of %s at sequence %d", h.Stream, h.Seq),
 		Metadata: map[string]string{
 			metaSeq:     strconv.FormatUint(h.Seq, 10),
 			metaStream:  h.Stream,
 			metaCount:   strconv.FormatUint(h.Count, 10),
 			metaVersion: strconv.Itoa(Version),
+			metaParts:   strconv.Itoa(parts),
+			metaNonce:   nonce,
+			metaBytes:   strconv.FormatUint(size, 10),
 		},
-	}, pr)
-	pr.CloseWithError(err) // unblocks the writer if Put gave up
+	}, strings.NewReader(manifest))
 	if err != nil {
-		return Entry{}, fmt.Errorf("jwtrevoke/snapshot: writing %s: %w", name(h.Seq), err)
+		return Entry{}, fmt.Errorf("jwtrevoke/snapshot: writing %s: %w", manifest, err)
 	}
-	return Entry{Name: info.Name, Seq: h.Seq, Count: h.Count, Size: info.Size, Info: info}, nil
+	return Entry{Name: manifest, Seq: h.Seq, Count: h.Count, Size: size, Info: info}, nil
 }
 
-// Read reads the snapshot e (see the package function Read): the object's
+// Read reads the snapshot e (see the package function Read): each part's
 // own digest is checked by the Object Store, the snapshot's by Read.
 func (s *Store) Read(ctx context.Context, e Entry, keys jwtrevoke.KeySet, check func(Header) error, fn func(jwtrevoke.Revocation) error) (Header, error) {
-	res, err := s.obj.Get(ctx, e.Name)
-	if err != nil {
-		return Header{}, fmt.Errorf("jwtrevoke/snapshot: reading %s: %w", e.Name, err)
+	parts, err := strconv.Atoi(e.Info.Metadata[metaParts])
+	nonce := e.Info.Metadata[metaNonce]
+	if err != nil || parts < 0 || nonce == "" {
+		return Header{}, fmt.Errorf("%w: manifest %s names no parts", ErrCorrupt, e.Name)
 	}
-	defer res.Close()
-	h, err := Read(res, keys, check, fn)
+	r := &partsReader{ctx: ctx, s: s, manifest: e.Name, nonce: nonce, parts: parts}
+	defer r.close()
+	h, err := Read(r, keys, check, fn)
 	if err == nil && h.Seq != e.Seq {
 		err = fmt.Errorf("%w: object %s holds sequence %d", ErrCorrupt, e.Name, h.Seq)
 	}
 	return h, err
 }
 
-// Prune deletes all but the newest keep snapshots.
+// partsReader reads a snapshot's parts one after the other.
+type partsReader struct {
+	ctx             context.Context
+	s               *Store
+	manifest, nonce string
+	parts, next     int
+	cur             jetstream.ObjectResult
+}
+
+func (r *partsReader) Read(p []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			if r.next == r.parts {
+				return 0, io.EOF
+			}
+			res, err := r.s.obj.Get(r.ctx, partName(r.manifest, r.nonce, r.next))
+			if err != nil {
+				return 0, fmt.Errorf("%w: part %d of %s: %w", ErrCorrupt, r.next, r.manifest, err)
+			}
+			r.cur, r.next = res, r.next+1
+		}
+		n, err := r.cur.Read(p)
+		if errors.Is(err, io.EOF) {
+			r.close()
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (r *partsReader) close() {
+	if r.cur != nil {
+		r.cur.Close()
+		r.cur = nil
+	}
+}
+
+// Prune deletes all but the newest keep snapshots, and parts no manifest
+// names that are older than a writer would take.
 func (s *Store) Prune(ctx context.Context, keep int) error {
 	entries, err := s.List(ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
+	pruned := map[string]bool{}
 	for _, e := range entries[min(max(keep, 1), len(entries)):] {
 		if err := s.obj.Delete(ctx, e.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			errs = append(errs, err)
+			continue
+		}
+		pruned[e.Name] = true
+	}
+	kept := map[string]bool{}
+	for _, e := range entries[:min(max(keep, 1), len(entries))] {
+		kept[e.Name+"."+e.Info.Metadata[metaNonce]+"."] = true
+	}
+	infos, err := s.obj.List(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, in := range infos {
+		m, ok := in.Metadata[metaPart]
+		if !ok || in.Deleted {
+			continue
+		}
+		// A part of a pruned snapshot goes now; one no kept manifest names
+		// (a dead writer's, or a replaced one's) once it is older than any
+		// writer still at work would be.
+		prefix := in.Name[:strings.LastIndex(in.Name, ".part-")+1]
+		if !pruned[m] && (kept[prefix] || time.Since(in.ModTime) < orphanAge) {
+			continue
+		}
+		if err := s.obj.Delete(ctx, in.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 			errs = append(errs, err)
 		}
 	}

@@ -85,4 +85,75 @@ func TestWriterDiesMidWrite(t *testing.T) {
 	if _, err := store.Read(ctx, entries[0], nil, nil, func(jwtrevoke.Revocation) error { return nil }); err != nil {
 		t.Fatalf("the whole snapshot is no longer readable: %v", err)
 	}
+	// A writer that died after writing parts, before its manifest: its
+	// parts are invisible.
+	if _, err := store.obj.Put(ctx, jetstream.ObjectMeta{Name: partName(name(30), "dead", 0), Metadata: map[string]string{metaPart: name(30)}}, bytes.NewReader(full.Bytes()[:1000])); err != nil {
+		t.Fatal(err)
+	}
+	if entries, err := store.List(ctx); err != nil || len(entries) != 1 || entries[0].Seq != 10 {
+		t.Fatalf("with a dead writer's part the bucket lists %+v, %v; want only the snapshot at 10", entries, err)
+	}
+}
+
+// TestManyParts: a snapshot larger than a part is written in parts and
+// read back whole, and pruning removes an older snapshot's parts with it.
+func TestManyParts(t *testing.T) {
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store, err := Create(ctx, js, "TEST_SNAPSHOTS", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	set := NewSet()
+	const n = 400_000 // 29 bytes each: about 11.6 MB, two parts
+	for i := range n {
+		set.Add(jwtrevoke.Revocation{Kind: jwtrevoke.KindToken, Key: "jti-" + strconv.Itoa(i), Before: now, Expires: now.Add(time.Hour)})
+	}
+	h := Header{Stream: "JWTREVOKE", Created: now, Taken: now, Contract: jwtrevoke.DefaultContract()}
+	for _, seq := range []uint64{1, 2} {
+		h.Seq = seq
+		if _, err := store.Put(ctx, h, set, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := store.List(ctx)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("List() = %d entries, %v; want 2", len(entries), err)
+	}
+	if p := entries[0].Info.Metadata[metaParts]; p != "2" || entries[0].Size <= partSize {
+		t.Fatalf("newest snapshot in %s parts, %d bytes; want 2 parts over %d bytes", p, entries[0].Size, partSize)
+	}
+	got := 0
+	if _, err := store.Read(ctx, entries[0], nil, nil, func(jwtrevoke.Revocation) error { got++; return nil }); err != nil || got != n {
+		t.Fatalf("Read() = %d revocations, %v; want %d", got, err, n)
+	}
+	if err := store.Prune(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := store.obj.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 3 { // the kept manifest and its two parts
+		var names []string
+		for _, in := range infos {
+			names = append(names, in.Name)
+		}
+		t.Fatalf("after Prune(1) the bucket holds %v; want one manifest and its two parts", names)
+	}
 }
