@@ -115,7 +115,7 @@ func (a *Agent) readSnapshot(ctx context.Context, store *snapshot.Store, e snaps
 		}
 		return nil
 	}
-	f.Expect(int64(e.Count) + int64(st.Msgs))
+	f.Expect(int64(e.Count) + int64(st.LastSeq-e.Seq))
 	err := a.fillFromSnapshot(ctx, store, e, check, f)
 	switch {
 	case err == nil:

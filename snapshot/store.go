@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -189,7 +190,6 @@ func (s *Store) Read(ctx context.Context, e Entry, keys jwtrevoke.KeySet, check 
 		return Header{}, fmt.Errorf("%w: manifest %s names no parts", ErrCorrupt, e.Name)
 	}
 	r := &partsReader{ctx: ctx, s: s, manifest: e.Name, nonce: nonce, parts: parts}
-	defer r.close()
 	h, err := Read(r, keys, check, fn)
 	if err == nil && h.Seq != e.Seq {
 		err = fmt.Errorf("%w: object %s holds sequence %d", ErrCorrupt, e.Name, h.Seq)
@@ -197,44 +197,31 @@ func (s *Store) Read(ctx context.Context, e Entry, keys jwtrevoke.KeySet, check 
 	return h, err
 }
 
-// partsReader reads a snapshot's parts one after the other.
+// partsReader reads a snapshot's parts one after the other. Each part is
+// read whole into memory (at most partSize) as soon as it is opened: the
+// Object Store delivers an object on a subscription that fails ("nats:
+// timeout") when its reader stalls, and the caller may stall for as long
+// as it takes to apply a part's records.
 type partsReader struct {
 	ctx             context.Context
 	s               *Store
 	manifest, nonce string
 	parts, next     int
-	cur             jetstream.ObjectResult
+	cur             *bytes.Reader
 }
 
 func (r *partsReader) Read(p []byte) (int, error) {
-	for {
-		if r.cur == nil {
-			if r.next == r.parts {
-				return 0, io.EOF
-			}
-			res, err := r.s.obj.Get(r.ctx, partName(r.manifest, r.nonce, r.next))
-			if err != nil {
-				return 0, fmt.Errorf("%w: part %d of %s: %w", ErrCorrupt, r.next, r.manifest, err)
-			}
-			r.cur, r.next = res, r.next+1
+	for r.cur == nil || r.cur.Len() == 0 {
+		if r.next == r.parts {
+			return 0, io.EOF
 		}
-		n, err := r.cur.Read(p)
-		if errors.Is(err, io.EOF) {
-			r.close()
-			if n > 0 {
-				return n, nil
-			}
-			continue
+		b, err := r.s.obj.GetBytes(r.ctx, partName(r.manifest, r.nonce, r.next))
+		if err != nil {
+			return 0, fmt.Errorf("%w: part %d of %s: %w", ErrCorrupt, r.next, r.manifest, err)
 		}
-		return n, err
+		r.cur, r.next = bytes.NewReader(b), r.next+1
 	}
-}
-
-func (r *partsReader) close() {
-	if r.cur != nil {
-		r.cur.Close()
-		r.cur = nil
-	}
+	return r.cur.Read(p)
 }
 
 // Prune deletes all but the newest keep snapshots, and parts no manifest
