@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jwtrevoke/jwtrevoke"
@@ -124,6 +125,8 @@ func (a *Agent) readSnapshot(ctx context.Context, store *snapshot.Store, e snaps
 		return SnapshotUnsigned, err
 	case errors.Is(err, snapshot.ErrMismatch):
 		return SnapshotOtherStream, err
+	case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.Is(err, nats.ErrConnectionClosed):
+		return SnapshotUnavailable, err
 	}
 	return SnapshotCorrupt, err
 }
