@@ -152,7 +152,11 @@ func (s *Snapshotter) tail(ctx context.Context, f *follower, write func() error)
 	defer it.Stop()
 	next := time.Now().Add(s.cfg.every)
 	for {
-		m, err := it.Next(jetstream.NextMaxWait(max(time.Until(next), 10*time.Millisecond)), jetstream.NextContext(ctx))
+		// One context for both the wait and the stop: nats.go takes
+		// NextMaxWait or NextContext, not both.
+		wctx, cancel := context.WithDeadline(ctx, next.Add(time.Millisecond))
+		m, err := it.Next(jetstream.NextContext(wctx))
+		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return nil

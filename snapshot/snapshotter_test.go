@@ -2,6 +2,8 @@ package snapshot_test
 
 import (
 	"context"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,9 +21,12 @@ func TestTwoSnapshotters(t *testing.T) {
 	nc := testkit.Connect(t, url)
 	js := testkit.JetStream(t, nc)
 	revokeN(t, pub, "start", 100)
+	// Each follows the stream once: a warning means it failed and started
+	// over, which would hide a broken tail behind full replays.
+	warnings := &warnCounter{}
 	var ss []*snapshot.Snapshotter
 	for range 2 {
-		s, err := snapshot.NewSnapshotter(js, snapshot.WithInterval(20*time.Millisecond))
+		s, err := snapshot.NewSnapshotter(js, snapshot.WithInterval(20*time.Millisecond), snapshot.WithLogger(slog.New(warnings)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,4 +58,24 @@ func TestTwoSnapshotters(t *testing.T) {
 	}
 	a := startsFrom(t, url, last, agent.SnapshotLoaded)
 	mustRevoke(t, a, "start-0", "start-99", "round-a-0", "round-e-199")
+	if n := warnings.n.Load(); n != 0 {
+		t.Errorf("the snapshotters logged %d warnings (%s): they failed and started over", n, warnings.last.Load())
+	}
 }
+
+// warnCounter is a slog handler that counts warnings and errors.
+type warnCounter struct {
+	n    atomic.Int64
+	last atomic.Value
+}
+
+func (w *warnCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (w *warnCounter) Handle(_ context.Context, r slog.Record) error {
+	w.n.Add(1)
+	msg := r.Message
+	r.Attrs(func(a slog.Attr) bool { msg += " " + a.String(); return true })
+	w.last.Store(msg)
+	return nil
+}
+func (w *warnCounter) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnCounter) WithGroup(string) slog.Handler      { return w }
