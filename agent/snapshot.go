@@ -27,7 +27,7 @@ const (
 	SnapshotOtherStream  = "other_stream" // of another stream, another incarnation of it, or another contract
 	SnapshotIncomplete   = "incomplete"   // the stream no longer holds every event after it
 	SnapshotAhead        = "ahead"        // past the stream's last sequence: the stream was rewound
-	SnapshotUnavailable  = "unavailable"  // the bucket could not be listed
+	SnapshotUnavailable  = "unavailable"  // the bucket could not be listed or read in time
 	numSnapshotOutcomes  = 8
 	snapshotReadAttempts = 3 // snapshots tried, newest first, before a full replay
 )
