@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"time"
@@ -78,7 +79,7 @@ func WithTrustedKeys(keys jwtrevoke.KeySet) Option {
 
 // WithSigner signs snapshots with an ed25519 key, which agents that trust
 // signing keys require (one of their trusted keys).
-func WithSigner(keyID string, key []byte) Option {
+func WithSigner(keyID string, key ed25519.PrivateKey) Option {
 	return func(c *config) error {
 		s := &jwtrevoke.Signer{KeyID: keyID, Key: key}
 		if _, err := s.Sign(mustProbe()); err != nil {
