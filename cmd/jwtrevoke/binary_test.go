@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -99,25 +98,6 @@ func waitBackgroundBuilds() {
 		binaryOnce.Do(buildBinaryOnce)
 		natsCLIOnce.Do(installNatsCLIOnce)
 	}
-}
-
-// syncBuffer collects a child process's output, written from its stdout
-// and stderr at once, for the test's log.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // freePort returns a TCP port on 127.0.0.1 reserved for this test

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
@@ -16,18 +17,18 @@ import (
 // not verify is refused; no server is an error (exit 2).
 func TestCLICheckExitCodes(t *testing.T) {
 	buildBinary(t) // before the test's clock starts
-	ctx := cliContext(t, 3*time.Minute)
+	ctx := clitest.Context(t, 3*time.Minute)
 	url := testkit.NATS(t, "").ClientURL()
 	nc := testkit.Connect(t, url)
-	pub := cliPublisher(t, nc)
-	secret := cliSecretFile(t)
+	pub := clitest.Publisher(t, nc)
+	secret := clitest.SecretFile(t)
 
-	before := cliSignToken(t, "j-before", "dave", "sess-d", time.Now().Add(-time.Minute))
+	before := clitest.SignToken(t, "j-before", "dave", "sess-d", time.Now().Add(-time.Minute))
 	check := func(tok string, extra ...string) (cliCheckJSON, string, int) {
 		t.Helper()
-		args := append([]string{"--server", url, "check", tok, "--json", "--timeout", cliCheckTimeout}, extra...)
+		args := append([]string{"--server", url, "check", tok, "--json", "--timeout", clitest.CheckTimeout}, extra...)
 		if len(extra) == 0 {
-			args = append(args, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID)
+			args = append(args, "--hmac-secret-file", secret, "--hmac-key-id", clitest.KeyID)
 		}
 		stdout, stderr, code := cliExec(t, ctx, nil, args...)
 		var rep cliCheckJSON
@@ -55,16 +56,16 @@ func TestCLICheckExitCodes(t *testing.T) {
 	}
 
 	// Issued 100 ms after the cut-off, with a fractional iat: allowed.
-	after := cliSignToken(t, "j-after", "dave", "sess-d2", rc.Revocation.Before.Add(100*time.Millisecond))
+	after := clitest.SignToken(t, "j-after", "dave", "sess-d2", rc.Revocation.Before.Add(100*time.Millisecond))
 	if rep, stderr, code = check(after); code != 0 || rep.Verdict != "allowed" {
 		t.Errorf("check of a token issued after the cut-off: exit %d, %+v, stderr %q; want exit 0", code, rep, stderr)
 	}
 
-	if rep, _, code = check(before, "--hmac-secret", "wrong", "--hmac-key-id", cliTestKeyID); code != 1 || rep.Verdict != "invalid" || rep.Error == "" || rep.Token.Subject != "dave" {
+	if rep, _, code = check(before, "--hmac-secret", "wrong", "--hmac-key-id", clitest.KeyID); code != 1 || rep.Verdict != "invalid" || rep.Error == "" || rep.Token.Subject != "dave" {
 		t.Errorf("check with the wrong secret: exit %d, %+v; want exit 1, invalid", code, rep)
 	}
-	expired := cliSignToken(t, "j-expired", "erin", "", time.Now().Add(-time.Hour))
-	if rep, _, code = check(expired, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID); code != 1 || rep.Verdict != "expired" {
+	expired := clitest.SignToken(t, "j-expired", "erin", "", time.Now().Add(-time.Hour))
+	if rep, _, code = check(expired, "--hmac-secret-file", secret, "--hmac-key-id", clitest.KeyID); code != 1 || rep.Verdict != "expired" {
 		t.Errorf("check of an expired token: exit %d, %+v; want exit 1, expired", code, rep)
 	}
 	// The secret unnamed: it is known by its thumbprint, so the token's kid
@@ -78,7 +79,7 @@ func TestCLICheckExitCodes(t *testing.T) {
 	}
 
 	// Text output, for people.
-	stdout, _, code := cliExec(t, ctx, nil, "-s", url, "check", before, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID, "--timeout", cliCheckTimeout)
+	stdout, _, code := cliExec(t, ctx, nil, "-s", url, "check", before, "--hmac-secret-file", secret, "--hmac-key-id", clitest.KeyID, "--timeout", clitest.CheckTimeout)
 	for _, want := range []string{"Token REFUSED: revoked", `subject "dave"`, "password change", "admin:alice", "Issued before:", "applied up to seq"} {
 		if code != 1 || !strings.Contains(stdout, want) {
 			t.Errorf("check text output (exit %d) lacks %q:\n%s", code, want, stdout)
@@ -87,8 +88,8 @@ func TestCLICheckExitCodes(t *testing.T) {
 
 	// No verdict: exit 2.
 	for _, args := range [][]string{
-		{"--server", "nats://127.0.0.1:1", "check", before, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID},
-		{"--server", url, "--stream", "NOSUCH", "check", before, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID},
+		{"--server", "nats://127.0.0.1:1", "check", before, "--hmac-secret-file", secret, "--hmac-key-id", clitest.KeyID},
+		{"--server", url, "--stream", "NOSUCH", "check", before, "--hmac-secret-file", secret, "--hmac-key-id", clitest.KeyID},
 		{"--server", url, "check", before},
 		{"--server", url, "check", "not-a-jwt", "--unverified"},
 	} {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jwtrevoke/jwtrevoke/internal/cli"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
@@ -16,8 +17,8 @@ import (
 // servers that answer with something other than NATS).
 func TestCLINotANATSServer(t *testing.T) {
 	buildBinary(t) // before the test's clock starts
-	ctx := cliContext(t, 3*time.Minute)
-	tok := cliSignToken(t, "j-url", "alice", "", time.Now().Add(-time.Minute))
+	ctx := clitest.Context(t, 3*time.Minute)
+	tok := clitest.SignToken(t, "j-url", "alice", "", time.Now().Add(-time.Minute))
 	for _, url := range []string{"http://127.0.0.1:8080", "https://nats.example.com", "nats://127.0.0.1:4222,http://127.0.0.1:8080"} {
 		for _, verb := range [][]string{{"status"}, {"watch"}, {"revoke", "subject", "alice"}, {"check", tok, "--unverified"}} {
 			args := append([]string{"--server", url}, verb...)
@@ -36,9 +37,9 @@ var cliPrefixRE = regexp.MustCompile(`jwtrevoke(/[a-z]+)?: `)
 // nowhere else.
 func TestCLIErrorsSayJwtrevokeOnce(t *testing.T) {
 	buildBinary(t) // before the test's clock starts
-	ctx := cliContext(t, 3*time.Minute)
+	ctx := clitest.Context(t, 3*time.Minute)
 	url := testkit.NATS(t, "").ClientURL()
-	cliPublisher(t, testkit.Connect(t, url)) // a 24h stream
+	clitest.Publisher(t, testkit.Connect(t, url)) // a 24h stream
 	for _, args := range [][]string{
 		{"--server", url, "--max-lifetime", "1h", "revoke", "subject", "alice"},
 		{"--server", url, "--subject-prefix", "other.v1", "revoke", "subject", "alice"},
@@ -50,8 +51,8 @@ func TestCLIErrorsSayJwtrevokeOnce(t *testing.T) {
 			t.Errorf("jwtrevoke %q: exit %d, stderr %q; want an error with one jwtrevoke: prefix, at its start", args, code, stderr)
 		}
 	}
-	tok := cliSignToken(t, "j-once", "alice", "", time.Now().Add(-time.Minute))
-	_, stderr, code := cliExec(t, ctx, nil, "--server", url, "--max-lifetime", "1h", "check", tok, "--hmac-secret", cliTestSecret, "--hmac-key-id", cliTestKeyID)
+	tok := clitest.SignToken(t, "j-once", "alice", "", time.Now().Add(-time.Minute))
+	_, stderr, code := cliExec(t, ctx, nil, "--server", url, "--max-lifetime", "1h", "check", tok, "--hmac-secret", clitest.Secret, "--hmac-key-id", clitest.KeyID)
 	if code != cli.CheckError || !strings.HasPrefix(stderr, "jwtrevoke check: ") || len(cliPrefixRE.FindAllString(stderr, -1)) != 0 {
 		t.Errorf("check against a contradicted contract: exit %d, stderr %q; want exit 2, one jwtrevoke check: prefix and no other", code, stderr)
 	}

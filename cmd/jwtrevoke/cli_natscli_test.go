@@ -20,6 +20,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
@@ -131,7 +132,7 @@ func docMsgID(body []byte) string {
 func TestNatsCLI(t *testing.T) {
 	natsCLI(t)     // build (or skip) before starting anything,
 	buildBinary(t) // and before the test's clock starts
-	ctx := cliContext(t, 4*time.Minute)
+	ctx := clitest.Context(t, 4*time.Minute)
 	url := testkit.NATS(t, "").ClientURL()
 	nc := testkit.Connect(t, url)
 	if _, err := publisher.New(ctx, nc, publisher.WithMaxTokenLifetime(time.Hour)); err != nil {
@@ -218,9 +219,9 @@ func TestNatsCLI(t *testing.T) {
 	}
 
 	// 5. jwtrevoke check, a late agent that replays the stream, says revoked.
-	secret := cliSecretFile(t)
-	tok := cliSignToken(t, "g-3", "grace", "", cutoff.Add(-time.Minute))
-	stdout, stderr, code := cliExec(t, ctx, nil, "--server", url, "--max-lifetime", "1h", "check", tok, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID, "--json", "--timeout", cliCheckTimeout)
+	secret := clitest.SecretFile(t)
+	tok := clitest.SignToken(t, "g-3", "grace", "", cutoff.Add(-time.Minute))
+	stdout, stderr, code := cliExec(t, ctx, nil, "--server", url, "--max-lifetime", "1h", "check", tok, "--hmac-secret-file", secret, "--hmac-key-id", clitest.KeyID, "--json", "--timeout", clitest.CheckTimeout)
 	var rep cliCheckJSON
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 1 || rep.Verdict != "revoked" || rep.Kind != "sub" || rep.Reason != "by hand" ||
 		rep.Revocation == nil || rep.Revocation.Actor != "ops:nats-cli" || !rep.Revocation.Before.Equal(time.Unix(0, before)) {
@@ -231,7 +232,7 @@ func TestNatsCLI(t *testing.T) {
 	// signature with the public key and reports the unsigned one as
 	// untrusted.
 	seed := bytes.Repeat([]byte{7}, ed25519.SeedSize)
-	pubFile := cliWriteFile(t, "ops.pub", []byte(hex.EncodeToString(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey))))
+	pubFile := clitest.WriteFile(t, "ops.pub", []byte(hex.EncodeToString(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey))))
 	now := time.Now()
 	signed, sbody := docEvent(1, "g-4", "", "ops:nats-cli", now.UnixNano(), now.Add(11*time.Minute).UnixNano(), now.UnixNano(), "ops-2026-01", seed)
 	out = runNats(t, ctx, signed, "--server", url, "pub", "--jetstream", "--no-templates", "--force-stdin", "--header", "Nats-Msg-Id:"+docMsgID(sbody), docSubject("jti", "g-4"))

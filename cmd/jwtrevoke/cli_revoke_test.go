@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
@@ -14,10 +15,10 @@ import (
 // yes, and publish nothing.
 func TestCLIRevokeAllRefusesWithoutTerminal(t *testing.T) {
 	buildBinary(t) // before the test's clock starts
-	ctx := cliContext(t, 3*time.Minute)
+	ctx := clitest.Context(t, 3*time.Minute)
 	url := testkit.NATS(t, "").ClientURL()
 	nc := testkit.Connect(t, url)
-	pub := cliPublisher(t, nc)
+	pub := clitest.Publisher(t, nc)
 
 	_, stderr, code := cliExec(t, ctx, strings.NewReader("yes\n"), "--server", url, "revoke", "all")
 	if code != 1 || !strings.Contains(stderr, "stdin is not a terminal") || !strings.Contains(stderr, "--force") {
@@ -40,10 +41,10 @@ func TestCLIRevokeAllConfirmsOnTerminal(t *testing.T) {
 		t.Skip("skipping: no script(1) to give the command a terminal")
 	}
 	bin := buildBinary(t) // before the test's clock starts
-	ctx := cliContext(t, 3*time.Minute)
+	ctx := clitest.Context(t, 3*time.Minute)
 	url := testkit.NATS(t, "").ClientURL()
 	nc := testkit.Connect(t, url)
-	pub := cliPublisher(t, nc)
+	pub := clitest.Publisher(t, nc)
 	line := bin + " --server " + url + " revoke all --reason confirmed"
 	for _, tc := range []struct {
 		answer string

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtrevoke/jwtrevoke/internal/cli"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
@@ -40,9 +41,9 @@ func cliExecEnv(t *testing.T, ctx context.Context, env []string, args ...string)
 // name.
 func TestCLIVerbsFindTheServer(t *testing.T) {
 	buildBinary(t) // before the test's clock starts
-	ctx := cliContext(t, 3*time.Minute)
+	ctx := clitest.Context(t, 3*time.Minute)
 	url := testkit.NATS(t, "").ClientURL()
-	cliPublisher(t, testkit.Connect(t, url))
+	clitest.Publisher(t, testkit.Connect(t, url))
 	env := []string{"NATS_URL=" + url}
 
 	if stdout, stderr, code := cliExecEnv(t, ctx, env, "revoke", "subject", "alice", "--json"); code != 0 || !strings.Contains(stdout, `"key": "alice"`) {
@@ -51,8 +52,8 @@ func TestCLIVerbsFindTheServer(t *testing.T) {
 	if stdout, stderr, code := cliExecEnv(t, ctx, env, "status", "--json"); code != 0 || !strings.Contains(stdout, `"last_seq": 1`) {
 		t.Errorf("status with NATS_URL and no --server: exit %d, stdout %q, stderr %q; want exit 0, one event", code, stdout, stderr)
 	}
-	tok := cliSignToken(t, "j-env", "alice", "", time.Now().Add(-time.Minute))
-	if _, stderr, code := cliExecEnv(t, ctx, env, "check", tok, "--unverified", "--timeout", cliCheckTimeout); code != cli.CheckRefused {
+	tok := clitest.SignToken(t, "j-env", "alice", "", time.Now().Add(-time.Minute))
+	if _, stderr, code := cliExecEnv(t, ctx, env, "check", tok, "--unverified", "--timeout", clitest.CheckTimeout); code != cli.CheckRefused {
 		t.Errorf("check with NATS_URL and no --server: exit %d, stderr %q; want %d, revoked", code, stderr, cli.CheckRefused)
 	}
 	if stdout, stderr, code := cliExecEnv(t, ctx, env, "watch", "--all", "--count", "1"); code != 0 || !strings.Contains(stdout, `"alice"`) {

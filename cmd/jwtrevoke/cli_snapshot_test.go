@@ -8,6 +8,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/snapshot"
 )
@@ -17,10 +18,10 @@ import (
 // events it fails with exit 1 and says why.
 func TestCLISnapshot(t *testing.T) {
 	buildBinary(t) // before the test's clock starts
-	ctx := cliContext(t, 3*time.Minute)
+	ctx := clitest.Context(t, 3*time.Minute)
 	url := testkit.NATS(t, "").ClientURL()
 	nc := testkit.Connect(t, url)
-	pub := cliPublisher(t, nc)
+	pub := clitest.Publisher(t, nc)
 
 	_, stderr, code := cliExec(t, ctx, nil, "--server", url, "snapshot")
 	if code != 1 || !strings.Contains(stderr, "holds no event") {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 )
 
@@ -15,7 +16,7 @@ import (
 // revoke) called alone prints its usage on stderr.
 func TestCLIUsageErrorsExit2(t *testing.T) {
 	buildBinary(t) // before the test's clock starts
-	ctx := cliContext(t, 3*time.Minute)
+	ctx := clitest.Context(t, 3*time.Minute)
 	for _, tc := range []struct {
 		args []string
 		want string // on stderr

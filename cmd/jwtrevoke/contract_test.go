@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
@@ -17,16 +18,16 @@ import (
 // token under --max-lifetime 1m on a 24h stream); without the flag the
 // verb follows the stream.
 func TestCLIContractFromTheStream(t *testing.T) {
-	ctx := cliContext(t, 2*time.Minute)
+	ctx := clitest.Context(t, 2*time.Minute)
 	url := testkit.NATS(t, "").ClientURL()
-	pub := cliPublisher(t, testkit.Connect(t, url)) // the default contract: 24h tokens
-	secret := cliSecretFile(t)
-	tok := cliSignToken(t, "j-contract", "mallory", "sess-m", time.Now().Add(-time.Minute))
+	pub := clitest.Publisher(t, testkit.Connect(t, url)) // the default contract: 24h tokens
+	secret := clitest.SecretFile(t)
+	tok := clitest.SignToken(t, "j-contract", "mallory", "sess-m", time.Now().Add(-time.Minute))
 	if _, err := pub.RevokeSubject(ctx, "mallory", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	check := func(extra ...string) (string, string, int) {
-		return cliExec(t, ctx, nil, append([]string{"--server", url, "check", tok, "--hmac-secret-file", secret, "--hmac-key-id", cliTestKeyID, "--timeout", "30s"}, extra...)...)
+		return cliExec(t, ctx, nil, append([]string{"--server", url, "check", tok, "--hmac-secret-file", secret, "--hmac-key-id", clitest.KeyID, "--timeout", "30s"}, extra...)...)
 	}
 	if stdout, stderr, code := check(); code != 1 || !strings.Contains(stdout, "REFUSED") {
 		t.Errorf("check of a revoked token: exit %d, %q %q; want exit 1, refused", code, stdout, stderr)
@@ -45,7 +46,7 @@ func TestCLIContractFromTheStream(t *testing.T) {
 // safe by status's check, with no flag, because status checks the stream
 // against its own contract; and a contradicting --max-lifetime is named.
 func TestCLIStatusOfTheREADMEStream(t *testing.T) {
-	ctx := cliContext(t, 2*time.Minute)
+	ctx := clitest.Context(t, 2*time.Minute)
 	url := testkit.NATS(t, "").ClientURL()
 	if _, err := publisher.New(ctx, testkit.Connect(t, url), publisher.WithMaxTokenLifetime(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -80,8 +81,8 @@ func TestServeFollowsTheStreamContract(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "1h0m0s") || !strings.Contains(stderr, "48h0m0s") {
 		t.Errorf("serve --max-lifetime 1h on a 48h stream: exit %d, stderr %q; want a refusal naming 1h0m0s and 48h0m0s", code, stderr)
 	}
-	stdout, stderr, code := cliExec(t, ctx, nil, "--server", url, "check", cliSignToken(t, "j-long", "long-lived", "", time.Now().Add(-time.Minute)),
-		"--hmac-secret", cliTestSecret, "--hmac-key-id", cliTestKeyID, "--timeout", "30s")
+	stdout, stderr, code := cliExec(t, ctx, nil, "--server", url, "check", clitest.SignToken(t, "j-long", "long-lived", "", time.Now().Add(-time.Minute)),
+		"--hmac-secret", clitest.Secret, "--hmac-key-id", clitest.KeyID, "--timeout", "30s")
 	if code != 1 || !strings.Contains(stdout, "REFUSED") {
 		t.Errorf("check of a token under a 48h subject revocation: exit %d, %q %q; want refused", code, stdout, stderr)
 	}

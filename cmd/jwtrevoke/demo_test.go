@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/demo/demotest"
 )
 
@@ -44,7 +45,7 @@ func TestDemoProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut syncBuffer
+	var out, errOut clitest.SyncBuffer
 	cmd.Stderr = &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

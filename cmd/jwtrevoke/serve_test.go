@@ -18,6 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/snapshot"
@@ -35,7 +36,7 @@ type serveProc struct {
 	cmd     *exec.Cmd
 	base    string
 	natsURL string // the embedded NATS server's
-	out     *syncBuffer
+	out     *clitest.SyncBuffer
 	done    chan struct{} // closed when the process has exited
 	err     error         // its exit error, once done is closed
 }
@@ -63,7 +64,7 @@ func startServe(t *testing.T, extra ...string) *serveProc {
 	}...)
 	args = append(args, extra...)
 	p := &serveProc{cmd: exec.Command(bin, args...), base: "http://127.0.0.1:" + strconv.Itoa(httpPort),
-		natsURL: "nats://127.0.0.1:" + strconv.Itoa(natsPort), out: &syncBuffer{}, done: make(chan struct{})}
+		natsURL: "nats://127.0.0.1:" + strconv.Itoa(natsPort), out: &clitest.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(p.cmd.Environ(), "NATS_URL=") // always the embedded server
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -437,7 +438,7 @@ func TestServeWritesSnapshots(t *testing.T) {
 	}
 	nc := testkit.Connect(t, p.natsURL)
 	js := testkit.JetStream(t, nc)
-	ctx := cliContext(t, testkit.Patience)
+	ctx := clitest.Context(t, testkit.Patience)
 	testkit.Eventually(t, "serve wrote a snapshot of both revocations", func() bool {
 		store, err := snapshot.Open(ctx, js, snapshot.DefaultBucket)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
@@ -15,14 +16,14 @@ import (
 // TestCLICheckRun drives the check in this process, under the race
 // detector: an agent is started, waits for the replay and answers.
 func TestCLICheckRun(t *testing.T) {
-	ctx := cliContext(t, 60*time.Second)
+	ctx := clitest.Context(t, 60*time.Second)
 	url := testkit.NATS(t, "").ClientURL()
-	pub := cliPublisher(t, testkit.Connect(t, url))
-	tok := cliSignToken(t, "j-run", "frank", "sess-f", time.Now().Add(-time.Minute))
+	pub := clitest.Publisher(t, testkit.Connect(t, url))
+	tok := clitest.SignToken(t, "j-run", "frank", "sess-f", time.Now().Add(-time.Minute))
 	o := &checkOptions{
 		g:       &clitool.Globals{Server: url, Stream: jwtrevoke.DefaultStream, MaxLifetime: 24 * time.Hour},
-		keys:    keyFlags{hmacSecret: cliTestSecret, hmacKeyID: cliTestKeyID},
-		timeout: 2 * time.Minute, // as cliCheckTimeout
+		keys:    keyFlags{hmacSecret: clitest.Secret, hmacKeyID: clitest.KeyID},
+		timeout: 2 * time.Minute, // as clitest.CheckTimeout
 	}
 	cmd := &cobra.Command{}
 	cmd.SetContext(ctx)
@@ -35,7 +36,7 @@ func TestCLICheckRun(t *testing.T) {
 	}
 	for _, revoke := range []func() error{
 		func() error { _, err := pub.RevokeSession(ctx, "sess-f", time.Time{}); return err },
-		func() error { _, err := pub.RevokeKey(ctx, cliTestKeyID); return err },
+		func() error { _, err := pub.RevokeKey(ctx, clitest.KeyID); return err },
 	} {
 		if err := revoke(); err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
@@ -16,9 +17,9 @@ import (
 // the error says to give it --subject-prefix, and with one it works, for
 // every verb.
 func TestCLISecondStreamNeedsItsOwnPrefix(t *testing.T) {
-	ctx := cliContext(t, 60*time.Second)
+	ctx := clitest.Context(t, 60*time.Second)
 	url := testkit.NATS(t, "").ClientURL()
-	cliPublisher(t, testkit.Connect(t, url)) // JWTREVOKE on jwtrevoke.v1.>
+	clitest.Publisher(t, testkit.Connect(t, url)) // JWTREVOKE on jwtrevoke.v1.>
 	_, _, err := cliRun(ctx, nil, "-s", url, "--stream", "STAGING", "revoke", "subject", "alice", "--create-stream")
 	if err == nil || !strings.Contains(err.Error(), "subjects overlap") || !strings.Contains(err.Error(), "jwtrevoke.v1.>") ||
 		!strings.Contains(err.Error(), "--subject-prefix staging.jwtrevoke.v1") {
@@ -46,7 +47,7 @@ func TestCLISecondStreamNeedsItsOwnPrefix(t *testing.T) {
 // other than NATS's INFO greeting (it hangs up, it speaks HTTP) is named as
 // not a NATS server instead of reported as a bare EOF.
 func TestCLINotANATSServerGreeting(t *testing.T) {
-	ctx := cliContext(t, 3*time.Minute)
+	ctx := clitest.Context(t, 3*time.Minute)
 	for name, answer := range map[string]func(net.Conn){
 		"hangs up":    func(c net.Conn) {},
 		"speaks HTTP": func(c net.Conn) { _, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n") },

@@ -4,12 +4,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 )
 
 // TestCLIHelp: every verb has help with examples, and --json where a
 // script wants it.
 func TestCLIHelp(t *testing.T) {
-	ctx := cliContext(t, 30*time.Second)
+	ctx := clitest.Context(t, 30*time.Second)
 	for _, verb := range [][]string{
 		{"revoke"}, {"revoke", "token"}, {"revoke", "jti"}, {"revoke", "subject"}, {"revoke", "session"},
 		{"revoke", "key"}, {"revoke", "all"}, {"check"}, {"watch"}, {"status"},

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 )
 
 // TestCLIKeyFiles reads ed25519 keys in every accepted form.
@@ -41,13 +42,13 @@ func TestCLIKeyFiles(t *testing.T) {
 		[]byte(base64.RawURLEncoding.EncodeToString(priv)),
 		seed,
 	} {
-		got, err := readSigningKey(cliWriteFile(t, "sign", data))
+		got, err := readSigningKey(clitest.WriteFile(t, "sign", data))
 		if err != nil || !got.Equal(priv) {
 			t.Errorf("step %d: readSigningKey = %v; want the key", i, err)
 		}
 	}
 	for i, data := range [][]byte{pubPEM, privPEM, []byte(hex.EncodeToString(pub)), []byte(base64.StdEncoding.EncodeToString(pub)), pub} {
-		got, err := readTrustKey(cliWriteFile(t, "trust", data))
+		got, err := readTrustKey(clitest.WriteFile(t, "trust", data))
 		if err != nil || !got.Equal(pub) {
 			t.Errorf("step %d: readTrustKey = %v; want the public key", i, err)
 		}
@@ -62,15 +63,15 @@ func TestCLIKeyFiles(t *testing.T) {
 		append(append([]byte{}, seed...), make([]byte, 32)...), // 64 bytes whose public half is wrong
 	}
 	for i, data := range bad {
-		if _, err := readSigningKey(cliWriteFile(t, "bad", data)); err == nil {
+		if _, err := readSigningKey(clitest.WriteFile(t, "bad", data)); err == nil {
 			t.Errorf("step %d: readSigningKey(%q) = nil error, want refused", i, data)
 		}
 	}
-	if _, err := readTrustKey(cliWriteFile(t, "bad", []byte(hex.EncodeToString(priv)))); err == nil {
+	if _, err := readTrustKey(clitest.WriteFile(t, "bad", []byte(hex.EncodeToString(priv)))); err == nil {
 		t.Error("readTrustKey(64 bytes) = nil error, want refused: a public key is 32 bytes")
 	}
 
-	keyFile := cliWriteFile(t, "ops.pub", pubPEM)
+	keyFile := clitest.WriteFile(t, "ops.pub", pubPEM)
 	ks, err := parseTrustKeys([]string{"ops-1=" + keyFile, "ops-2=" + keyFile})
 	if err != nil || len(ks) != 2 || !ks["ops-1"].Equal(pub) {
 		t.Errorf("parseTrustKeys = %v, %v", ks, err)
@@ -96,11 +97,11 @@ func TestCLITokenFlags(t *testing.T) {
 			return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 		}
 	}
-	rsaPub := cliWriteFile(t, "rsa.pem", pemOf("PUBLIC KEY")(x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)))
-	rsaPriv := cliWriteFile(t, "rsa-priv.pem", pemOf("RSA PRIVATE KEY")(x509.MarshalPKCS1PrivateKey(rsaKey), nil))
-	ecPub := cliWriteFile(t, "ec.pem", pemOf("PUBLIC KEY")(x509.MarshalPKIXPublicKey(&ecKey.PublicKey)))
-	edPubFile := cliWriteFile(t, "ed.pem", pemOf("PUBLIC KEY")(x509.MarshalPKIXPublicKey(edPub)))
-	both := cliWriteFile(t, "both.pem", append(append([]byte{}, pemOf("PUBLIC KEY")(x509.MarshalPKIXPublicKey(&ecKey.PublicKey))...),
+	rsaPub := clitest.WriteFile(t, "rsa.pem", pemOf("PUBLIC KEY")(x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)))
+	rsaPriv := clitest.WriteFile(t, "rsa-priv.pem", pemOf("RSA PRIVATE KEY")(x509.MarshalPKCS1PrivateKey(rsaKey), nil))
+	ecPub := clitest.WriteFile(t, "ec.pem", pemOf("PUBLIC KEY")(x509.MarshalPKIXPublicKey(&ecKey.PublicKey)))
+	edPubFile := clitest.WriteFile(t, "ed.pem", pemOf("PUBLIC KEY")(x509.MarshalPKIXPublicKey(edPub)))
+	both := clitest.WriteFile(t, "both.pem", append(append([]byte{}, pemOf("PUBLIC KEY")(x509.MarshalPKIXPublicKey(&ecKey.PublicKey))...),
 		pemOf("PUBLIC KEY")(x509.MarshalPKIXPublicKey(edPub))...))
 
 	sign := func(m jwt.SigningMethod, key any) string {

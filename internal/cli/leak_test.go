@@ -6,15 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
 // TestCLIVerbsLeaveNoGoroutines: each verb closes its agent, consumer and
 // connection before it returns.
 func TestCLIVerbsLeaveNoGoroutines(t *testing.T) {
-	ctx := cliContext(t, 60*time.Second)
+	ctx := clitest.Context(t, 60*time.Second)
 	url := testkit.NATS(t, "").ClientURL()
-	tok := cliSignToken(t, "j-leak", "leak", "", time.Now().Add(-time.Minute))
+	tok := clitest.SignToken(t, "j-leak", "leak", "", time.Now().Add(-time.Minute))
 	if _, _, err := cliRun(ctx, nil, "-s", url, "revoke", "subject", "warm-up", "--create-stream"); err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +25,7 @@ func TestCLIVerbsLeaveNoGoroutines(t *testing.T) {
 
 	for _, args := range [][]string{
 		{"-s", url, "revoke", "subject", "leak"},
-		{"-s", url, "revoke", "token", tok, "--hmac-secret", cliTestSecret},
+		{"-s", url, "revoke", "token", tok, "--hmac-secret", clitest.Secret},
 		{"-s", url, "watch", "--all", "--count", "2"},
 		{"-s", url, "--json", "status"},
 	} {
@@ -34,7 +35,7 @@ func TestCLIVerbsLeaveNoGoroutines(t *testing.T) {
 	}
 	// check refuses the token, whose subject is revoked above: exit status 1.
 	var coded interface{ ExitCode() int }
-	stdout, stderr, err := cliRun(ctx, nil, "-s", url, "--json", "check", tok, "--hmac-secret", cliTestSecret, "--hmac-key-id", cliTestKeyID, "--timeout", cliCheckTimeout)
+	stdout, stderr, err := cliRun(ctx, nil, "-s", url, "--json", "check", tok, "--hmac-secret", clitest.Secret, "--hmac-key-id", clitest.KeyID, "--timeout", clitest.CheckTimeout)
 	if !errors.As(err, &coded) || coded.ExitCode() != CheckRefused || !strings.Contains(stdout, `"verdict": "revoked"`) {
 		t.Fatalf("jwtrevoke check = %v, %s; want exit status %d, revoked\n%s", err, stdout, CheckRefused, stderr)
 	}

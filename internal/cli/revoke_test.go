@@ -14,16 +14,17 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
 // TestCLIRevokeEachKindThenStatus revokes one of every kind through the
 // command and checks each receipt, then that status counts them.
 func TestCLIRevokeEachKindThenStatus(t *testing.T) {
-	ctx := cliContext(t, 60*time.Second)
+	ctx := clitest.Context(t, 60*time.Second)
 	url := testkit.NATS(t, "").ClientURL()
-	secret := cliSecretFile(t)
-	tok := cliSignToken(t, "jti-from-token", "alice", "sess-1", time.Now().Add(-time.Minute))
+	secret := clitest.SecretFile(t)
+	tok := clitest.SignToken(t, "jti-from-token", "alice", "sess-1", time.Now().Add(-time.Minute))
 
 	steps := []struct {
 		args []string
@@ -105,7 +106,7 @@ func TestCLIRevokeEachKindThenStatus(t *testing.T) {
 // TestCLIRevokeNeedsStream: without --create-stream, a missing stream is
 // an error that says what to do, and nothing is created.
 func TestCLIRevokeNeedsStream(t *testing.T) {
-	ctx := cliContext(t, 30*time.Second)
+	ctx := clitest.Context(t, 30*time.Second)
 	url := testkit.NATS(t, "").ClientURL()
 	_, _, err := cliRun(ctx, nil, "-s", url, "revoke", "subject", "alice")
 	if !errors.Is(err, jetstream.ErrStreamNotFound) || !strings.Contains(err.Error(), "--create-stream") {
@@ -120,14 +121,14 @@ func TestCLIRevokeNeedsStream(t *testing.T) {
 // TestCLIRevokeRefusals: bad input is refused before anything is
 // published.
 func TestCLIRevokeRefusals(t *testing.T) {
-	ctx := cliContext(t, 60*time.Second)
+	ctx := clitest.Context(t, 60*time.Second)
 	url := testkit.NATS(t, "").ClientURL()
 	nc := testkit.Connect(t, url)
-	cliPublisher(t, nc)
-	secret := cliSecretFile(t)
+	clitest.Publisher(t, nc)
+	secret := clitest.SecretFile(t)
 	now := time.Now()
-	good := cliSignToken(t, "j1", "alice", "", now.Add(-time.Minute))
-	noJTI := cliSignToken(t, "", "alice", "", now.Add(-time.Minute))
+	good := clitest.SignToken(t, "j1", "alice", "", now.Add(-time.Minute))
+	noJTI := clitest.SignToken(t, "", "alice", "", now.Add(-time.Minute))
 
 	tests := []struct {
 		name  string
@@ -175,11 +176,11 @@ func TestCLIRevokeRefusals(t *testing.T) {
 // TestCLIRevokeTokenUnverifiedAndExpired: --unverified says loudly that it
 // did not verify; an expired token needs no revocation and says so.
 func TestCLIRevokeTokenUnverifiedAndExpired(t *testing.T) {
-	ctx := cliContext(t, 30*time.Second)
+	ctx := clitest.Context(t, 30*time.Second)
 	url := testkit.NATS(t, "").ClientURL()
-	cliPublisher(t, testkit.Connect(t, url))
+	clitest.Publisher(t, testkit.Connect(t, url))
 
-	tok := cliSignToken(t, "j-unverified", "bob", "", time.Now().Add(-time.Minute))
+	tok := clitest.SignToken(t, "j-unverified", "bob", "", time.Now().Add(-time.Minute))
 	stdout, stderr, err := cliRun(ctx, strings.NewReader(tok+"\n"), "-s", url, "revoke", "token", "-", "--unverified", "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -191,12 +192,12 @@ func TestCLIRevokeTokenUnverifiedAndExpired(t *testing.T) {
 		t.Errorf("revoke token --unverified = %s", stdout)
 	}
 
-	old := cliSignToken(t, "j-old", "bob", "", time.Now().Add(-time.Hour)) // exp 50 minutes ago
-	stdout, _, err = cliRun(ctx, nil, "-s", url, "revoke", "token", "Bearer "+old, "--hmac-secret", cliTestSecret)
+	old := clitest.SignToken(t, "j-old", "bob", "", time.Now().Add(-time.Hour)) // exp 50 minutes ago
+	stdout, _, err = cliRun(ctx, nil, "-s", url, "revoke", "token", "Bearer "+old, "--hmac-secret", clitest.Secret)
 	if err != nil || !strings.Contains(stdout, "Nothing to revoke") {
 		t.Errorf("revoke token (expired) = %q, %v; want nothing to revoke", stdout, err)
 	}
-	stdout, _, err = cliRun(ctx, nil, "-s", url, "--json", "revoke", "token", old, "--hmac-secret", cliTestSecret)
+	stdout, _, err = cliRun(ctx, nil, "-s", url, "--json", "revoke", "token", old, "--hmac-secret", clitest.Secret)
 	if err != nil || !strings.Contains(stdout, `"revoked": false`) || !strings.Contains(stdout, `"seq": 0`) {
 		t.Errorf("revoke token --json (expired) = %q, %v; want revoked false", stdout, err)
 	}
@@ -205,19 +206,19 @@ func TestCLIRevokeTokenUnverifiedAndExpired(t *testing.T) {
 // TestCLIRevokeSigned signs events with --sign-key and checks that watch
 // verifies them with --trust-key, and refuses them with another key.
 func TestCLIRevokeSigned(t *testing.T) {
-	ctx := cliContext(t, 30*time.Second)
+	ctx := clitest.Context(t, 30*time.Second)
 	url := testkit.NATS(t, "").ClientURL()
-	cliPublisher(t, testkit.Connect(t, url))
+	clitest.Publisher(t, testkit.Connect(t, url))
 
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	seedFile := cliWriteFile(t, "ops.seed", []byte(hex.EncodeToString(priv.Seed())+"\n"))
+	seedFile := clitest.WriteFile(t, "ops.seed", []byte(hex.EncodeToString(priv.Seed())+"\n"))
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pubFile := cliWriteFile(t, "ops.pub.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	pubFile := clitest.WriteFile(t, "ops.pub.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	other, _, _ := ed25519.GenerateKey(nil)
-	otherFile := cliWriteFile(t, "other.pub", []byte(hex.EncodeToString(other)))
+	otherFile := clitest.WriteFile(t, "other.pub", []byte(hex.EncodeToString(other)))
 
 	stdout, stderr, err := cliRun(ctx, nil, "-s", url, "revoke", "subject", "carol", "--sign-key", seedFile, "--sign-key-id", "ops-1")
 	if err != nil || !strings.Contains(stdout, "Signed by:") {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitest"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
@@ -68,10 +69,10 @@ func cliWatch(t *testing.T, ctx context.Context, args ...string) (wait func() (s
 // while it runs, malformed, expired and misfiled ones included, and keeps
 // going after them.
 func TestCLIWatchJSON(t *testing.T) {
-	ctx := cliContext(t, 60*time.Second)
+	ctx := clitest.Context(t, 60*time.Second)
 	url := testkit.NATS(t, "").ClientURL()
 	nc := testkit.Connect(t, url)
-	pub := cliPublisher(t, nc)
+	pub := clitest.Publisher(t, nc)
 	// An event from before watch started: not shown by default.
 	if _, err := pub.RevokeSubject(ctx, "old", time.Time{}); err != nil {
 		t.Fatal(err)
@@ -157,10 +158,10 @@ func TestCLIWatchJSON(t *testing.T) {
 // stored events; text output prints one line each; Ctrl-C (the context)
 // ends watch cleanly.
 func TestCLIWatchReplay(t *testing.T) {
-	ctx := cliContext(t, 60*time.Second)
+	ctx := clitest.Context(t, 60*time.Second)
 	url := testkit.NATS(t, "").ClientURL()
 	nc := testkit.Connect(t, url)
-	pub := cliPublisher(t, nc)
+	pub := clitest.Publisher(t, nc)
 	for i := range 4 {
 		if _, err := pub.RevokeSession(ctx, "s-"+strconv.Itoa(i), time.Time{}, publisher.Reason("r"+strconv.Itoa(i))); err != nil {
 			t.Fatal(err)
@@ -210,7 +211,7 @@ func TestCLIWatchReplay(t *testing.T) {
 func cliWatchNotes(t *testing.T, ctx context.Context, args ...string) (notes <-chan string, wait func() (string, error)) {
 	t.Helper()
 	root := newTestRoot()
-	var out syncBuffer
+	var out clitest.SyncBuffer
 	errR, errW := io.Pipe()
 	root.SetArgs(args)
 	root.SetOut(&out)
@@ -266,11 +267,11 @@ func cliWaitNote(t *testing.T, ctx context.Context, notes <-chan string, want st
 // has caught up; and when it loses the server and when it has it back,
 // after which it goes on with the next event.
 func TestCLIWatchSaysWhatItWaitsFor(t *testing.T) {
-	ctx := cliContext(t, 60*time.Second)
+	ctx := clitest.Context(t, 60*time.Second)
 	dir := t.TempDir()
 	s := testkit.NATS(t, dir)
 	url := s.ClientURL()
-	pub := cliPublisher(t, testkit.Connect(t, url))
+	pub := clitest.Publisher(t, testkit.Connect(t, url))
 	for _, sub := range []string{"a", "b"} {
 		if _, err := pub.RevokeSubject(ctx, sub, time.Time{}); err != nil {
 			t.Fatal(err)
