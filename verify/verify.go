@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -30,7 +31,7 @@ type Verifier struct {
 // Of the options, WithExtractor and WithErrorHandler only matter to
 // Middleware.
 func New(keys keyset.Set, algs []string, opts ...Option) (*Verifier, error) {
-	if keys == nil {
+	if nilSet(keys) {
 		return nil, fmt.Errorf("%w: a key set is required", ErrBadOption)
 	}
 	if err := checkAlgs(algs); err != nil {
@@ -203,6 +204,17 @@ func (v *Verifier) checkCrit(h map[string]any) error {
 }
 
 // verifyRequest extracts, verifies and checks the request's token.
+
+// nilSet reports whether keys is nil, or holds a nil pointer or function
+// (a nil *keyset.JWKS, keyset.Keyfunc(nil)): such a set is not == nil, and
+// would panic on the first token instead of failing here.
+func nilSet(keys keyset.Set) bool {
+	if keys == nil {
+		return true
+	}
+	v := reflect.ValueOf(keys)
+	return (v.Kind() == reflect.Pointer || v.Kind() == reflect.Func) && v.IsNil()
+}
 
 func checkAlgs(algs []string) error {
 	if len(algs) == 0 {

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+	"github.com/jwtrevoke/jwtrevoke/keyset"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
@@ -171,6 +173,22 @@ func TestMiddlewareRefusesBadTokens(t *testing.T) {
 		}
 		if h.Get("WWW-Authenticate") == "" {
 			t.Errorf("step %d (%s): no WWW-Authenticate header", i, tt.name)
+		}
+	}
+}
+
+// TestNewRefusesNilKeySets: a key set that is nil inside its interface (a
+// nil *keyset.JWKS or *keyset.Static, keyset.Keyfunc(nil)) is refused when
+// the verifier is built, not met as a panic on the first token.
+func TestNewRefusesNilKeySets(t *testing.T) {
+	for name, keys := range map[string]keyset.Set{
+		"nil":                nil,
+		"nil *keyset.JWKS":   (*keyset.JWKS)(nil),
+		"nil *keyset.Static": (*keyset.Static)(nil),
+		"Keyfunc(nil)":       keyset.Keyfunc(nil),
+	} {
+		if _, err := verify.New(keys, []string{"HS256"}); !errors.Is(err, verify.ErrBadOption) {
+			t.Errorf("New(%s) = %v, want ErrBadOption", name, err)
 		}
 	}
 }
