@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -166,16 +167,25 @@ func (a *Agent) fillFromSnapshot(ctx context.Context, store *snapshot.Store, e s
 	}()
 	now := a.cfg.clock()
 	limit := now.Add(a.dec.MaxLifetime + jwtrevoke.DefaultMaxSkew)
+	// Records are of distinct keys, so the filter is told how many are
+	// still to come and does not make exact the entries its budget could
+	// not keep past them (filter.AddBatchAt).
 	var addErr error
+	left := int(min(e.Count, uint64(math.MaxInt)))
 	for b := range batches {
+		left -= len(b)
+		if addErr != nil {
+			continue
+		}
+		keep := b[:0]
 		for _, r := range b {
-			if addErr != nil || !r.Expires.After(now) || r.Expires.After(limit) {
-				continue
+			if r.Expires.After(now) && !r.Expires.After(limit) {
+				keep = append(keep, r)
 			}
-			if addErr = f.AddAt(r, now); addErr != nil {
-				addErr = fmt.Errorf("%w: record %v %q: %w", snapshot.ErrCorrupt, r.Kind, r.Key, addErr)
-				cancel()
-			}
+		}
+		if addErr = f.AddBatchAt(keep, now, left); addErr != nil {
+			addErr = fmt.Errorf("%w: %w", snapshot.ErrCorrupt, addErr)
+			cancel()
 		}
 	}
 	if err := <-read; addErr == nil {

@@ -86,10 +86,21 @@ func (f *Filter) check(vw *view, k jwtrevoke.Kind, key string, iat, now int64) V
 	if h&sampleMask == 0 {
 		f.stats.sampled[k-1].Add(1)
 	}
+	// First the first block of every segment, with no branch on what it
+	// reads (see firstHalf); then, for the few that pass, the second.
+	var first uint64 // bit i: refs[i] passed its first block (i < 64)
+	for i := range refs[:min(len(refs), 64)] {
+		r := &refs[i]
+		ok, _ := firstHalf(r.words, r.blocks, r.k, h)
+		first |= ok << i
+	}
+	if first == 0 && len(refs) <= 64 {
+		return NotRevoked
+	}
 	var maybe uint64 // bit i: generation i may hold h (the 64th stands for the rest)
 	for i := range refs {
 		r := &refs[i]
-		if r.end > now && testBits(r.words, r.blocks, r.k, h) {
+		if (i >= 64 || first&(1<<i) != 0) && r.end > now && testBits(r.words, r.blocks, r.k, h) {
 			maybe |= 1 << min(r.gi, 63)
 		}
 	}
