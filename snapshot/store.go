@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
@@ -147,22 +148,26 @@ func (s *Store) Put(ctx context.Context, h Header, set *Set, signer *jwtrevoke.S
 	br := bufio.NewReaderSize(pr, 64<<10)
 	var size uint64
 	parts := 0
+	buf := make([]byte, partSize)
 	for ; ; parts++ {
-		if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+		// Each part is read whole first, so that a write refused while the
+		// bucket's stream has no leader yet can be sent again.
+		n, err := io.ReadFull(br, buf)
+		if n == 0 && errors.Is(err, io.EOF) {
 			break
-		} else if err != nil {
+		} else if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 			return Entry{}, fmt.Errorf("jwtrevoke/snapshot: writing %s: %w", manifest, err)
 		}
-		info, err := s.obj.Put(ctx, jetstream.ObjectMeta{
+		info, err := s.put(ctx, jetstream.ObjectMeta{
 			Name:     partName(manifest, nonce, parts),
 			Metadata: map[string]string{metaPart: manifest},
-		}, io.LimitReader(br, partSize))
+		}, buf[:n])
 		if err != nil {
 			return Entry{}, fmt.Errorf("jwtrevoke/snapshot: writing %s part %d: %w", manifest, parts, err)
 		}
 		size += info.Size
 	}
-	info, err := s.obj.Put(ctx, jetstream.ObjectMeta{
+	info, err := s.put(ctx, jetstream.ObjectMeta{
 		Name:        manifest,
 		Description: fmt.Sprintf("jwtrevoke snapshot of %s at sequence %d", h.Stream, h.Seq),
 		Metadata: map[string]string{
@@ -174,11 +179,43 @@ func (s *Store) Put(ctx context.Context, h Header, set *Set, signer *jwtrevoke.S
 			metaNonce:   nonce,
 			metaBytes:   strconv.FormatUint(size, 10),
 		},
-	}, strings.NewReader(manifest))
+	}, []byte(manifest))
 	if err != nil {
 		return Entry{}, fmt.Errorf("jwtrevoke/snapshot: writing %s: %w", manifest, err)
 	}
 	return Entry{Name: manifest, Seq: h.Seq, Count: h.Count, Size: size, Info: info}, nil
+}
+
+// putPatience bounds how long put retries a write that found no
+// responder: on a cluster, a bucket just created may have no stream leader
+// for a few seconds (an election takes 2-10 s here), and its first writes
+// are answered "no responders".
+const putPatience = 30 * time.Second
+
+// put writes one object, again while the bucket's stream has no responder.
+func (s *Store) put(ctx context.Context, meta jetstream.ObjectMeta, data []byte) (*jetstream.ObjectInfo, error) {
+	deadline := time.Now().Add(putPatience)
+	wait := 20 * time.Millisecond
+	for {
+		info, err := s.obj.Put(ctx, meta, bytes.NewReader(data))
+		if err == nil || !noResponders(err) || time.Now().Add(wait).After(deadline) {
+			return info, err
+		}
+		onPutRetry(err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// onPutRetry is called before each retry of put; tests wait on it.
+var onPutRetry = func(error) {}
+
+func noResponders(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
 // Read reads the snapshot e (see the package function Read): each part's

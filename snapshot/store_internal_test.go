@@ -157,3 +157,70 @@ func TestManyParts(t *testing.T) {
 		t.Fatalf("after Prune(1) the bucket holds %v; want one manifest and its two parts", names)
 	}
 }
+
+// TestPutWaitsForTheBucket: a write that finds no responder for the
+// bucket's stream (on a cluster, a bucket whose stream has no leader yet;
+// here, its stream deleted until the test recreates it) is sent again
+// until the stream answers, and the snapshot is then whole.
+func TestPutWaitsForTheBucket(t *testing.T) {
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store, err := Create(ctx, js, "TEST_SNAPSHOTS", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(ctx, "OBJ_TEST_SNAPSHOTS"); err != nil {
+		t.Fatal(err)
+	}
+	retried := make(chan error, 1)
+	onPutRetry = func(err error) {
+		select {
+		case retried <- err:
+		default:
+		}
+	}
+	defer func() { onPutRetry = func(error) {} }()
+	now := time.Now()
+	set := NewSet()
+	set.Add(jwtrevoke.Revocation{Kind: jwtrevoke.KindToken, Key: "jti-1", Before: now, Expires: now.Add(time.Hour)})
+	h := Header{Stream: "JWTREVOKE", Created: now, Seq: 7, Taken: now, Contract: jwtrevoke.DefaultContract()}
+	put := make(chan error, 1)
+	go func() {
+		_, err := store.Put(ctx, h, set, nil)
+		put <- err
+	}()
+	select {
+	case err := <-retried:
+		t.Logf("retrying after: %v", err)
+	case err := <-put:
+		t.Fatalf("Put returned %v without waiting for the bucket's stream", err)
+	}
+	if _, err := Create(ctx, js, "TEST_SNAPSHOTS", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-put; err != nil {
+		t.Fatalf("Put after the stream came back: %v", err)
+	}
+	entries, err := store.List(ctx)
+	if err != nil || len(entries) != 1 || entries[0].Seq != 7 {
+		t.Fatalf("List() = %+v, %v; want the snapshot at 7", entries, err)
+	}
+	var got int
+	if _, err := store.Read(ctx, entries[0], nil, nil, func(jwtrevoke.Revocation) error { got++; return nil }); err != nil || got != 1 {
+		t.Fatalf("Read: %d revocations, %v; want 1", got, err)
+	}
+}
