@@ -143,18 +143,30 @@ const snapshotBatch = 4096
 func (a *Agent) fillFromSnapshot(ctx context.Context, store *snapshot.Store, e snapshot.Entry, check func(snapshot.Header) error, f *filter.Filter) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Batches go back to the reader once added (the filter keeps no
+	// revocation), so a load of millions allocates a few batches, not one
+	// per 4,096 records: the garbage collector's work was most of a load.
 	batches := make(chan []jwtrevoke.Revocation, 4)
+	spare := make(chan []jwtrevoke.Revocation, 6)
 	read := make(chan error, 1)
 	go func() {
 		defer close(batches)
-		b := make([]jwtrevoke.Revocation, 0, snapshotBatch)
+		next := func() []jwtrevoke.Revocation {
+			select {
+			case b := <-spare:
+				return b[:0]
+			default:
+				return make([]jwtrevoke.Revocation, 0, snapshotBatch)
+			}
+		}
+		b := next()
 		_, err := store.Read(ctx, e, a.cfg.keys, check, func(r jwtrevoke.Revocation) error {
 			if b = append(b, r); len(b) < snapshotBatch {
 				return nil
 			}
 			select {
 			case batches <- b:
-				b = make([]jwtrevoke.Revocation, 0, snapshotBatch)
+				b = next()
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
@@ -186,6 +198,11 @@ func (a *Agent) fillFromSnapshot(ctx context.Context, store *snapshot.Store, e s
 		if addErr = f.AddBatchAt(keep, now, left); addErr != nil {
 			addErr = fmt.Errorf("%w: %w", snapshot.ErrCorrupt, addErr)
 			cancel()
+		}
+		clear(b) // drop the keys before the batch is reused
+		select {
+		case spare <- b:
+		default:
 		}
 	}
 	if err := <-read; addErr == nil {

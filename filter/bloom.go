@@ -73,38 +73,19 @@ func (s *segment) test(h uint64) bool { return testBits(s.words, s.blocks, s.k, 
 // halves of h each pick one 512-bit block (a multiply-shift onto
 // [0, blocks)); the first half of the probes fall in the first block, the
 // rest in the second, at the top 9 bits of successive steps of a 64-bit
-// linear congruential sequence seeded with h. A miss nearly always fails
+// linear congruential sequence seeded with h. A miss nearly always stops
 // inside the first block, so a check touches one cache line per segment;
 // the second block keeps the false-positive rate close to a classic Bloom
 // filter's, which one block alone does not at rates near 1e-6.
 func testBits(words []uint64, blocks uint64, k uint32, h uint64) bool {
-	ok, x := firstHalf(words, blocks, k, h)
-	return ok != 0 && secondHalf(words, blocks, k, h, x)
-}
-
-// firstHalf tests the probes of h in its first block, without a branch on
-// the bits it reads: 1 if all are set, else 0, and the sequence state the
-// second half continues from. A check tests the first halves of every
-// segment before it branches, so their cache misses overlap instead of
-// following each other behind mispredicted branches.
-func firstHalf(words []uint64, blocks uint64, k uint32, h uint64) (ok, x uint64) {
 	b1 := ((uint64(uint32(h)) * blocks) >> 32) << 3
-	blk := words[b1 : b1+8 : b1+8]
-	ok, x = 1, h
-	for range k / 2 {
-		x = x*lcgMul + lcgAdd
-		pos := x >> 55
-		ok &= atomic.LoadUint64(&blk[pos>>6]) >> (pos & 63)
-	}
-	return ok & 1, x
-}
-
-// secondHalf tests the rest of the probes of h, in its second block,
-// continuing the sequence at x.
-func secondHalf(words []uint64, blocks uint64, k uint32, h, x uint64) bool {
 	b2 := ((uint64(uint32(h>>32)) * blocks) >> 32) << 3
-	blk := words[b2 : b2+8 : b2+8]
-	for range k - k/2 {
+	blk := words[b1 : b1+8 : b1+8]
+	x := h
+	for i := range k {
+		if i == k/2 {
+			blk = words[b2 : b2+8 : b2+8]
+		}
 		x = x*lcgMul + lcgAdd
 		pos := x >> 55
 		if atomic.LoadUint64(&blk[pos>>6])&(1<<(pos&63)) == 0 {

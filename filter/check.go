@@ -51,16 +51,19 @@ func (f *Filter) CheckAt(t *jwtrevoke.Token, now time.Time) (v Verdict, kind jwt
 			return Revoked, jwtrevoke.KindAll
 		}
 	}
-	for _, c := range [...]struct {
-		k   jwtrevoke.Kind
-		key string
-	}{{jwtrevoke.KindToken, t.JTI}, {jwtrevoke.KindSubject, t.Subject}, {jwtrevoke.KindSession, t.Session}, {jwtrevoke.KindKey, t.KeyID}} {
-		switch f.check(vw, c.k, c.key, iat, n) {
+	// The keyed kinds in the order of jwtrevoke.Kind (index = kind - 1);
+	// a kind with no live revocation costs one length test.
+	for i, key := range [numKeyed]string{t.JTI, t.Subject, t.Session, t.KeyID} {
+		if len(vw.probes[i]) == 0 || key == "" {
+			continue
+		}
+		k := jwtrevoke.Kind(i + 1)
+		switch f.check(vw, k, key, iat, n) {
 		case Revoked:
-			return Revoked, c.k
+			return Revoked, k
 		case Unknown:
 			if v == NotRevoked {
-				v, kind = Unknown, c.k
+				v, kind = Unknown, k
 			}
 		}
 	}
@@ -86,21 +89,10 @@ func (f *Filter) check(vw *view, k jwtrevoke.Kind, key string, iat, now int64) V
 	if h&sampleMask == 0 {
 		f.stats.sampled[k-1].Add(1)
 	}
-	// First the first block of every segment, with no branch on what it
-	// reads (see firstHalf); then, for the few that pass, the second.
-	var first uint64 // bit i: refs[i] passed its first block (i < 64)
-	for i := range refs[:min(len(refs), 64)] {
-		r := &refs[i]
-		ok, _ := firstHalf(r.words, r.blocks, r.k, h)
-		first |= ok << i
-	}
-	if first == 0 && len(refs) <= 64 {
-		return NotRevoked
-	}
 	var maybe uint64 // bit i: generation i may hold h (the 64th stands for the rest)
 	for i := range refs {
 		r := &refs[i]
-		if (i >= 64 || first&(1<<i) != 0) && r.end > now && testBits(r.words, r.blocks, r.k, h) {
+		if r.end > now && testBits(r.words, r.blocks, r.k, h) {
 			maybe |= 1 << min(r.gi, 63)
 		}
 	}
