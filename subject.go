@@ -42,6 +42,22 @@ func SubjectFilter(prefix string) string {
 	return prefix + ".>"
 }
 
+// ConsumerFilter returns the subject filters a consumer of the revocations
+// under prefix passes for a stream whose subjects are streamSubjects: none
+// when the stream holds only those revocations (what publisher.New
+// creates), else SubjectFilter(prefix). A filter that matches the whole
+// stream changes nothing the consumer gets, but the server then counts
+// pending messages and finds the first one by matching the filter against
+// every subject the stream holds, which with millions of keys stalls the
+// consumer past its heartbeats.
+func ConsumerFilter(streamSubjects []string, prefix string) []string {
+	f := SubjectFilter(prefix)
+	if len(streamSubjects) == 1 && streamSubjects[0] == f {
+		return nil
+	}
+	return []string{f}
+}
+
 // MsgID returns the message ID to publish event under (the Nats-Msg-Id
 // header, for JetStream's duplicate window): "jr1-" followed by the
 // lowercase hex of the first 16 bytes of the SHA-256 of the event without

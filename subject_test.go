@@ -2,6 +2,7 @@ package jwtrevoke
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -80,5 +81,24 @@ func TestMsgID(t *testing.T) {
 	}
 	if got, want := MsgID(nil), "jr1-e3b0c44298fc1c149afbf4c8996fb924"; got != want {
 		t.Errorf("MsgID(nil) = %q, want %q", got, want)
+	}
+}
+
+func TestConsumerFilter(t *testing.T) {
+	for _, tc := range []struct {
+		subjects []string
+		prefix   string
+		want     []string
+	}{
+		{[]string{"jwtrevoke.v1.>"}, "", nil},
+		{[]string{"acme.revoke.>"}, "acme.revoke", nil},
+		{[]string{"jwtrevoke.v1.>", "other.>"}, "", []string{"jwtrevoke.v1.>"}},
+		{[]string{">"}, "", []string{"jwtrevoke.v1.>"}},
+		{[]string{"acme.>"}, "acme.revoke", []string{"acme.revoke.>"}},
+		{nil, "", []string{"jwtrevoke.v1.>"}},
+	} {
+		if got := ConsumerFilter(tc.subjects, tc.prefix); !slices.Equal(got, tc.want) {
+			t.Errorf("ConsumerFilter(%q, %q) = %q, want %q", tc.subjects, tc.prefix, got, tc.want)
+		}
 	}
 }

@@ -51,9 +51,12 @@ type Agent struct {
 	mu      sync.Mutex // guards the fields below
 	probes  []probe    // answered probes not yet covered by applied
 	created time.Time  // the stream's creation time, to detect recreation
-	cc      jetstream.ConsumeContext
-	closed  bool
-	waiters []waiter // WaitApplied calls; nwaiters is their number
+	// subjects are the stream's subjects as last seen, so that the
+	// consumer filters only a stream that holds more than revocations.
+	subjects []string
+	cc       jetstream.ConsumeContext
+	closed   bool
+	waiters  []waiter // WaitApplied calls; nwaiters is their number
 
 	nwaiters atomic.Int64
 
@@ -105,14 +108,15 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 		cfg.log.Warn("revocation stream does not allow direct get: unknown verdicts cannot be settled", "stream", cfg.stream)
 	}
 	a := &Agent{
-		cfg:     cfg,
-		js:      js,
-		stream:  st,
-		f:       f,
-		dec:     contract.Decoder(cfg.keys),
-		readyCh: make(chan struct{}),
-		target:  info.State.LastSeq,
-		created: info.Created,
+		cfg:      cfg,
+		js:       js,
+		stream:   st,
+		f:        f,
+		dec:      contract.Decoder(cfg.keys),
+		readyCh:  make(chan struct{}),
+		target:   info.State.LastSeq,
+		created:  info.Created,
+		subjects: info.Config.Subjects,
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if err := a.start(ctx, info, contract, newFilter); err != nil {

@@ -21,6 +21,7 @@ func (a *Agent) startConsumer(ctx context.Context, from uint64, rewind bool) err
 	old := a.cc
 	a.cc = nil
 	closed := a.closed
+	filter := jwtrevoke.ConsumerFilter(a.subjects, a.cfg.prefix)
 	a.mu.Unlock()
 	if old != nil {
 		old.Stop()
@@ -42,7 +43,7 @@ func (a *Agent) startConsumer(ctx context.Context, from uint64, rewind bool) err
 		a.mu.Unlock()
 	}
 	cons, err := a.js.OrderedConsumer(ctx, a.cfg.stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{jwtrevoke.SubjectFilter(a.cfg.prefix)},
+		FilterSubjects: filter,
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    from,
 	})

@@ -73,6 +73,7 @@ func (a *Agent) probe(timeout time.Duration) {
 	a.mu.Lock()
 	recreated := !a.created.IsZero() && !info.Created.Equal(a.created)
 	a.created = info.Created
+	a.subjects = info.Config.Subjects
 	a.mu.Unlock()
 	// A stream behind what was applied is a rewind only if a second probe
 	// says so too: a newly elected leader may answer before it caught up.

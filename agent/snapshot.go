@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -142,18 +143,30 @@ const snapshotBatch = 4096
 func (a *Agent) fillFromSnapshot(ctx context.Context, store *snapshot.Store, e snapshot.Entry, check func(snapshot.Header) error, f *filter.Filter) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Batches go back to the reader once added (the filter keeps no
+	// revocation), so a load of millions allocates a few batches, not one
+	// per 4,096 records: the garbage collector's work was most of a load.
 	batches := make(chan []jwtrevoke.Revocation, 4)
+	spare := make(chan []jwtrevoke.Revocation, 6)
 	read := make(chan error, 1)
 	go func() {
 		defer close(batches)
-		b := make([]jwtrevoke.Revocation, 0, snapshotBatch)
+		next := func() []jwtrevoke.Revocation {
+			select {
+			case b := <-spare:
+				return b[:0]
+			default:
+				return make([]jwtrevoke.Revocation, 0, snapshotBatch)
+			}
+		}
+		b := next()
 		_, err := store.Read(ctx, e, a.cfg.keys, check, func(r jwtrevoke.Revocation) error {
 			if b = append(b, r); len(b) < snapshotBatch {
 				return nil
 			}
 			select {
 			case batches <- b:
-				b = make([]jwtrevoke.Revocation, 0, snapshotBatch)
+				b = next()
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
@@ -166,16 +179,30 @@ func (a *Agent) fillFromSnapshot(ctx context.Context, store *snapshot.Store, e s
 	}()
 	now := a.cfg.clock()
 	limit := now.Add(a.dec.MaxLifetime + jwtrevoke.DefaultMaxSkew)
+	// Records are of distinct keys, so the filter is told how many are
+	// still to come and does not make exact the entries its budget could
+	// not keep past them (filter.AddBatchAt).
 	var addErr error
+	left := int(min(e.Count, uint64(math.MaxInt)))
 	for b := range batches {
+		left -= len(b)
+		if addErr != nil {
+			continue
+		}
+		keep := b[:0]
 		for _, r := range b {
-			if addErr != nil || !r.Expires.After(now) || r.Expires.After(limit) {
-				continue
+			if r.Expires.After(now) && !r.Expires.After(limit) {
+				keep = append(keep, r)
 			}
-			if addErr = f.AddAt(r, now); addErr != nil {
-				addErr = fmt.Errorf("%w: record %v %q: %w", snapshot.ErrCorrupt, r.Kind, r.Key, addErr)
-				cancel()
-			}
+		}
+		if addErr = f.AddBatchAt(keep, now, left); addErr != nil {
+			addErr = fmt.Errorf("%w: %w", snapshot.ErrCorrupt, addErr)
+			cancel()
+		}
+		clear(b) // drop the keys before the batch is reused
+		select {
+		case spare <- b:
+		default:
 		}
 	}
 	if err := <-read; addErr == nil {

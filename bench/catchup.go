@@ -156,8 +156,13 @@ func bareRead(ctx context.Context, ns *natsEnv, last uint64) (time.Duration, err
 	if err != nil {
 		return 0, err
 	}
-	cons, err := js.OrderedConsumer(ctx, jwtrevoke.DefaultStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{jwtrevoke.SubjectFilter("")},
+	st, err := js.Stream(ctx, jwtrevoke.DefaultStream)
+	if err != nil {
+		return 0, err
+	}
+	// The consumer the agent makes: unfiltered on a stream of revocations only.
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: jwtrevoke.ConsumerFilter(st.CachedInfo().Config.Subjects, ""),
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})
 	if err != nil {

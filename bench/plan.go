@@ -35,6 +35,8 @@ type plan struct {
 	snapshot     []int // stream sizes (scenario 7)
 	snapshotReps int   // interleaved snapshot / full-replay repetitions (median kept)
 
+	compact []int // keys per structure (scenario 8)
+
 	memory     []int // live revocations, all exact (scenario 5)
 	memoryTenM int   // live revocations in the default 64 MiB budget; 0 skips
 
@@ -51,7 +53,8 @@ func fullPlan() plan {
 		propAgents: []int{1, 4, 16, 64}, propCount: 1000,
 		catchup: []int{100_000, 1_000_000}, catchupReps: 3,
 		snapshot: []int{1_000_000, 10_000_000}, snapshotReps: 3,
-		memory: []int{100_000, 1_000_000}, memoryTenM: 10_000_000,
+		compact: []int{1_000_000, 10_000_000},
+		memory:  []int{100_000, 1_000_000}, memoryTenM: 10_000_000,
 		pubSingle: 5000, pubBatch: 20_000, pubReps: 10,
 	}
 }
@@ -64,6 +67,7 @@ func quickPlan() plan {
 		propAgents: []int{1, 4, 16}, propCount: 500,
 		catchup: []int{100_000}, catchupReps: 3,
 		snapshot: []int{100_000, 1_000_000}, snapshotReps: 3,
+		compact:   []int{1_000_000},
 		memory:    []int{100_000, 1_000_000},
 		pubSingle: 1000, pubBatch: 10_000, pubReps: 6,
 	}
@@ -79,6 +83,7 @@ func smokePlan() plan {
 		propAgents: []int{1, 4}, propCount: 20,
 		catchup: []int{2000}, catchupReps: 1,
 		snapshot: []int{2000}, snapshotReps: 1,
+		compact:   []int{2000},
 		memory:    []int{5000},
 		pubSingle: 50, pubBatch: 1000, pubReps: 1,
 	}
@@ -97,6 +102,7 @@ var scenarios = []scenario{
 	{"memory", "5. memory per live revocation, beside Redis", runMemory},
 	{"publish", "6. publish throughput, beside raw JetStream", runPublish},
 	{"snapshot", "7. cold start from a snapshot, beside a full replay of the same stream", runSnapshot},
+	{"compact", "8. compact filters: the filter's blocked Bloom beside binary fuse filters and a map", runCompact},
 }
 
 func scenarioKeys() []string {

@@ -51,16 +51,19 @@ func (f *Filter) CheckAt(t *jwtrevoke.Token, now time.Time) (v Verdict, kind jwt
 			return Revoked, jwtrevoke.KindAll
 		}
 	}
-	for _, c := range [...]struct {
-		k   jwtrevoke.Kind
-		key string
-	}{{jwtrevoke.KindToken, t.JTI}, {jwtrevoke.KindSubject, t.Subject}, {jwtrevoke.KindSession, t.Session}, {jwtrevoke.KindKey, t.KeyID}} {
-		switch f.check(vw, c.k, c.key, iat, n) {
+	// The keyed kinds in the order of jwtrevoke.Kind (index = kind - 1);
+	// a kind with no live revocation costs one length test.
+	for i, key := range [numKeyed]string{t.JTI, t.Subject, t.Session, t.KeyID} {
+		if len(vw.probes[i]) == 0 || key == "" {
+			continue
+		}
+		k := jwtrevoke.Kind(i + 1)
+		switch f.check(vw, k, key, iat, n) {
 		case Revoked:
-			return Revoked, c.k
+			return Revoked, k
 		case Unknown:
 			if v == NotRevoked {
-				v, kind = Unknown, c.k
+				v, kind = Unknown, k
 			}
 		}
 	}

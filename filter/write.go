@@ -50,7 +50,40 @@ func (f *Filter) Settle(k jwtrevoke.Kind, key string, r *jwtrevoke.Revocation, n
 	return nil
 }
 
+// AddBatchAt adds rs at now as AddAt would add each in turn, under one
+// lock. following is how many revocations of other keys the caller adds
+// right after rs (the rest of a snapshot): an entry that so many later
+// ones would push out of the exact entries anyway is not made exact, only
+// counted as evicted, which is how the adds one by one would leave it, so
+// a bulk load does not pay for exact entries it cannot keep. A following
+// that is too large only makes more entries Unknown, never one NotRevoked.
+// It stops at the first revocation AddAt would refuse and returns its
+// error; the ones before it are added.
+func (f *Filter) AddBatchAt(rs []jwtrevoke.Revocation, now time.Time, following int) error {
+	n := now.UnixNano()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range rs {
+		if err := validate(&rs[i]); err != nil {
+			return fmt.Errorf("revocation %d of %d: %w", i, len(rs), err)
+		}
+		later := len(rs) - 1 - i + max(following, 0)
+		f.addLocked(&rs[i], n, 0, later < f.exactCap)
+	}
+	return nil
+}
+
 func (f *Filter) add(r jwtrevoke.Revocation, now time.Time, flags uint8) error {
+	if err := validate(&r); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.addLocked(&r, now.UnixNano(), flags, true)
+	return nil
+}
+
+func validate(r *jwtrevoke.Revocation) error {
 	if !r.Kind.Valid() {
 		return fmt.Errorf("%w: kind %v", ErrBadRevocation, r.Kind)
 	}
@@ -60,22 +93,26 @@ func (f *Filter) add(r jwtrevoke.Revocation, now time.Time, flags uint8) error {
 	if r.Expires.IsZero() {
 		return fmt.Errorf("%w: no expiry", ErrBadRevocation)
 	}
-	n := now.UnixNano()
+	return nil
+}
+
+// addLocked adds a valid revocation at now (Unix ns). With exact false the
+// entry is not held exactly, unless its key already has an entry that must
+// take the merge: it is counted as evicted at once.
+func (f *Filter) addLocked(r *jwtrevoke.Revocation, n int64, flags uint8, exact bool) {
 	exp := r.Expires.UnixNano() + int64(f.cfg.grace)
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if n >= f.nextExpiry {
 		f.expireLocked(n)
 	}
 	if exp <= n {
 		f.stats.ignoredExpired.Add(1)
-		return nil
+		return
 	}
 	cutoff := nanos(r.Before)
 	if r.Kind == jwtrevoke.KindAll {
 		f.addAllLocked(allEntry{cutoff: cutoff, expires: exp}, n)
 		f.stats.added[jwtrevoke.KindAll-1].Add(1)
-		return nil
+		return
 	}
 	h := f.hash(r.Kind, r.Key)
 	e := entry{cutoff: cutoff, expSec: expSeconds(exp), kind: uint8(r.Kind), flags: flags}
@@ -88,20 +125,28 @@ func (f *Filter) add(r jwtrevoke.Revocation, now time.Time, flags uint8) error {
 		if flags&flagSettled != 0 {
 			e.flags &^= flagPartial
 		}
-	} else if flags&flagSettled == 0 && f.mayHoldEvictedLocked(r.Kind, h, n) {
+		// The held entry must take the merge: left alone, its earlier
+		// cut-off would clear tokens this revocation covers.
+		exact = true
+	} else if exact && flags&flagSettled == 0 && f.mayHoldEvictedLocked(r.Kind, h, n) {
 		// An older entry for this key may have been evicted with a later
 		// cut-off than this one: this entry alone cannot clear a token.
 		e.flags |= flagPartial
 	}
 	e.flags &^= flagSettled
-	// Exact entry first, Bloom bits second: a check that sees the bits
-	// finds the entry.
-	f.putExactLocked(h, e, n)
+	// The exact entry (or the eviction mark) first, Bloom bits second: a
+	// check that sees the bits finds the entry, or the mark.
+	if exact {
+		f.putExactLocked(h, e, n)
+	}
 	g := f.generationLocked(r.Kind, e.expiresNanos(), n)
+	if !exact {
+		f.stats.evicted.Add(1)
+		g.evicted.Add(1)
+	}
 	f.segmentLocked(r.Kind, g).add(h)
 	g.count.Add(1)
 	f.stats.added[r.Kind-1].Add(1)
-	return nil
 }
 
 // mayHoldEvictedLocked reports whether h's Bloom bits are set in a

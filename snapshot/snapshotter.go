@@ -138,7 +138,7 @@ func (s *Snapshotter) follow(ctx context.Context) error {
 // tail applies new events and calls write every interval.
 func (s *Snapshotter) tail(ctx context.Context, f *follower, write func() error) error {
 	cons, err := f.js.OrderedConsumer(ctx, s.cfg.stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjectFilter(f)},
+		FilterSubjects: subjectFilter(f),
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    f.hdr.Seq + 1,
 	})

@@ -200,7 +200,11 @@ func (f *follower) apply(seq uint64, data []byte) {
 	f.set.Add(r)
 }
 
-func subjectFilter(f *follower) string { return jwtrevoke.SubjectFilter(f.hdr.Contract.SubjectPrefix) }
+// subjectFilter is the consumer's filter: none for a stream of revocations
+// only (see jwtrevoke.ConsumerFilter).
+func subjectFilter(f *follower) []string {
+	return jwtrevoke.ConsumerFilter(f.info.Config.Subjects, f.hdr.Contract.SubjectPrefix)
+}
 
 // catchUp applies every event up to target with an ordered consumer.
 func (f *follower) catchUp(ctx context.Context, target uint64) error {
@@ -208,7 +212,7 @@ func (f *follower) catchUp(ctx context.Context, target uint64) error {
 		return nil
 	}
 	cons, err := f.js.OrderedConsumer(ctx, f.cfg.stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjectFilter(f)},
+		FilterSubjects: subjectFilter(f),
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    f.hdr.Seq + 1,
 	})
