@@ -39,13 +39,6 @@ import (
 // ErrNotRunning is returned by calls that need a running server.
 var ErrNotRunning = errors.New("natsproc: server is not running")
 
-var build struct {
-	once sync.Once
-	path string
-	took time.Duration
-	err  error
-}
-
 // FreePorts returns n distinct loopback TCP ports reserved for this process
 // (see internal/freeport): no other process of the suite and no
 // kernel-assigned port can take them, so a child can bind them later, and
