@@ -32,7 +32,7 @@ func runCompact(ctx context.Context, s *scenarioRun) error {
 			return err
 		}
 	}
-	s.note("every structure holds the same n 36-byte jtis; the filter's expiries are spread over its %v lifetime (its steady state: %d generations of Bloom segments, each probed), every entry exact; a fuse filter is built from the keys' 64-bit keyed hashes (maphash, as the filter hashes), and its lookups hash the key first, so every lookup starts from the string; false-positive rates over %s clean keys; build is the wall time of filter.AddBatchAt or xorfilter.NewBinaryFuse over all keys", lifetime, 3, group(compactFPKeys))
+	s.note("every structure holds the same n 36-byte jtis; the filter's expiries are spread over its %v lifetime (its steady state; the generations and segments a check probes are in the log), every entry exact; a fuse filter is built from the keys' 64-bit keyed hashes (maphash, as the filter hashes), and its lookups hash the key first, so every lookup starts from the string; false-positive rates over %s clean keys; build is the wall time of filter.AddBatchAt or xorfilter.NewBinaryFuse over all keys", lifetime, group(compactFPKeys))
 	return nil
 }
 
@@ -75,8 +75,14 @@ func (s *scenarioRun) compactAt(ctx context.Context, n int) error {
 	sets = append(sets, compactSet{"filter (blocked Bloom)", float64(f.Stats().BloomBytes), time.Since(t0), func(k string) bool {
 		return f.CheckKeyAt(jwtrevoke.KindToken, k, now, now) != filter.NotRevoked
 	}})
-	if st := f.Stats(); st.Evictions != 0 {
+	st := f.Stats()
+	if st.Evictions != 0 {
 		return fmt.Errorf("filter evicted %d entries; the comparison needs them exact", st.Evictions)
+	}
+	for _, ks := range st.Kinds {
+		if ks.Kind == jwtrevoke.KindToken {
+			s.log.printf("compact, %s keys: the filter holds them in %d generations, %d segments", countText(n), ks.Generations, ks.Segments)
+		}
 	}
 
 	fuse8, d8, err := buildFuse[uint8](hashes)
