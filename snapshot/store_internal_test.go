@@ -36,26 +36,8 @@ func (d *dying) Read(p []byte) (int, error) {
 // byte source fails after 100 KiB of a larger snapshot) leaves no
 // snapshot behind, and the bucket's newest is still the last whole one.
 func TestWriterDiesMidWrite(t *testing.T) {
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	store, err := Create(ctx, js, "TEST_SNAPSHOTS", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, store := newTestStore(t)
+	var err error
 	now := time.Now()
 	set := NewSet()
 	for i := range 20000 {
@@ -98,26 +80,8 @@ func TestWriterDiesMidWrite(t *testing.T) {
 // TestManyParts: a snapshot larger than a part is written in parts and
 // read back whole, and pruning removes an older snapshot's parts with it.
 func TestManyParts(t *testing.T) {
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	store, err := Create(ctx, js, "TEST_SNAPSHOTS", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, store := newTestStore(t)
+	var err error
 	now := time.Now()
 	set := NewSet()
 	const n = 400_000 // 29 bytes each: about 11.6 MB, two parts
@@ -163,26 +127,8 @@ func TestManyParts(t *testing.T) {
 // here, its stream deleted until the test recreates it) is sent again
 // until the stream answers, and the snapshot is then whole.
 func TestPutWaitsForTheBucket(t *testing.T) {
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	store, err := Create(ctx, js, "TEST_SNAPSHOTS", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, js, store := newTestStore(t)
+	var err error
 	if err := js.DeleteStream(ctx, "OBJ_TEST_SNAPSHOTS"); err != nil {
 		t.Fatal(err)
 	}
@@ -223,4 +169,32 @@ func TestPutWaitsForTheBucket(t *testing.T) {
 	if _, err := store.Read(ctx, entries[0], nil, nil, func(jwtrevoke.Revocation) error { got++; return nil }); err != nil || got != 1 {
 		t.Fatalf("Read: %d revocations, %v; want 1", got, err)
 	}
+}
+
+// newTestStore starts an embedded server and returns a context bounded
+// by a minute, its JetStream, and the store of a new TEST_SNAPSHOTS bucket.
+// Everything is shut down when the test ends.
+func newTestStore(t *testing.T) (context.Context, jetstream.JetStream, *Store) {
+	t.Helper()
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	store, err := Create(ctx, js, "TEST_SNAPSHOTS", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, js, store
 }
