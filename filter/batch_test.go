@@ -85,6 +85,9 @@ func TestAddBatchMatchesAdds(t *testing.T) {
 			if so.Evictions != sb.Evictions || so.ExactEntries != sb.ExactEntries {
 				t.Errorf("batch: %d evictions, %d exact; one by one: %d, %d", sb.Evictions, sb.ExactEntries, so.Evictions, so.ExactEntries)
 			}
+			if sb.Bytes > tc.budget {
+				t.Errorf("batch load holds %d bytes, over its %d-byte budget", sb.Bytes, tc.budget)
+			}
 			if tc.budget == 1<<20 && sb.Evictions == 0 {
 				t.Fatal("no evictions with a 1 MiB budget: the case proves nothing about skipped entries")
 			}
