@@ -220,6 +220,10 @@ func (a *Agent) LastApplied() uint64 { return a.applied.Load() }
 
 func (a *Agent) markReady() {
 	a.readyOnce.Do(func() {
+		// The replay is in: size the filter for steady state again and
+		// fold the replay's keys into its compact layers.
+		a.f.Expect(0)
+		a.f.Compact()
 		a.ready.Store(true)
 		close(a.readyCh)
 		a.cfg.log.Info("agent ready", "stream", a.cfg.stream, "applied", a.applied.Load())

@@ -57,15 +57,27 @@ func benchCorpus(n int) *corpus {
 }
 
 // benchFilter holds n jti revocations with expiries spread over a 1 h
-// lifetime, plus 1% as many subject, session and key revocations.
-func benchFilter(b testing.TB, n int) *Filter {
+// lifetime, plus 1% as many subject, session and key revocations, loaded as
+// an agent's replay is (Expect, then Compact once it is in).
+func benchFilter(b testing.TB, n int) *Filter { return benchFilterOf(b, n, true) }
+
+// benchFilterOf is benchFilter with the compact layer on or off.
+func benchFilterOf(b testing.TB, n int, compact bool) *Filter {
 	c := benchCorpus(n)
 	corpusMu.Lock()
 	defer corpusMu.Unlock()
-	if f := filters[n]; f != nil {
+	key := n
+	if !compact {
+		key = -n
+	}
+	if f := filters[key]; f != nil {
 		return f
 	}
-	f := newFilter(b, WithMaxTokenLifetime(time.Hour), WithMemoryBudget(256<<20))
+	opts := []Option{WithMaxTokenLifetime(time.Hour), WithMemoryBudget(256 << 20)}
+	if !compact {
+		opts = append(opts, withoutCompact())
+	}
+	f := newFilter(b, opts...)
 	f.Expect(int64(n))
 	for i, k := range c.revoked {
 		mustAdd(b, f, jwtrevoke.Revocation{Kind: jwtrevoke.KindToken, Key: k, Before: t0, Expires: t0.Add(time.Duration(1+i%3600) * time.Second)}, t0)
@@ -75,7 +87,10 @@ func benchFilter(b testing.TB, n int) *Filter {
 			}
 		}
 	}
-	filters[n] = f
+	f.Expect(0)
+	f.Compact()
+	f.WaitCompact()
+	filters[key] = f
 	return f
 }
 
@@ -118,6 +133,15 @@ func BenchmarkNegative(b *testing.B) {
 			par := mode == "parallel"
 			b.Run(fmt.Sprintf("n=%d/filter/%s", n, mode), func(b *testing.B) {
 				f := benchFilter(b, n)
+				now := t0
+				run(b, par, func(i int) {
+					if f.CheckKeyAt(jwtrevoke.KindToken, c.clean[i&mask], now, now) != NotRevoked {
+						b.Fatal("clean key revoked")
+					}
+				})
+			})
+			b.Run(fmt.Sprintf("n=%d/filter-generations-only/%s", n, mode), func(b *testing.B) {
+				f := benchFilterOf(b, n, false)
 				now := t0
 				run(b, par, func(i int) {
 					if f.CheckKeyAt(jwtrevoke.KindToken, c.clean[i&mask], now, now) != NotRevoked {

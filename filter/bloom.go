@@ -156,6 +156,9 @@ type generation struct {
 	// settle is Unknown.
 	evicted atomic.Int64
 	count   atomic.Int64 // entries added
+	// hashes is every key hash added, while the kind's compact layer is
+	// on. Guarded by Filter.mu.
+	hashes hashList
 }
 
 func (g *generation) segments() []*segment { return *g.segs.Load() }

@@ -19,7 +19,7 @@ const minExact = 1024
 // and a reserve from which a generation that appears after the budget is
 // spent gets its one minimal segment.
 func (f *Filter) bloomRoomLocked() int64 {
-	return f.cfg.budget - f.bloomBytes - minExact*exactEntryBytes - newGenerationReserve
+	return f.cfg.budget - f.bloomBytes - f.compactBytes - minExact*exactEntryBytes - newGenerationReserve
 }
 
 // newGenerationReserve covers the minimal segments (64 bytes each) of the
@@ -44,7 +44,7 @@ func (f *Filter) newSegmentLocked(capacity int64, j int) *segment {
 
 // exactCapacity is how many exact entries fit beside the Bloom filters.
 func (f *Filter) exactCapacity() int {
-	return int(max((f.cfg.budget-f.bloomBytes)/exactEntryBytes, minExact))
+	return int(max((f.cfg.budget-f.bloomBytes-f.compactBytes)/exactEntryBytes, minExact))
 }
 
 func (f *Filter) resizeExactLocked() {

@@ -89,6 +89,9 @@ func (f *Filter) check(vw *view, k jwtrevoke.Kind, key string, iat, now int64) V
 	if h&sampleMask == 0 {
 		f.stats.sampled[k-1].Add(1)
 	}
+	if p := vw.pre[k-1]; p != nil && !p.mayHold(h) {
+		return NotRevoked
+	}
 	var maybe uint64 // bit i: generation i may hold h (the 64th stands for the rest)
 	for i := range refs {
 		r := &refs[i]

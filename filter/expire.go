@@ -3,6 +3,8 @@ package filter
 import (
 	"math"
 	"time"
+
+	"github.com/jwtrevoke/jwtrevoke"
 )
 
 // Expire drops every generation and entry that has expired at now. Add
@@ -19,6 +21,8 @@ func (f *Filter) expireLocked(now int64) {
 	nv := *old
 	next := int64(math.MaxInt64)
 	dropped := false
+	var freed [numKeyed]int64 // hash bytes of dropped generations, per kind
+	var droppedKind [numKeyed]bool
 	for k := range nv.gens {
 		var keep []*generation
 		for _, g := range old.gens[k] {
@@ -28,6 +32,8 @@ func (f *Filter) expireLocked(now int64) {
 				continue
 			}
 			dropped = true
+			droppedKind[k] = true
+			freed[k] += g.hashes.bytes()
 			f.bloomBytes -= g.bytes()
 		}
 		nv.gens[k] = keep
@@ -44,6 +50,11 @@ func (f *Filter) expireLocked(now int64) {
 	f.nextExpiry = next
 	if !dropped {
 		return
+	}
+	for k, d := range droppedKind {
+		if d {
+			f.compactExpiredLocked(jwtrevoke.Kind(k+1), freed[k])
+		}
 	}
 	f.resizeExactLocked()
 	// Drop expired exact entries so the LRU's room goes to live ones.

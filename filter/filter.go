@@ -30,6 +30,8 @@ type view struct {
 	// probes flattens every segment of every generation, per kind, so a
 	// check walks one slice: no pointer chasing on the request path.
 	probes [numKeyed][]probeRef
+	// pre is each kind's compact layer (fuse.go), nil where it is off.
+	pre [numKeyed]*prefilter
 }
 
 // probeRef is one segment as a check sees it.
@@ -83,6 +85,10 @@ type Filter struct {
 	nextExpiry int64      // earliest generation end, Unix ns
 	bloomBytes int64
 	exactCap   int
+	// cs and compactBytes are the compact layer's writer state and size.
+	cs           [numKeyed]compactState
+	compactBytes int64
+	builds       sync.WaitGroup // compact-layer builds in flight
 
 	stats counters
 }

@@ -67,7 +67,9 @@ func (f *Filter) predictLocked(gens []*generation, end, now int64) int64 {
 
 // Expect tells the filter that about n revocations are coming (an agent
 // knows how many events it is about to replay), so that new generations are
-// sized for them at once instead of growing segment by segment.
+// sized for them at once instead of growing segment by segment, and the
+// compact layers are built once the replay is in (Compact) rather than on
+// the way. Expect(0) says the replay is done.
 func (f *Filter) Expect(n int64) { f.expected.Store(max(n, 0)) }
 
 // maxGenerations is how many generations of one kind can be live at once.

@@ -15,6 +15,7 @@ type config struct {
 	genWidth    time.Duration
 	grace       time.Duration
 	clock       func() time.Time
+	noCompact   bool // tests: the generations alone, to compare against
 }
 
 func defaultConfig() config {

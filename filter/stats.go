@@ -22,6 +22,9 @@ type counters struct {
 	ignoredExpired atomic.Uint64
 	overBudget     atomic.Uint64
 	compactions    atomic.Uint64
+	compactBuilds  atomic.Uint64
+	compactOff     atomic.Uint64
+	compactFailed  atomic.Uint64
 }
 
 // KindStats describes one kind's entries.
@@ -46,6 +49,15 @@ type KindStats struct {
 	Added          uint64 // revocations added since New
 	Maybe          uint64 // Bloom "maybe" answers
 	FalsePositives uint64 // of which the key was not revoked
+	// CompactKeys is how many distinct keys the kind's compact layer
+	// (a binary fuse filter checked before the generations) was last
+	// built from, and CompactBytes what the layer holds: the fuse filter,
+	// the Bloom part for keys added since, and 8 bytes per live key for
+	// the next build. Both are zero while the layer is off.
+	CompactKeys  int
+	CompactBytes int64
+	// CompactOn reports whether the layer answers checks.
+	CompactOn bool
 }
 
 // Stats is a snapshot of a Filter's state and counters.
@@ -54,7 +66,11 @@ type Stats struct {
 	ExactEntries  int         // entries held by the LRU
 	ExactCapacity int         // entries the LRU may hold in the budget
 	BloomBytes    int64
-	// Bytes estimates the filter's heap use: Bloom bits plus exact entries.
+	// CompactBytes is the compact layers' share of the budget, at most a
+	// quarter of it.
+	CompactBytes int64
+	// Bytes estimates the filter's heap use: Bloom bits, compact layers
+	// and exact entries.
 	Bytes  int64
 	Budget int64
 	// Evictions counts live exact entries the LRU evicted. While evicted
@@ -73,6 +89,10 @@ type Stats struct {
 	// Compactions counts generations rebuilt as one segment after a burst
 	// outgrew their predicted size.
 	Compactions uint64
+	// CompactBuilds counts fuse filters built; CompactOff counts kinds
+	// whose compact layer was dropped because its keys outgrew its share
+	// of the budget (checks then probe the generations alone).
+	CompactBuilds, CompactOff uint64
 }
 
 // Stats returns a snapshot. It reads every Bloom bit to compute the fill,
@@ -85,10 +105,15 @@ func (f *Filter) Stats() Stats {
 		ExactEntries:  f.exact.Load().Len(),
 		ExactCapacity: f.exactCap,
 		BloomBytes:    f.bloomBytes,
+		CompactBytes:  f.compactBytes,
 		Budget:        f.cfg.budget,
 	}
+	var compactBytes [numKeyed]int64
+	for i := range compactBytes {
+		compactBytes[i] = f.cs[i].bytes
+	}
 	f.mu.Unlock()
-	st.Bytes = st.BloomBytes + int64(st.ExactEntries)*exactEntryBytes
+	st.Bytes = st.BloomBytes + st.CompactBytes + int64(st.ExactEntries)*exactEntryBytes
 	for i := range numKeyed {
 		k := jwtrevoke.Kind(i + 1)
 		ks := KindStats{Kind: k, Generations: len(vw.gens[i])}
@@ -109,6 +134,9 @@ func (f *Filter) Stats() Stats {
 			ks.Fill = ones / bitsTotal
 		}
 		ks.EstimatedFPRate = 1 - miss
+		if p := vw.pre[i]; p != nil {
+			ks.CompactOn, ks.CompactKeys, ks.CompactBytes = true, p.keys, compactBytes[i]
+		}
 		ks.Added = f.stats.added[i].Load()
 		ks.Maybe = f.stats.maybe[i].Load()
 		ks.FalsePositives = f.stats.falsePositive[i].Load()
@@ -128,5 +156,7 @@ func (f *Filter) Stats() Stats {
 	st.IgnoredExpired = f.stats.ignoredExpired.Load()
 	st.OverBudget = f.stats.overBudget.Load()
 	st.Compactions = f.stats.compactions.Load()
+	st.CompactBuilds = f.stats.compactBuilds.Load()
+	st.CompactOff = f.stats.compactOff.Load()
 	return st
 }

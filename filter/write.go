@@ -145,6 +145,7 @@ func (f *Filter) addLocked(r *jwtrevoke.Revocation, n int64, flags uint8, exact 
 		g.evicted.Add(1)
 	}
 	f.segmentLocked(r.Kind, g).add(h)
+	f.compactAddLocked(r.Kind, g, h)
 	g.count.Add(1)
 	f.stats.added[r.Kind-1].Add(1)
 }
