@@ -219,7 +219,8 @@ func BenchmarkFull(b *testing.B) {
 	}
 }
 
-// BenchmarkPositive: a revoked jti (Bloom "maybe", settled by the LRU).
+// BenchmarkPositive: a revoked jti (the compact layer's or the Bloom's
+// "maybe", settled by the exact entry), beside the map's hit.
 func BenchmarkPositive(b *testing.B) {
 	n := 1_000_000
 	c := benchCorpus(n)
@@ -229,6 +230,25 @@ func BenchmarkPositive(b *testing.B) {
 			run(b, mode == "parallel", func(i int) {
 				if f.CheckKeyAt(jwtrevoke.KindToken, c.revoked[i&0xffff], t0, t0) != Revoked {
 					b.Fatal("revoked key not revoked")
+				}
+			})
+		})
+		b.Run("filter-generations-only/"+mode, func(b *testing.B) {
+			f := benchFilterOf(b, n, false)
+			run(b, mode == "parallel", func(i int) {
+				if f.CheckKeyAt(jwtrevoke.KindToken, c.revoked[i&0xffff], t0, t0) != Revoked {
+					b.Fatal("revoked key not revoked")
+				}
+			})
+		})
+		b.Run("rwmutex-map/"+mode, func(b *testing.B) {
+			m := &rwMap{m: make(map[string]struct{}, n)}
+			for _, k := range c.revoked {
+				m.m[k] = struct{}{}
+			}
+			run(b, mode == "parallel", func(i int) {
+				if !m.has(c.revoked[i&0xffff]) {
+					b.Fatal("revoked key not found")
 				}
 			})
 		})

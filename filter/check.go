@@ -89,8 +89,15 @@ func (f *Filter) check(vw *view, k jwtrevoke.Kind, key string, iat, now int64) V
 	if h&sampleMask == 0 {
 		f.stats.sampled[k-1].Add(1)
 	}
-	if p := vw.pre[k-1]; p != nil && !p.mayHold(h) {
-		return NotRevoked
+	if p := vw.pre[k-1]; p != nil {
+		if !p.mayHold(h) {
+			return NotRevoked
+		}
+		// A revoked key, or a rare false positive of the layer: the exact
+		// entry settles the first without probing the generations.
+		if v, held := f.heldVerdict(k, h, iat, now); held {
+			return v
+		}
 	}
 	var maybe uint64 // bit i: generation i may hold h (the 64th stands for the rest)
 	for i := range refs {
@@ -112,17 +119,8 @@ func (f *Filter) check(vw *view, k jwtrevoke.Kind, key string, iat, now int64) V
 // serialize on the LRU, so eviction follows the order entries were
 // written, not read.
 func (f *Filter) lookup(gens []*generation, k jwtrevoke.Kind, h uint64, maybe uint64, iat, now int64) Verdict {
-	e, ok := f.exact.Load().Peek(h)
-	if ok && e.live(now) {
-		if e.revokes(k, iat) {
-			f.stats.revoked.Add(1)
-			return Revoked
-		}
-		if e.flags&flagPartial == 0 {
-			return NotRevoked
-		}
-		f.stats.unknown.Add(1)
-		return Unknown
+	if v, held := f.heldVerdict(k, h, iat, now); held {
+		return v
 	}
 	// Not held. The entry was never added (a Bloom false positive) unless it
 	// was evicted. An eviction marks the entry's generation after the LRU
@@ -137,4 +135,21 @@ func (f *Filter) lookup(gens []*generation, k jwtrevoke.Kind, h uint64, maybe ui
 	}
 	f.stats.falsePositive[k-1].Add(1)
 	return NotRevoked
+}
+
+// heldVerdict is the verdict of h's live exact entry, if it has one.
+func (f *Filter) heldVerdict(k jwtrevoke.Kind, h uint64, iat, now int64) (v Verdict, held bool) {
+	e, ok := f.exact.Load().Peek(h)
+	if !ok || !e.live(now) || e.kind != uint8(k) {
+		return NotRevoked, false
+	}
+	if e.revokes(k, iat) {
+		f.stats.revoked.Add(1)
+		return Revoked, true
+	}
+	if e.flags&flagPartial == 0 {
+		return NotRevoked, true
+	}
+	f.stats.unknown.Add(1)
+	return Unknown, true
 }
