@@ -3,6 +3,7 @@ module github.com/jwtrevoke/jwtrevoke/bench
 go 1.26.8
 
 require (
+	github.com/FastFilter/xorfilter v0.4.2-0.20260120015552-4e5a4d9df65a
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/jwtrevoke/jwtrevoke v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
@@ -11,7 +12,6 @@ require (
 )
 
 require (
-	github.com/FastFilter/xorfilter v0.4.2-0.20260120015552-4e5a4d9df65a // indirect
 	github.com/MicahParks/jwkset v0.11.4 // indirect
 	github.com/MicahParks/keyfunc/v3 v3.9.1 // indirect
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
