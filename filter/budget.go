@@ -2,14 +2,13 @@ package filter
 
 import (
 	"github.com/bits-and-blooms/bloom/v3"
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
-// exactEntryBytes is the measured heap cost of one exact entry in the LRU
-// (list element, map slot and value), rounded up: Go maps grow in steps, so
-// the measured cost moves between about 100 and 120 bytes; see
-// TestExactEntryBytes.
-const exactEntryBytes = 128
+// exactEntryBytes is the heap cost of one exact entry (table.go): 32-byte
+// slots kept between half and three quarters full, and up to 1.5 write
+// records of 16 bytes. It moves between about 60 and 84 bytes as the table
+// is rebuilt; this is the measured worst, rounded up (TestExactEntryBytes).
+const exactEntryBytes = 88
 
 // minExact is the fewest exact entries the budget always leaves room for.
 const minExact = 1024
@@ -52,31 +51,13 @@ func (f *Filter) resizeExactLocked() {
 	if c == f.exactCap {
 		return
 	}
-	old := f.exactCap
 	f.exactCap = c
-	cache := f.exact.Load()
-	if cache == nil {
+	if f.exact == nil {
 		return
 	}
-	if cache.Len() > c {
+	if f.exact.Len() > c {
 		f.pending.Add(1)
 		defer f.pending.Add(-1)
 	}
-	cache.Resize(c)
-	if c < old/2 && cache.Len() > 0 {
-		// A Go map keeps the memory of its largest size: after a large
-		// shrink, copy the entries (oldest first, so the order is kept)
-		// into a fresh cache so the budget holds. Checks keep using the
-		// old one until the swap; both hold the same entries.
-		fresh, err := lru.NewWithEvict(c, f.onEvict)
-		if err != nil {
-			return
-		}
-		for _, h := range cache.Keys() {
-			if e, ok := cache.Peek(h); ok {
-				fresh.Add(h, e)
-			}
-		}
-		f.exact.Store(fresh)
-	}
+	f.exact.Resize(c)
 }

@@ -129,7 +129,7 @@ func (f *Filter) lookup(gens []*generation, k jwtrevoke.Kind, h uint64, maybe ui
 	evicting := f.pending.Load() != 0
 	for i, g := range gens {
 		if maybe&(1<<min(i, 63)) != 0 && (evicting || g.evicted.Load() != 0) {
-			f.stats.unknown.Add(1)
+			f.stats.unknown.add(h)
 			return Unknown
 		}
 	}
@@ -139,17 +139,17 @@ func (f *Filter) lookup(gens []*generation, k jwtrevoke.Kind, h uint64, maybe ui
 
 // heldVerdict is the verdict of h's live exact entry, if it has one.
 func (f *Filter) heldVerdict(k jwtrevoke.Kind, h uint64, iat, now int64) (v Verdict, held bool) {
-	e, ok := f.exact.Load().Peek(h)
+	e, ok := f.exact.Peek(h)
 	if !ok || !e.live(now) || e.kind != uint8(k) {
 		return NotRevoked, false
 	}
 	if e.revokes(k, iat) {
-		f.stats.revoked.Add(1)
+		f.stats.revoked.add(h)
 		return Revoked, true
 	}
 	if e.flags&flagPartial == 0 {
 		return NotRevoked, true
 	}
-	f.stats.unknown.Add(1)
+	f.stats.unknown.add(h)
 	return Unknown, true
 }

@@ -17,8 +17,8 @@ func (f *Filter) compactLocked(k jwtrevoke.Kind, g *generation) *segment {
 		return nil
 	}
 	var hs []uint64
-	for _, h := range f.exact.Load().Keys() {
-		e, ok := f.exact.Load().Peek(h)
+	for _, h := range f.exact.Keys() {
+		e, ok := f.exact.Peek(h)
 		if ok && e.kind == uint8(k) && e.flags&flagNegative == 0 && f.genEnd(e.expiresNanos()) == g.end {
 			hs = append(hs, h)
 		}

@@ -4,19 +4,25 @@
 //
 // # Model
 //
-// Every live revocation of a keyed kind (jti, sub, sid, kid) is in two places:
+// Every live revocation of a keyed kind (jti, sub, sid, kid) is in two places,
+// and while they fit a quarter of the budget in a third:
 //
 //   - a Bloom filter, which answers the common "no" in a few hashes and memory
 //     reads. The bit arrays and their sizing come from
 //     github.com/bits-and-blooms/bloom/v3; bit positions are derived here from
 //     one seeded 64-bit hash of the key (hash/maphash), and bits are read and
 //     set with atomic operations, so checks never wait for an Add.
-//   - an LRU of exact entries (github.com/hashicorp/golang-lru/v2) keyed by the
-//     same 64-bit hash, holding the cut-off time and expiry, sized so that the
-//     Bloom filters and the LRU together stay within a memory budget.
+//   - a table of exact entries keyed by the same 64-bit hash, holding the
+//     cut-off time and expiry (open addressing over 32-byte slots, read
+//     without a lock; the oldest write is evicted first), sized so that the
+//     Bloom filters and the table together stay within a memory budget.
+//   - a compact layer: a binary fuse filter (github.com/FastFilter/xorfilter)
+//     of every live key, rebuilt in the background, and a small Bloom part
+//     for the keys added since. It answers most "no"s in three loads before
+//     the generations are probed, and sends everything else on to them.
 //
-// A Bloom "maybe" is settled by the LRU. While no live entry has been evicted,
-// a "maybe" the LRU does not hold is a Bloom false positive and the verdict is
+// A Bloom "maybe" is settled by the exact entries. While no live entry has
+// been evicted, a "maybe" they do not hold is a Bloom false positive and the verdict is
 // NotRevoked: no false positives. Once live entries have been evicted, such a
 // "maybe" is Unknown: the filter never guesses NotRevoked, so there are no false
 // negatives. The caller (the agent) settles Unknown off the common path, for
@@ -43,6 +49,7 @@
 // A Filter is safe for use by multiple goroutines. Checks take no lock while
 // the Bloom filters answer "no" (the structure they walk is an immutable view
 // swapped through an atomic.Pointer; bits are loaded atomically) and do not
-// allocate. A Bloom "maybe" takes the LRU's own lock. Writes (Add, Settle,
-// Expire) are serialized by one mutex and never block checks.
+// allocate. A "maybe" reads the exact entries without a lock either (each
+// slot under a sequence word). Writes (Add, Settle, Expire) are serialized by
+// one mutex and never block checks.
 package filter

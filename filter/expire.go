@@ -59,9 +59,9 @@ func (f *Filter) expireLocked(now int64) {
 	f.resizeExactLocked()
 	// Drop expired exact entries so the LRU's room goes to live ones.
 	f.evictNow = now
-	for _, h := range f.exact.Load().Keys() {
-		if e, ok := f.exact.Load().Peek(h); ok && !e.live(now) {
-			f.exact.Load().Remove(h)
+	for _, h := range f.exact.Keys() {
+		if e, ok := f.exact.Peek(h); ok && !e.live(now) {
+			f.exact.Remove(h)
 		}
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
 	"github.com/jwtrevoke/jwtrevoke"
 )
 
@@ -70,9 +68,9 @@ type Filter struct {
 	seeds [numKeyed]maphash.Seed
 
 	view atomic.Pointer[view]
-	// exact holds the exact entries. Writers replace the cache (holding mu)
-	// only to give memory back after it shrank; readers load it.
-	exact atomic.Pointer[lru.Cache[uint64, entry]]
+	// exact holds the exact entries (table.go); checks read it without a
+	// lock, writers change it holding mu.
+	exact *exactTable
 
 	// pending is non-zero while a write may be evicting live entries whose
 	// generation is not yet marked; see (*Filter).lookup.
@@ -109,11 +107,7 @@ func New(opts ...Option) (*Filter, error) {
 		f.seeds[i] = maphash.MakeSeed()
 	}
 	f.exactCap = f.exactCapacity()
-	c, err := lru.NewWithEvict(f.exactCap, f.onEvict)
-	if err != nil {
-		return nil, err
-	}
-	f.exact.Store(c)
+	f.exact = newExactTable(f.exactCap, f.onEvict)
 	f.view.Store(&view{})
 	return f, nil
 }

@@ -39,7 +39,7 @@ func TestCompactMatchesGenerations(t *testing.T) {
 	without := newFilter(t, append(opts, withoutCompact())...)
 	kinds := []jwtrevoke.Kind{jwtrevoke.KindToken, jwtrevoke.KindToken, jwtrevoke.KindSubject, jwtrevoke.KindSession, jwtrevoke.KindKey}
 	now := t0
-	n := 60_000
+	n := 40_000
 	if testing.Short() {
 		n = 20_000
 	}
@@ -92,9 +92,9 @@ func TestCompactMatchesGenerations(t *testing.T) {
 // with a fuse filter holding their keys.
 func TestCompactConcurrentNoFalseNegatives(t *testing.T) {
 	f := newFilter(t, WithMaxTokenLifetime(time.Hour), WithMemoryBudget(64<<20))
-	n := 100_000
+	n := 60_000
 	if testing.Short() {
-		n = 40_000
+		n = 30_000
 	}
 	var done atomic.Int64 // keys 0..done-1 have been added
 	var wg sync.WaitGroup
@@ -146,7 +146,7 @@ func TestCompactConcurrentNoFalseNegatives(t *testing.T) {
 // 1/256), so the generations are rarely probed.
 func TestCompactFalsePositiveRate(t *testing.T) {
 	f := newFilter(t, WithMaxTokenLifetime(time.Hour))
-	const n, misses = 100_000, 200_000
+	const n, misses = 100_000, 100_000
 	for i := range n {
 		mustAdd(t, f, rev(jwtrevoke.KindToken, fmt.Sprint("rev-", i), t0, time.Duration(1+i%3600)*time.Second), t0)
 	}

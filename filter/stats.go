@@ -11,13 +11,33 @@ import (
 // atomic add, and the sample is unbiased.
 const sampleMask = 63
 
+// striped is a counter that checks on every goroutine add to: spread over
+// cache lines by the key's hash, so that checks of different keys do not
+// contend on one line.
+type striped struct {
+	s [8]struct {
+		n atomic.Uint64
+		_ [56]byte
+	}
+}
+
+func (c *striped) add(h uint64) { c.s[h>>61].n.Add(1) }
+
+func (c *striped) load() uint64 {
+	var n uint64
+	for i := range c.s {
+		n += c.s[i].n.Load()
+	}
+	return n
+}
+
 type counters struct {
 	sampled        [numKeyed]atomic.Uint64
 	maybe          [numKeyed]atomic.Uint64
 	falsePositive  [numKeyed]atomic.Uint64
 	added          [numKeyed + 1]atomic.Uint64
-	revoked        atomic.Uint64
-	unknown        atomic.Uint64
+	revoked        striped
+	unknown        striped
 	evicted        atomic.Uint64
 	ignoredExpired atomic.Uint64
 	overBudget     atomic.Uint64
@@ -102,7 +122,7 @@ func (f *Filter) Stats() Stats {
 	f.mu.Lock()
 	vw := f.view.Load()
 	st := Stats{
-		ExactEntries:  f.exact.Load().Len(),
+		ExactEntries:  f.exact.Len(),
 		ExactCapacity: f.exactCap,
 		BloomBytes:    f.bloomBytes,
 		CompactBytes:  f.compactBytes,
@@ -151,8 +171,8 @@ func (f *Filter) Stats() Stats {
 		Added:   f.stats.added[jwtrevoke.KindAll-1].Load(),
 	})
 	st.Evictions = f.stats.evicted.Load()
-	st.Revoked = f.stats.revoked.Load()
-	st.Unknown = f.stats.unknown.Load()
+	st.Revoked = f.stats.revoked.load()
+	st.Unknown = f.stats.unknown.load()
 	st.IgnoredExpired = f.stats.ignoredExpired.Load()
 	st.OverBudget = f.stats.overBudget.Load()
 	st.Compactions = f.stats.compactions.Load()

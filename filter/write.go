@@ -41,7 +41,7 @@ func (f *Filter) Settle(k jwtrevoke.Kind, key string, r *jwtrevoke.Revocation, n
 	defer f.mu.Unlock()
 	h := f.hash(k, key)
 	e := entry{cutoff: math.MinInt64, expSec: expSeconds(n + int64(f.cfg.maxLifetime)), kind: uint8(k), flags: flagNegative}
-	if old, ok := f.exact.Load().Peek(h); ok && old.live(n) && old.flags&flagNegative == 0 {
+	if old, ok := f.exact.Peek(h); ok && old.live(n) && old.flags&flagNegative == 0 {
 		// A revocation arrived since the check; it is authoritative.
 		old.flags &^= flagPartial
 		e = old
@@ -116,7 +116,7 @@ func (f *Filter) addLocked(r *jwtrevoke.Revocation, n int64, flags uint8, exact 
 	}
 	h := f.hash(r.Kind, r.Key)
 	e := entry{cutoff: cutoff, expSec: expSeconds(exp), kind: uint8(r.Kind), flags: flags}
-	if old, ok := f.exact.Load().Peek(h); ok && old.live(n) {
+	if old, ok := f.exact.Peek(h); ok && old.live(n) {
 		if old.flags&flagNegative == 0 {
 			e.cutoff = max(e.cutoff, old.cutoff)
 			e.expSec = max(e.expSec, old.expSec)
@@ -163,11 +163,11 @@ func (f *Filter) mayHoldEvictedLocked(k jwtrevoke.Kind, h uint64, now int64) boo
 
 func (f *Filter) putExactLocked(h uint64, e entry, now int64) {
 	f.evictNow = now
-	if f.exact.Load().Len() >= f.exactCap {
+	if f.exact.Len() >= f.exactCap {
 		f.pending.Add(1)
 		defer f.pending.Add(-1)
 	}
-	f.exact.Load().Add(h, e)
+	f.exact.Add(h, e)
 }
 
 // onEvict runs inside an LRU call made by a writer holding f.mu.
