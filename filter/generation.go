@@ -70,7 +70,12 @@ func (f *Filter) predictLocked(gens []*generation, end, now int64) int64 {
 // sized for them at once instead of growing segment by segment, and the
 // compact layers are built once the replay is in (Compact) rather than on
 // the way. Expect(0) says the replay is done.
-func (f *Filter) Expect(n int64) { f.expected.Store(max(n, 0)) }
+func (f *Filter) Expect(n int64) {
+	f.expected.Store(max(n, 0))
+	f.mu.Lock()
+	f.exact.want = int(min(max(n, 0), int64(f.exactCap)))
+	f.mu.Unlock()
+}
 
 // maxGenerations is how many generations of one kind can be live at once.
 func (f *Filter) maxGenerations() int {

@@ -29,6 +29,9 @@ type exactTable struct {
 	head       int
 	stamp      uint32
 	onEvict    func(h uint64, e entry)
+	// want is how many entries a load announced (Filter.Expect): the
+	// first rebuild sizes the slots for them at once.
+	want int
 }
 
 type slotArray struct{ s []slot }
@@ -209,7 +212,7 @@ func (t *exactTable) Resize(c int) {
 	t.capacity = c
 	t.evictOver(c)
 	t.compactOrder()
-	if a := t.slots.Load(); len(a.s) > tableMinSlots && t.live*8 < len(a.s)*2 {
+	if a := t.slots.Load(); len(a.s) > 2*t.slotsFor(t.live) {
 		// Mostly empty after a shrink: give the memory back.
 		t.rebuild(t.live)
 	}
@@ -249,10 +252,16 @@ func (t *exactTable) compactOrder() {
 	t.order, t.head = kept, 0
 }
 
+// slotsFor is the slot array a rebuild makes for n entries: half full, or
+// sized for the announced load if that is larger.
+func (t *exactTable) slotsFor(n int) int {
+	return max(tableMinSlots, 2*max(n, min(t.want, t.capacity)))
+}
+
 // rebuild copies the live entries into a new slot array sized for n
-// entries half full, and publishes it.
+// entries (slotsFor), and publishes it.
 func (t *exactTable) rebuild(n int) *slotArray {
-	size := max(tableMinSlots, 2*n)
+	size := t.slotsFor(n)
 	old := t.slots.Load()
 	a := newSlotArray(size)
 	for i := range old.s {
