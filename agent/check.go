@@ -55,8 +55,9 @@ func (r Result) Reason() jwtrevoke.Reason {
 func (a *Agent) Check(t *jwtrevoke.Token) Result { return a.CheckAt(t, a.cfg.clock()) }
 
 // CheckAt is Check at the time now, for a caller that has already read
-// the clock (verify.Middleware passes the time it validated the token
-// at): it reads no clock itself. now must be a reading of the agent's
+// the clock (a gateway or handler that timed the request): it reads no
+// clock itself. verify.Middleware calls Check, since golang-jwt's
+// validator reads its own clock and cannot be handed one per request. now must be a reading of the agent's
 // clock (WithClock), not a time of the caller's choosing: revocations,
 // expiries and staleness are judged at it.
 func (a *Agent) CheckAt(t *jwtrevoke.Token, now time.Time) Result {
