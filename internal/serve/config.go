@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/gateway"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
@@ -24,6 +25,8 @@ type config struct {
 	adminToken string // "" turns the admin API off
 	keys       *clitool.Keyring
 	verifier   *verify.Verifier
+	// forwardAuth configures /forward-auth.
+	forwardAuth []gateway.Option
 }
 
 // client is one OAuth client of the endpoints.
@@ -73,6 +76,12 @@ func (f *flags) config(ctx context.Context, log *slog.Logger) (*config, error) {
 		if c.verifier, err = f.verifier(c.keys); err != nil {
 			bad = append(bad, err)
 		}
+	}
+	if f.forwardAuthCookie != "" {
+		if err := gateway.CheckCookieName(f.forwardAuthCookie); err != nil {
+			bad = append(bad, fmt.Errorf("--forward-auth-cookie: %w", err))
+		}
+		c.forwardAuth = append(c.forwardAuth, gateway.WithCookie(f.forwardAuthCookie))
 	}
 	if f.snapshotEvery < 0 {
 		bad = append(bad, fmt.Errorf("--snapshot-every %v: want 0 (no snapshots) or a positive interval", f.snapshotEvery))

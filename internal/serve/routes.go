@@ -15,6 +15,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/gateway"
 	"github.com/jwtrevoke/jwtrevoke/internal/httpjson"
 	"github.com/jwtrevoke/jwtrevoke/oauth"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
@@ -34,6 +35,7 @@ type service struct {
 	public      bool
 	corsOrigins []string
 	adminToken  string // "" turns the admin API off
+	forwardAuth []gateway.Option
 	now         func() time.Time
 }
 
@@ -48,6 +50,12 @@ func (s *service) routes() (http.Handler, error) {
 		return nil, err
 	}
 	s.adminRoutes(mux)
+	fa, err := gateway.NewForwardAuth(s.agent, s.verifier, append([]gateway.Option{gateway.WithLogger(s.log)}, s.forwardAuth...)...)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/forward-auth", fa)
+	metrics = append(metrics, fa.Collector())
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -49,6 +49,8 @@ type flags struct {
 	replicas        int
 	shutdownTimeout time.Duration
 	snapshotEvery   time.Duration
+
+	forwardAuthCookie string
 }
 
 const long = `Run the revocation service: a publisher and an agent on the revocation
@@ -56,6 +58,9 @@ stream, behind HTTP endpoints.
 
   POST /revoke          RFC 7009 token revocation (client authentication: HTTP Basic)
   POST /introspect      RFC 7662 token introspection (same clients)
+  *    /forward-auth      a gateway's auth subrequest (nginx auth_request, Traefik
+                        ForwardAuth, Caddy forward_auth): 200 with X-Auth-Subject,
+                        X-Auth-Session, X-Auth-Token-Id, or 401; any method, no body read
   POST /admin/revoke    revoke a subject, session, key, token or everything (admin token)
   GET  /admin/live      live revocations by kind, and the stream's state (admin token)
   GET  /admin/events    the latest events on the stream, decoded (admin token)
@@ -131,6 +136,7 @@ func NewCommand(g *clitool.Globals) *cobra.Command {
 	fs.BoolVar(&f.failOpen, "fail-open", false, "when stale, let /introspect answer from memory instead of inactive")
 	fs.IntVar(&f.replicas, "replicas", 1, "replicas of the revocation stream when serve creates it (3 on a cluster)")
 	fs.DurationVar(&f.snapshotEvery, "snapshot-every", 5*time.Minute, "write a snapshot of the live revocations to <stream>_SNAPSHOTS this often when events arrived, so new agents start from it (0: never; docs/snapshot-format.md)")
+	fs.StringVar(&f.forwardAuthCookie, "forward-auth-cookie", "", "also take /forward-auth's token from this cookie when the request has no Authorization header")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests in flight finish on SIGINT/SIGTERM")
 	return cmd
 }
