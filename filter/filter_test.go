@@ -180,16 +180,9 @@ func TestPropertyNoFalseNegatives(t *testing.T) {
 		exp := now.Add(time.Duration(1+r.IntN(int(lifetime/time.Second))) * time.Second)
 		rv := jwtrevoke.Revocation{Kind: k, Key: key, Before: now, Expires: exp, Issued: now}
 		mustAdd(t, f, rv, now)
-		tok := jwtrevoke.Token{JTI: "other-" + key, IssuedAt: now.Add(-time.Second)}
-		switch k {
-		case jwtrevoke.KindToken:
-			tok.JTI = key
-		case jwtrevoke.KindSubject:
-			tok.Subject = key
-		case jwtrevoke.KindSession:
-			tok.Session = key
-		case jwtrevoke.KindKey:
-			tok.KeyID = key
+		tok := tokenFor(k, key, now.Add(-time.Second))
+		if k != jwtrevoke.KindToken {
+			tok.JTI = "other-" + key
 		}
 		revoked = append(revoked, live{tok, exp})
 		if i%7 == 0 {
