@@ -13,6 +13,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/oauth"
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
@@ -27,7 +28,9 @@ const (
 )
 
 // ForwardAuth is the handler of /forward-auth. It is safe for use by
-// multiple goroutines.
+// multiple goroutines. The agent's policy decides a stale answer: under
+// agent.FailClosed it is a 401 (reason stale, not_ready or unknown); under
+// FailOpen it passes, with the reason in the Jwtrevoke-Stale header.
 type ForwardAuth struct {
 	agent   *agent.Agent
 	verify  func(raw string) (jwtrevoke.Token, error)
@@ -193,6 +196,10 @@ func (h *ForwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, id := range h.cfg.headers {
 		w.Header()[id.header] = []string{headerSafe(id.value(&t))}
 	}
+	// An answer the agent cannot vouch for (allowed only because it fails
+	// open) names why, as /introspect does; empty when fresh, for the same
+	// reason as above.
+	w.Header()[oauth.StaleHeader] = []string{string(res.Reason())}
 	h.metrics.allowed.Add(1)
 	w.WriteHeader(http.StatusOK)
 }
@@ -212,8 +219,14 @@ func (h *ForwardAuth) token(r *http.Request) (string, jwtrevoke.Reason) {
 		return raw, jwtrevoke.ReasonNone
 	}
 	if h.cfg.cookie != "" {
-		if c, err := r.Cookie(h.cfg.cookie); err == nil && c.Value != "" {
-			return c.Value, jwtrevoke.ReasonNone
+		cs := r.CookiesNamed(h.cfg.cookie)
+		switch {
+		case len(cs) > 1:
+			// Two cookies of the name: the one checked need not be the
+			// one the upstream reads.
+			return "", jwtrevoke.ReasonMalformed
+		case len(cs) == 1 && cs[0].Value != "":
+			return cs[0].Value, jwtrevoke.ReasonNone
 		}
 	}
 	return "", jwtrevoke.ReasonMissing

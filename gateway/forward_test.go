@@ -11,6 +11,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/gateway"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+	"github.com/jwtrevoke/jwtrevoke/oauth"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 	"github.com/jwtrevoke/jwtrevoke/verify"
 )
@@ -136,6 +137,7 @@ func TestForwardAuthRefuses(t *testing.T) {
 		{"expired", bearer(testkit.SignHS256(t, testkit.HMACKey, expired, "")), "expired"},
 		{"header beats cookie", http.Header{"Authorization": {"Bearer abc"}, "Cookie": {"at=" + good}}, "malformed"},
 		{"huge token", bearer(strings.Repeat("a", 1<<16) + ".b.c"), "malformed"},
+		{"two cookies of the name", http.Header{"Cookie": {"at=" + good + "; at=" + good}}, "malformed"},
 	} {
 		resp := e.ask(t, "GET", tc.header, "")
 		if resp.StatusCode != 401 || resp.Header.Get("X-Auth-Reason") != tc.reason {
@@ -178,5 +180,45 @@ func TestForwardAuthHeaderValues(t *testing.T) {
 		if _, err := gateway.NewForwardAuth(e.a, e.v, bad); err == nil {
 			t.Error("NewForwardAuth accepted a bad option")
 		}
+	}
+}
+
+// TestForwardAuthStale: an agent past its staleness bound refuses under
+// FailClosed (401, reason stale) and passes under FailOpen with the reason
+// in Jwtrevoke-Stale; a fresh answer's Jwtrevoke-Stale is empty.
+func TestForwardAuthStale(t *testing.T) {
+	const bound = 100 * time.Millisecond
+	for _, policy := range []agent.Policy{agent.FailClosed, agent.FailOpen} {
+		t.Run(policy.String(), func(t *testing.T) {
+			s := testkit.NATS(t, "")
+			testkit.NewPublisher(t, testkit.Connect(t, s.ClientURL())) // creates the stream
+			clk := testkit.NewManualClock()
+			a := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()), agent.WithStaleness(bound), agent.WithClock(clk.Now), agent.WithPolicy(policy))
+			v, err := verify.New(testkit.HMACKeys(), []string{"HS256"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := gateway.NewForwardAuth(a, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			e := &env{url: srv.URL}
+			tok := bearer(testkit.SignHS256(t, testkit.HMACKey, testkit.Claims("stale-1", "alice", "s", time.Now()), ""))
+			if resp := e.ask(t, "GET", tok, ""); resp.StatusCode != 200 || resp.Header.Get(oauth.StaleHeader) != "" {
+				t.Fatalf("fresh agent: status %d, %s %q; want 200 and no doubt", resp.StatusCode, oauth.StaleHeader, resp.Header.Get(oauth.StaleHeader))
+			}
+			s.Shutdown()
+			s.WaitForShutdown()
+			clk.Advance(bound + time.Nanosecond)
+			resp := e.ask(t, "GET", tok, "")
+			switch {
+			case policy == agent.FailClosed && (resp.StatusCode != 401 || resp.Header.Get("X-Auth-Reason") != "stale"):
+				t.Errorf("stale, failing closed: status %d reason %q, want 401 stale", resp.StatusCode, resp.Header.Get("X-Auth-Reason"))
+			case policy == agent.FailOpen && (resp.StatusCode != 200 || resp.Header.Get(oauth.StaleHeader) != "stale"):
+				t.Errorf("stale, failing open: status %d, %s %q; want 200 and \"stale\"", resp.StatusCode, oauth.StaleHeader, resp.Header.Get(oauth.StaleHeader))
+			}
+		})
 	}
 }

@@ -241,11 +241,11 @@ func TestGatewayLogout(t *testing.T) {
 			delete(c, "sid")
 			noSID := testkit.SignHS256(t, testkit.HMACKey, c, "")
 			for i, gw := range gws {
-				a := call(t, gw.addr, old, http.Header{"X-Auth-Subject": {"mallory"}, "X-Auth-Session": {"forged"}})
+				a := call(t, gw.addr, old, http.Header{"X-Auth-Subject": {"mallory"}, "X-Auth-Session": {"forged"}, "Jwtrevoke-Stale": {"forged"}})
 				if a.status != 200 {
 					t.Fatalf("gateway %d: logged-in call: status %d, want 200", i, a.status)
 				}
-				if want := map[string]string{"X-Auth-Subject": "alice", "X-Auth-Session": "sess-1", "X-Auth-Token-Id": "jti-login-1"}; fmt.Sprint(a.identity) != fmt.Sprint(want) {
+				if want := map[string]string{"X-Auth-Subject": "alice", "X-Auth-Session": "sess-1", "X-Auth-Token-Id": "jti-login-1", "Jwtrevoke-Stale": ""}; fmt.Sprint(a.identity) != fmt.Sprint(want) {
 					t.Errorf("gateway %d: the API saw identity %v, want %v", i, a.identity, want)
 				}
 				// A token without sid: the answer has no X-Auth-Session, and

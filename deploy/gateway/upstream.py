@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Echo(BaseHTTPRequestHandler):
     def answer(self):
-        body = json.dumps({h: self.headers.get(h, "") for h in ("X-Auth-Subject", "X-Auth-Session", "X-Auth-Token-Id")}).encode()
+        body = json.dumps({h: self.headers.get(h, "") for h in ("X-Auth-Subject", "X-Auth-Session", "X-Auth-Token-Id", "Jwtrevoke-Stale")}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

@@ -133,7 +133,7 @@ func NewCommand(g *clitool.Globals) *cobra.Command {
 	fs.DurationVar(&f.leeway, "leeway", 30*time.Second, "clock leeway for exp, nbf and iat")
 
 	fs.DurationVar(&f.staleness, "staleness", 5*time.Second, "how long the agent may go without hearing the stream before it is stale (and /readyz fails)")
-	fs.BoolVar(&f.failOpen, "fail-open", false, "when stale, let /introspect answer from memory instead of inactive")
+	fs.BoolVar(&f.failOpen, "fail-open", false, "when stale, let /introspect and /forward-auth answer from memory (marked with a Jwtrevoke-Stale header) instead of inactive and 401")
 	fs.IntVar(&f.replicas, "replicas", 1, "replicas of the revocation stream when serve creates it (3 on a cluster)")
 	fs.DurationVar(&f.snapshotEvery, "snapshot-every", 5*time.Minute, "write a snapshot of the live revocations to <stream>_SNAPSHOTS this often when events arrived, so new agents start from it (0: never; docs/snapshot-format.md)")
 	fs.StringVar(&f.forwardAuthCookie, "forward-auth-cookie", "", "also take /forward-auth's token from this cookie when the request has no Authorization header")
