@@ -23,16 +23,9 @@ func batchHistory(r *rand.Rand, n int) (rs []jwtrevoke.Revocation, revoked, afte
 		before := t0.Add(-time.Duration(r.IntN(3600)) * time.Second)
 		rs = append(rs, jwtrevoke.Revocation{Kind: k, Key: key, Before: before, Expires: t0.Add(time.Duration(1+r.IntN(3600)) * time.Second)})
 		tok := func(iat time.Time) jwtrevoke.Token {
-			t := jwtrevoke.Token{JTI: fmt.Sprintf("jti-of-%d-%v", i, iat.Unix()), IssuedAt: iat}
-			switch k {
-			case jwtrevoke.KindToken:
-				t.JTI = key
-			case jwtrevoke.KindSubject:
-				t.Subject = key
-			case jwtrevoke.KindSession:
-				t.Session = key
-			case jwtrevoke.KindKey:
-				t.KeyID = key
+			t := tokenFor(k, key, iat)
+			if k != jwtrevoke.KindToken {
+				t.JTI = fmt.Sprintf("jti-of-%d-%v", i, iat.Unix())
 			}
 			return t
 		}
