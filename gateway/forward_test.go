@@ -138,6 +138,9 @@ func TestForwardAuthRefuses(t *testing.T) {
 		{"header beats cookie", http.Header{"Authorization": {"Bearer abc"}, "Cookie": {"at=" + good}}, "malformed"},
 		{"huge token", bearer(strings.Repeat("a", 1<<16) + ".b.c"), "malformed"},
 		{"two cookies of the name", http.Header{"Cookie": {"at=" + good + "; at=" + good}}, "malformed"},
+		{"the name in two Cookie headers", http.Header{"Cookie": {"a=1; at=" + good, "at=" + good}}, "malformed"},
+		{"two bearer tokens joined by a proxy", http.Header{"Authorization": {"Bearer " + good + ",Bearer " + good}}, "malformed"},
+		{"a space inside the token", http.Header{"Authorization": {"Bearer " + good + " " + good}}, "malformed"},
 	} {
 		resp := e.ask(t, "GET", tc.header, "")
 		if resp.StatusCode != 401 || resp.Header.Get("X-Auth-Reason") != tc.reason {
@@ -148,8 +151,14 @@ func TestForwardAuthRefuses(t *testing.T) {
 			t.Errorf("%s: WWW-Authenticate = %q", tc.name, wa)
 		}
 	}
-	if resp := e.ask(t, "GET", http.Header{"Cookie": {"at=" + good}}, ""); resp.StatusCode != 200 {
-		t.Errorf("token in the cookie: status %d, want 200", resp.StatusCode)
+	for _, cookie := range []string{
+		"at=" + good,
+		`at="` + good + `"`,
+		"théme=sombre; x=\"odd; at=" + good + "; other=1", // other cookies that break RFC 6265 do not matter
+	} {
+		if resp := e.ask(t, "GET", http.Header{"Cookie": {cookie}}, ""); resp.StatusCode != 200 {
+			t.Errorf("token in the cookie %q: status %d (%s), want 200", cookie, resp.StatusCode, resp.Header.Get("X-Auth-Reason"))
+		}
 	}
 }
 
