@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,8 +15,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,19 +37,43 @@ func TestMain(m *testing.M) {
 
 // proc is a child process the test stops at its end.
 type proc struct {
-	cmd  *exec.Cmd
-	addr string
-	log  *bytes.Buffer
+	cmd    *exec.Cmd
+	addr   string
+	log    *syncBuffer
+	exited chan struct{} // closed when it has exited
+}
+
+// syncBuffer is a bytes.Buffer the child's output goroutines and the test
+// may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func start(t *testing.T, addr string, name string, args []string, env ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(name, args...), addr: addr, log: &bytes.Buffer{}}
+	p := &proc{cmd: exec.Command(name, args...), addr: addr, log: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
@@ -57,16 +84,25 @@ func start(t *testing.T, addr string, name string, args []string, env ...string)
 }
 
 func (p *proc) stop() {
-	if p.cmd.ProcessState == nil {
-		_ = p.cmd.Process.Kill()
-		_ = p.cmd.Wait()
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// alive fails the test at once if p has exited.
+func (p *proc) alive(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.exited:
+		t.Fatalf("%s exited: %v\n%s", p.cmd.Path, p.cmd.ProcessState, p.log.String())
+	default:
 	}
 }
 
-// listening waits until p accepts connections (or exits).
+// listening waits until p accepts connections (or fails if it exits).
 func (p *proc) listening(t *testing.T) {
 	t.Helper()
 	testkit.Eventually(t, p.cmd.Path+" listening on "+p.addr, func() bool {
+		p.alive(t)
 		c, err := net.DialTimeout("tcp", p.addr, time.Second)
 		if err == nil {
 			c.Close()
@@ -107,16 +143,22 @@ func render(t *testing.T, name string, vars map[string]string) string {
 }
 
 // sidecar starts jwtrevoke serve on natsURL, verifying the tests' HMAC
-// tokens, and waits until it is ready.
-func sidecar(t *testing.T, natsURL, addr string) *proc {
+// tokens, with the flags more (and --public-client unless they have
+// --check-only), and waits until it is ready.
+func sidecar(t *testing.T, natsURL, addr string, more ...string) *proc {
 	t.Helper()
 	bin, err := gobuild.Binary("github.com/jwtrevoke/jwtrevoke/cmd/jwtrevoke")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := start(t, addr, bin, []string{"serve", "--server", natsURL, "--listen", addr, "--public-client", "--snapshot-every", "0"},
+	args := []string{"serve", "--server", natsURL, "--listen", addr, "--snapshot-every", "0"}
+	if !slices.Contains(more, "--check-only") {
+		args = append(args, "--public-client")
+	}
+	p := start(t, addr, bin, append(args, more...),
 		"JWTREVOKE_HMAC_SECRET="+string(testkit.HMACKey), "JWTREVOKE_ADMIN_TOKEN="+adminToken)
 	testkit.Eventually(t, "serve ready at "+addr, func() bool {
+		p.alive(t)
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return false
@@ -125,6 +167,21 @@ func sidecar(t *testing.T, natsURL, addr string) *proc {
 		return resp.StatusCode == 200
 	})
 	return p
+}
+
+// logout revokes session sid at sidecar car's admin API.
+func logout(t *testing.T, car *proc, sid string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+car.addr+"/admin/revoke", strings.NewReader(`{"kind":"sid","key":"`+sid+`","reason":"logout"}`))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("admin revoke: status %d", resp.StatusCode)
+	}
 }
 
 // gatewayKind starts one gateway instance in front of upstream with its
@@ -209,9 +266,10 @@ func call(t *testing.T, gw string, token string, extra http.Header) answer {
 }
 
 // TestGatewayLogout replays the story through each gateway, two instances
-// each with its own sidecar: a user's token passes and the API sees who it
-// is (a forged identity header never reaches it); after logout (a session
-// revocation at one sidecar) the old token is refused at every instance,
+// each with its own --check-only sidecar: a user's token passes and the
+// API sees who it is (a forged identity header never reaches it); after
+// logout (a session revocation at a central serve) the old token is
+// refused at every instance,
 // the new session's token passes; a gateway whose sidecar is down refuses.
 func TestGatewayLogout(t *testing.T) {
 	for _, k := range kinds {
@@ -223,13 +281,14 @@ func TestGatewayLogout(t *testing.T) {
 				t.Skipf("%s is not installed (apt-get install %s)", k.bin, k.bin)
 			}
 			ns := testkit.NATS(t, "")
-			addrs := ports(t, 5) // upstream, 2 sidecars, 2 gateways
+			addrs := ports(t, 6) // upstream, 2 sidecars, 2 gateways, the central serve
 			up := start(t, addrs[0], "python3", []string{"upstream.py", strings.TrimPrefix(addrs[0], "127.0.0.1:")})
 			up.listening(t)
+			central := sidecar(t, ns.ClientURL(), addrs[5]) // where logouts go; it creates the stream
 			var gws []*proc
 			var cars []*proc
 			for i := range 2 {
-				car := sidecar(t, ns.ClientURL(), addrs[1+i])
+				car := sidecar(t, ns.ClientURL(), addrs[1+i], "--check-only")
 				cars = append(cars, car)
 				gw := k.start(t, addrs[3+i], car.addr, up.addr)
 				gw.listening(t)
@@ -258,18 +317,9 @@ func TestGatewayLogout(t *testing.T) {
 				}
 			}
 
-			// Logout: the session is revoked at the first sidecar.
+			// Logout: the session is revoked at the central serve.
 			loggedOut := time.Now()
-			req, _ := http.NewRequest("POST", "http://"+cars[0].addr+"/admin/revoke", strings.NewReader(`{"kind":"sid","key":"sess-1","reason":"logout"}`))
-			req.Header.Set("Authorization", "Bearer "+adminToken)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("admin revoke: status %d", resp.StatusCode)
-			}
+			logout(t, central, "sess-1")
 			acked := time.Since(loggedOut)
 			for i, gw := range gws {
 				testkit.Eventually(t, fmt.Sprintf("gateway %d refusing the logged-out token", i), func() bool {
@@ -296,5 +346,45 @@ func TestGatewayLogout(t *testing.T) {
 				t.Logf("%s with its sidecar down answers %d", k.name, a.status)
 			}
 		})
+	}
+}
+
+// TestCheckOnlyRevokesNothing: a --check-only sidecar has no publisher, so
+// its revoking routes answer 404 whatever the credentials, and nothing
+// reaches the stream through it.
+func TestCheckOnlyRevokesNothing(t *testing.T) {
+	ns := testkit.NATS(t, "")
+	addrs := ports(t, 2)
+	sidecar(t, ns.ClientURL(), addrs[0]) // creates the stream
+	car := sidecar(t, ns.ClientURL(), addrs[1], "--check-only")
+	tok := testkit.SignHS256(t, testkit.HMACKey, testkit.Claims("jti-x", "alice", "s", time.Now()), "")
+	for _, tc := range []struct{ path, auth, body string }{
+		{"/admin/revoke", "Bearer " + adminToken, `{"kind":"all"}`},
+		{"/revoke", "", "token=" + tok},
+	} {
+		req, _ := http.NewRequest("POST", "http://"+car.addr+tc.path, strings.NewReader(tc.body))
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+			req.Header.Set("Content-Type", "application/json")
+		} else {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 404 || !strings.Contains(string(body), "--check-only") {
+			t.Errorf("POST %s at a --check-only serve: %d %s, want 404 naming --check-only", tc.path, resp.StatusCode, body)
+		}
+	}
+	js := testkit.JetStream(t, testkit.Connect(t, ns.ClientURL()))
+	st, err := js.Stream(context.Background(), "JWTREVOKE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.Info(context.Background()); err != nil || info.State.Msgs != 0 {
+		t.Errorf("stream after the refused revocations: %v messages (%v), want 0", info.State.Msgs, err)
 	}
 }

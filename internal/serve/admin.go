@@ -92,6 +92,10 @@ type adminRevocation struct {
 }
 
 func (s *service) handleAdminRevoke(w http.ResponseWriter, r *http.Request) {
+	if s.pub == nil {
+		checkOnly(w, r)
+		return
+	}
 	rev, err := readAdminRevoke(w, r)
 	if err != nil {
 		httpjson.Error(w, http.StatusBadRequest, "invalid_request", err.Error())

@@ -63,7 +63,10 @@ func (f *flags) config(ctx context.Context, log *slog.Logger) (*config, error) {
 	}
 	c.clients = clients
 	bad = append(bad, f.checkCORS()...)
-	if err == nil && len(clients) == 0 && !c.public {
+	if f.checkOnly && c.public {
+		bad = append(bad, errors.New("--check-only serves no /revoke: drop --public-client and --cors-origin"))
+	}
+	if err == nil && len(clients) == 0 && !c.public && !f.checkOnly {
 		bad = append(bad, errors.New("no OAuth clients: give --client id:secret (or --client-id and --client-secret), or --public-client / --cors-origin to let anyone revoke the tokens they hold"))
 	}
 	if c.adminToken, err = f.admin(); err != nil {

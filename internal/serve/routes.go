@@ -16,6 +16,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/gateway"
+	"github.com/jwtrevoke/jwtrevoke/gateway/extauthz"
 	"github.com/jwtrevoke/jwtrevoke/internal/httpjson"
 	"github.com/jwtrevoke/jwtrevoke/oauth"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
@@ -36,6 +37,8 @@ type service struct {
 	corsOrigins []string
 	adminToken  string // "" turns the admin API off
 	forwardAuth []gateway.Option
+	extAuthz    *extauthz.Server // built by routes when extAuthzOn
+	extAuthzOn  bool
 	now         func() time.Time
 }
 
@@ -56,11 +59,21 @@ func (s *service) routes() (http.Handler, error) {
 	}
 	mux.Handle("/forward-auth", fa)
 	metrics = append(metrics, fa.Collector())
+	if s.extAuthzOn {
+		if s.extAuthz, err = extauthz.New(s.agent, s.verifier, append([]gateway.Option{gateway.WithLogger(s.log)}, s.forwardAuth...)...); err != nil {
+			return nil, err
+		}
+		metrics = append(metrics, s.extAuthz.Collector())
+	}
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
 		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	mh, err := s.metricsHandler(append([]prometheus.Collector{s.agent.Collector(), s.pub.Collector()}, metrics...))
+	metrics = append(metrics, s.agent.Collector())
+	if s.pub != nil {
+		metrics = append(metrics, s.pub.Collector())
+	}
+	mh, err := s.metricsHandler(metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -83,24 +96,35 @@ func (s *service) oauthRoutes(mux *http.ServeMux) ([]prometheus.Collector, error
 	}
 	ropts = append(ropts, oauth.WithLogger(s.log))
 	iopts = append(iopts, oauth.WithLogger(s.log))
-	revoke, err := oauth.NewRevocationHandler(s.pub, s.verifier, ropts...)
-	if err != nil {
-		return nil, err
+	var metrics []prometheus.Collector
+	if s.pub == nil {
+		mux.HandleFunc("/revoke", checkOnly)
+	} else {
+		revoke, err := oauth.NewRevocationHandler(s.pub, s.verifier, ropts...)
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/revoke", revoke)
+		metrics = append(metrics, revoke.Collector())
 	}
-	mux.Handle("/revoke", revoke)
 	if len(s.clients) == 0 {
 		// RFC 7662 §2.1: the endpoint must require authorization.
 		mux.HandleFunc("/introspect", func(w http.ResponseWriter, _ *http.Request) {
 			httpjson.Error(w, http.StatusNotFound, "not_found", "introspection needs a confidential client: start serve with --client id:secret")
 		})
-		return []prometheus.Collector{revoke.Collector()}, nil
+		return metrics, nil
 	}
 	introspect, err := oauth.NewIntrospectionHandler(s.agent, s.verifier, iopts...)
 	if err != nil {
 		return nil, err
 	}
 	mux.Handle("/introspect", introspect)
-	return []prometheus.Collector{revoke.Collector(), introspect.Collector()}, nil
+	return append(metrics, introspect.Collector()), nil
+}
+
+// checkOnly answers a revoking route of a --check-only service.
+func checkOnly(w http.ResponseWriter, _ *http.Request) {
+	httpjson.Error(w, http.StatusNotFound, "not_found", "this serve runs with --check-only: revoke at a jwtrevoke serve without it (or with jwtrevoke revoke)")
 }
 
 // metricsHandler serves the metrics of the Go runtime, the process and

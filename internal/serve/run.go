@@ -5,6 +5,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,8 +15,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
 
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/gateway/extauthz"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 	"github.com/jwtrevoke/jwtrevoke/snapshot"
@@ -38,6 +41,13 @@ func run(ctx context.Context, g *clitool.Globals, f *flags) error {
 		return fmt.Errorf("--listen: %w", err)
 	}
 	defer ln.Close()
+	var gln net.Listener
+	if f.extAuthzListen != "" {
+		if gln, err = net.Listen("tcp", f.extAuthzListen); err != nil {
+			return fmt.Errorf("--ext-authz-listen: %w", err)
+		}
+		defer gln.Close()
+	}
 	nc, ns, stopNATS, err := connectNATS(ctx, g, f, log)
 	if err != nil {
 		return err
@@ -48,7 +58,7 @@ func run(ctx context.Context, g *clitool.Globals, f *flags) error {
 		return err
 	}
 	defer svc.agent.Close()
-	if f.snapshotEvery > 0 {
+	if f.snapshotEvery > 0 && !f.checkOnly {
 		snap, err := startSnapshots(nc, g, f, log)
 		if err != nil {
 			return err
@@ -59,7 +69,45 @@ func run(ctx context.Context, g *clitool.Globals, f *flags) error {
 	if err != nil {
 		return err
 	}
-	return f.serveHTTP(ctx, ln, handler, log, func() { announce(log, ln, g, f, c, ns) })
+	if gln != nil {
+		var failed context.CancelCauseFunc
+		ctx, failed = context.WithCancelCause(ctx)
+		stop := serveGRPC(gln, svc.extAuthz, log, failed)
+		defer stop(f.shutdownTimeout)
+	}
+	if err := f.serveHTTP(ctx, ln, handler, log, func() { announce(log, ln, g, f, c, ns) }); err != nil {
+		return err
+	}
+	if err := context.Cause(ctx); errors.Is(err, errGRPC) {
+		return err
+	}
+	return nil
+}
+
+var errGRPC = errors.New("ext_authz gRPC server")
+
+// serveGRPC serves the ext_authz server on ln until the returned stop is
+// called, which lets the checks in flight finish for up to its timeout. A
+// server that fails calls failed, so the whole service stops rather than
+// serve HTTP without it.
+func serveGRPC(ln net.Listener, s *extauthz.Server, log *slog.Logger, failed context.CancelCauseFunc) (stop func(time.Duration)) {
+	g := grpc.NewServer(grpc.MaxRecvMsgSize(extauthz.MaxRequestBytes))
+	s.Register(g)
+	go func() {
+		if err := g.Serve(ln); err != nil {
+			failed(fmt.Errorf("%w: %w", errGRPC, err))
+		}
+	}()
+	log.Info("ext_authz gRPC server listening", "addr", ln.Addr().String())
+	return func(timeout time.Duration) {
+		done := make(chan struct{})
+		go func() { g.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(timeout):
+			g.Stop()
+		}
+	}
 }
 
 // connectNATS connects to the NATS servers --server or NATS_URL names, or
@@ -132,13 +180,17 @@ func drain(nc *nats.Conn, closed <-chan struct{}, log *slog.Logger) {
 // stream's contract, and returns the service they make. The caller closes
 // its agent.
 func newService(ctx context.Context, g *clitool.Globals, f *flags, nc *nats.Conn, c *config, log *slog.Logger) (*service, error) {
-	pub, err := publisher.New(ctx, nc, append([]publisher.Option{
-		publisher.WithStream(g.Stream),
-		publisher.WithReplicas(f.replicas),
-		publisher.WithActor("jwtrevoke-serve"),
-		publisher.WithLogger(log)}, g.PublisherContract()...)...)
-	if err != nil {
-		return nil, g.ContractError(err)
+	var pub *publisher.Publisher // nil under --check-only
+	if !f.checkOnly {
+		var err error
+		pub, err = publisher.New(ctx, nc, append([]publisher.Option{
+			publisher.WithStream(g.Stream),
+			publisher.WithReplicas(f.replicas),
+			publisher.WithActor("jwtrevoke-serve"),
+			publisher.WithLogger(log)}, g.PublisherContract()...)...)
+		if err != nil {
+			return nil, g.ContractError(err)
+		}
 	}
 	a, err := agent.New(ctx, nc,
 		agent.WithStream(g.Stream),
@@ -157,7 +209,7 @@ func newService(ctx context.Context, g *clitool.Globals, f *flags, nc *nats.Conn
 		pub: pub, agent: a, verifier: c.verifier, stream: st, log: log,
 		contract: a.Contract(),
 		clients:  c.clients, public: c.public, corsOrigins: f.corsOrigins, adminToken: c.adminToken,
-		forwardAuth: c.forwardAuth,
+		forwardAuth: c.forwardAuth, extAuthzOn: f.extAuthzListen != "",
 	}, nil
 }
 

@@ -51,6 +51,8 @@ type flags struct {
 	snapshotEvery   time.Duration
 
 	forwardAuthCookie string
+	extAuthzListen    string
+	checkOnly         bool
 }
 
 const long = `Run the revocation service: a publisher and an agent on the revocation
@@ -58,9 +60,11 @@ stream, behind HTTP endpoints.
 
   POST /revoke          RFC 7009 token revocation (client authentication: HTTP Basic)
   POST /introspect      RFC 7662 token introspection (same clients)
-  *    /forward-auth      a gateway's auth subrequest (nginx auth_request, Traefik
+  *    /forward-auth    a gateway's auth subrequest (nginx auth_request, Traefik
                         ForwardAuth, Caddy forward_auth): 200 with X-Auth-Subject,
                         X-Auth-Session, X-Auth-Token-Id, or 401; any method, no body read
+  gRPC ext_authz        envoy.service.auth.v3.Authorization/Check on --ext-authz-listen,
+                        for Envoy's ext_authz filter (Istio CUSTOM): /forward-auth's answer
   POST /admin/revoke    revoke a subject, session, key, token or everything (admin token)
   GET  /admin/live      live revocations by kind, and the stream's state (admin token)
   GET  /admin/events    the latest events on the stream, decoded (admin token)
@@ -136,7 +140,9 @@ func NewCommand(g *clitool.Globals) *cobra.Command {
 	fs.BoolVar(&f.failOpen, "fail-open", false, "when stale, let /introspect and /forward-auth answer from memory (marked with a Jwtrevoke-Stale header) instead of inactive and 401")
 	fs.IntVar(&f.replicas, "replicas", 1, "replicas of the revocation stream when serve creates it (3 on a cluster)")
 	fs.DurationVar(&f.snapshotEvery, "snapshot-every", 5*time.Minute, "write a snapshot of the live revocations to <stream>_SNAPSHOTS this often when events arrived, so new agents start from it (0: never; docs/snapshot-format.md)")
-	fs.StringVar(&f.forwardAuthCookie, "forward-auth-cookie", "", "also take /forward-auth's token from this cookie when the request has no Authorization header")
+	fs.StringVar(&f.forwardAuthCookie, "forward-auth-cookie", "", "also take the token of /forward-auth and of the ext_authz server from this cookie when the request has no Authorization header")
+	fs.StringVar(&f.extAuthzListen, "ext-authz-listen", "", "also serve Envoy's ext_authz gRPC API (envoy.service.auth.v3.Authorization) on this address, e.g. 127.0.0.1:9191 (default: off)")
+	fs.BoolVar(&f.checkOnly, "check-only", false, "answer checks only (/forward-auth, ext_authz, /introspect, /admin/live): no publisher, so the agent's read-only NATS user is enough (a sidecar); /revoke and /admin/revoke answer 404, no snapshots are written, and the stream must exist")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests in flight finish on SIGINT/SIGTERM")
 	return cmd
 }
