@@ -103,6 +103,7 @@ var scenarios = []scenario{
 	{"publish", "6. publish throughput, beside raw JetStream", runPublish},
 	{"snapshot", "7. cold start from a snapshot, beside a full replay of the same stream", runSnapshot},
 	{"compact", "8. compact filters: the filter's blocked Bloom beside binary fuse filters and a map", runCompact},
+	{"gateway", "9. a non-Go API's per-request cost: forward auth and ext_authz on loopback, beside /introspect and Redis EXISTS", runGateway},
 }
 
 func scenarioKeys() []string {
