@@ -273,7 +273,7 @@ func (f *flags) serveHTTP(ctx context.Context, ln net.Listener, handler http.Han
 func announce(log *slog.Logger, ln net.Listener, g *clitool.Globals, f *flags, c *config, ns *server.Server) {
 	base := "http://" + ln.Addr().String()
 	attrs := append([]any{"http", base, "revoke", base + "/revoke", "introspect", base + "/introspect",
-		"admin", c.adminToken != "", "clients", len(c.clients), "public_client", c.public, "stream", g.Stream, "policy", f.policy().String()}, describeKeys(c.keys)...)
+		"admin", c.adminToken != "", "clients", len(c.clients), "public_client", c.public, "check_only", f.checkOnly, "stream", g.Stream, "policy", f.policy().String()}, describeKeys(c.keys)...)
 	if ns != nil {
 		attrs = append(attrs, "nats", ns.ClientURL())
 	}
