@@ -409,6 +409,8 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{"HMAC and PEM", []string{"--hmac-secret", serveTestSecret, "--client", "a:0123456789abcdef", "--pem", "x.pem"}, "excludes"},
 		{"missing PEM file", []string{"--client", "a:0123456789abcdef", "--pem", "/nonexistent/k.pem"}, "--pem"},
 		{"bad CORS origin", []string{"--hmac-secret", serveTestSecret, "--cors-origin", "app.example.com"}, "origin"},
+		{"check-only with a public client", []string{"--hmac-secret", serveTestSecret, "--check-only", "--public-client"}, "--check-only serves no /revoke"},
+		{"bad forward-auth cookie", []string{"--hmac-secret", serveTestSecret, "--client", "a:0123456789abcdef", "--forward-auth-cookie", "a;b"}, "--forward-auth-cookie"},
 		{"no keys, no clients, short admin token", []string{"--admin-token", "x"}, "3 settings are missing or invalid:\n  - no OAuth clients"},
 		{"no keys, no clients, short admin token", []string{"--admin-token", "x"}, "\n  - the admin token is 1 bytes"},
 		{"no keys, no clients, short admin token", []string{"--admin-token", "x"}, "\n  - no keys to verify tokens"},
