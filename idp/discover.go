@@ -1,0 +1,56 @@
+package idp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Metadata is the part of a provider's OpenID Connect Discovery 1.0
+// document this package uses.
+type Metadata struct {
+	Issuer  string `json:"issuer"`
+	JWKSURI string `json:"jwks_uri"`
+}
+
+// Discover fetches issuer's /.well-known/openid-configuration with client
+// (http.DefaultClient when nil) and returns it, refusing a document whose
+// issuer is not exactly issuer (Discovery §4.3: anyone else's document
+// would hand over their keys) or that names no jwks_uri.
+func Discover(ctx context.Context, client *http.Client, issuer string) (Metadata, error) {
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return Metadata{}, fmt.Errorf("%w: issuer %q is not an http(s) URL without query or fragment", ErrBadOption, issuer)
+	}
+	if client == nil {
+		client = http.DefaultClient
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(issuer, "/")+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return Metadata{}, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return Metadata{}, fmt.Errorf("discovery of %s: %w", issuer, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Metadata{}, fmt.Errorf("discovery of %s: status %d", issuer, resp.StatusCode)
+	}
+	var m Metadata
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&m); err != nil {
+		return Metadata{}, fmt.Errorf("discovery of %s: %w", issuer, err)
+	}
+	if m.Issuer != issuer {
+		return Metadata{}, fmt.Errorf("discovery of %s: the document is for issuer %q", issuer, m.Issuer)
+	}
+	if m.JWKSURI == "" {
+		return Metadata{}, fmt.Errorf("discovery of %s: no jwks_uri", issuer)
+	}
+	return m, nil
+}
