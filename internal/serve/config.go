@@ -27,6 +27,7 @@ type config struct {
 	verifier   *verify.Verifier
 	// forwardAuth configures /forward-auth.
 	forwardAuth []gateway.Option
+	idp         *idpConfig
 }
 
 // client is one OAuth client of the endpoints.
@@ -66,6 +67,9 @@ func (f *flags) config(ctx context.Context, log *slog.Logger) (*config, error) {
 	if f.checkOnly && c.public {
 		bad = append(bad, errors.New("--check-only serves no /revoke: drop --public-client and --cors-origin"))
 	}
+	if f.checkOnly && f.idp.issuer != "" {
+		bad = append(bad, errors.New("--check-only revokes nothing, so it takes no back-channel logout: drop --oidc-issuer"))
+	}
 	if err == nil && len(clients) == 0 && !c.public && !f.checkOnly {
 		bad = append(bad, errors.New("no OAuth clients: give --client id:secret (or --client-id and --client-secret), or --public-client / --cors-origin to let anyone revoke the tokens they hold"))
 	}
@@ -86,6 +90,11 @@ func (f *flags) config(ctx context.Context, log *slog.Logger) (*config, error) {
 		}
 		c.forwardAuth = append(c.forwardAuth, gateway.WithCookie(f.forwardAuthCookie))
 	}
+	// The provider's discovery document and keys are fetched only once
+	// everything else is right.
+	var ibad []error
+	c.idp, ibad = f.idp.config(ctx, log, len(bad) == 0)
+	bad = append(bad, ibad...)
 	if f.snapshotEvery < 0 {
 		bad = append(bad, fmt.Errorf("--snapshot-every %v: want 0 (no snapshots) or a positive interval", f.snapshotEvery))
 	}

@@ -36,6 +36,7 @@ type service struct {
 	public      bool
 	corsOrigins []string
 	adminToken  string // "" turns the admin API off
+	idp         *idpConfig
 	forwardAuth []gateway.Option
 	extAuthz    *extauthz.Server // built by routes when extAuthzOn
 	extAuthzOn  bool
@@ -53,6 +54,11 @@ func (s *service) routes() (http.Handler, error) {
 		return nil, err
 	}
 	s.adminRoutes(mux)
+	im, err := s.idpRoutes(mux)
+	if err != nil {
+		return nil, err
+	}
+	metrics = append(metrics, im...)
 	fa, err := gateway.NewForwardAuth(s.agent, s.verifier, append([]gateway.Option{gateway.WithLogger(s.log)}, s.forwardAuth...)...)
 	if err != nil {
 		return nil, err

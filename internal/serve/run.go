@@ -209,7 +209,7 @@ func newService(ctx context.Context, g *clitool.Globals, f *flags, nc *nats.Conn
 		pub: pub, agent: a, verifier: c.verifier, stream: st, log: log,
 		contract: a.Contract(),
 		clients:  c.clients, public: c.public, corsOrigins: f.corsOrigins, adminToken: c.adminToken,
-		forwardAuth: c.forwardAuth, extAuthzOn: f.extAuthzListen != "",
+		forwardAuth: c.forwardAuth, extAuthzOn: f.extAuthzListen != "", idp: c.idp,
 	}, nil
 }
 

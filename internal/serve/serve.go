@@ -53,6 +53,8 @@ type flags struct {
 	forwardAuthCookie string
 	extAuthzListen    string
 	checkOnly         bool
+
+	idp idpFlags
 }
 
 const long = `Run the revocation service: a publisher and an agent on the revocation
@@ -65,6 +67,11 @@ stream, behind HTTP endpoints.
                         X-Auth-Session, X-Auth-Token-Id, or 401; any method, no body read
   gRPC ext_authz        envoy.service.auth.v3.Authorization/Check on --ext-authz-listen,
                         for Envoy's ext_authz filter (Istio CUSTOM): /forward-auth's answer
+  POST /backchannel-logout
+                        OpenID Connect Back-Channel Logout (--oidc-issuer, --oidc-client-id):
+                        a logout token's sid revokes the session, a sub alone cuts the subject off
+  POST /global-token-revocation
+                        the subject of an RFC 9493 identifier cut off (admin token), 204
   POST /admin/revoke    revoke a subject, session, key, token or everything (admin token)
   GET  /admin/live      live revocations by kind, and the stream's state (admin token)
   GET  /admin/events    the latest events on the stream, decoded (admin token)
@@ -142,6 +149,7 @@ func NewCommand(g *clitool.Globals) *cobra.Command {
 	fs.DurationVar(&f.snapshotEvery, "snapshot-every", 5*time.Minute, "write a snapshot of the live revocations to <stream>_SNAPSHOTS this often when events arrived, so new agents start from it (0: never; docs/snapshot-format.md)")
 	fs.StringVar(&f.forwardAuthCookie, "forward-auth-cookie", "", "also take the token of /forward-auth and of the ext_authz server from this cookie when the request has no Authorization header")
 	fs.StringVar(&f.extAuthzListen, "ext-authz-listen", "", "also serve Envoy's ext_authz gRPC API (envoy.service.auth.v3.Authorization) on this address, e.g. 127.0.0.1:9191 (default: off)")
+	f.idp.register(fs)
 	fs.BoolVar(&f.checkOnly, "check-only", false, "answer checks only (/forward-auth, ext_authz, /introspect, /admin/live): no publisher, so the agent's read-only NATS user is enough (a sidecar); /revoke and /admin/revoke answer 404, no snapshots are written, and the stream must exist")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests in flight finish on SIGINT/SIGTERM")
 	return cmd
