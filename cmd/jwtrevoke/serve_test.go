@@ -410,6 +410,10 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{"missing PEM file", []string{"--client", "a:0123456789abcdef", "--pem", "/nonexistent/k.pem"}, "--pem"},
 		{"bad CORS origin", []string{"--hmac-secret", serveTestSecret, "--cors-origin", "app.example.com"}, "origin"},
 		{"check-only with a public client", []string{"--hmac-secret", serveTestSecret, "--check-only", "--public-client"}, "--check-only serves no /revoke"},
+		{"check-only with a provider", []string{"--hmac-secret", serveTestSecret, "--check-only", "--oidc-issuer", "https://id.example", "--oidc-client-id", "app"}, "drop --oidc-issuer"},
+		{"provider without client ID", []string{"--hmac-secret", serveTestSecret, "--client", "a:0123456789abcdef", "--oidc-issuer", "https://id.example"}, "--oidc-issuer needs --oidc-client-id"},
+		{"client ID without provider", []string{"--hmac-secret", serveTestSecret, "--client", "a:0123456789abcdef", "--oidc-client-id", "app"}, "need --oidc-issuer"},
+		{"bad subject claim", []string{"--hmac-secret", serveTestSecret, "--client", "a:0123456789abcdef", "--subject-claim", "email=name"}, "--subject-claim"},
 		{"bad forward-auth cookie", []string{"--hmac-secret", serveTestSecret, "--client", "a:0123456789abcdef", "--forward-auth-cookie", "a;b"}, "--forward-auth-cookie"},
 		{"no keys, no clients, short admin token", []string{"--admin-token", "x"}, "3 settings are missing or invalid:\n  - no OAuth clients"},
 		{"no keys, no clients, short admin token", []string{"--admin-token", "x"}, "\n  - the admin token is 1 bytes"},
@@ -426,6 +430,43 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		if !errors.As(err, &exit) || exit.ExitCode() != clitool.ExitUsage || !strings.Contains(string(out), tt.want) {
 			t.Errorf("serve %s (%s): err %v, output %q; want exit %d mentioning %q", strings.Join(tt.args, " "), tt.name, err, out, clitool.ExitUsage, tt.want)
 		}
+	}
+}
+
+// TestServeGlobalTokenRevocation: /global-token-revocation takes the admin
+// token only, and cuts the identified subject off on the service's agent;
+// /backchannel-logout is off without a provider.
+func TestServeGlobalTokenRevocation(t *testing.T) {
+	p := startServe(t, "--subject-claim", "email=sub")
+	old := serveToken(t, serveTestSecret, "jti-gtr-1", "alice@example.com", time.Now().Add(-time.Minute))
+	if !p.active(t, old) {
+		t.Fatal("a fresh token is not active")
+	}
+	send := func(auth, body string) int {
+		req, _ := http.NewRequest(http.MethodPost, p.base+"/global-token-revocation", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		st, _ := p.do(t, req)
+		return st
+	}
+	body := `{"sub_id":{"format":"email","email":"alice@example.com"}}`
+	for _, auth := range []string{"", "not-the-admin-token-0123456789"} {
+		if st := send(auth, body); st != http.StatusUnauthorized {
+			t.Errorf("with admin token %q: %d, want 401", auth, st)
+		}
+	}
+	if !p.active(t, old) {
+		t.Fatal("an unauthenticated request revoked the token")
+	}
+	if st := send(serveTestAdmin, body); st != http.StatusNoContent {
+		t.Fatalf("with the admin token: %d, want 204", st)
+	}
+	testkit.Eventually(t, "the subject cut off", func() bool { return !p.active(t, old) })
+	st, b := p.form(t, "/backchannel-logout", "", "", url.Values{"logout_token": {"x"}})
+	if st != http.StatusNotFound || !strings.Contains(string(b), "--oidc-issuer") {
+		t.Errorf("/backchannel-logout without a provider: %d %s, want 404 naming --oidc-issuer", st, b)
 	}
 }
 
