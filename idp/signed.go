@@ -1,6 +1,9 @@
 package idp
 
 import (
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"slices"
@@ -28,6 +31,10 @@ type signed struct {
 	header map[string]any
 	claims jwt.MapClaims
 }
+
+// minRSABits is the smallest RSA key a provider's signature is accepted
+// with (the CAEP interoperability profile's floor, and NIST's).
+const minRSABits = 2048
 
 // verifySigned checks raw's form, header and signature with keys, and
 // returns its header and claims. It checks no claim.
@@ -63,6 +70,9 @@ func verifySigned(raw string, keys keyset.Set, algs []string) (*signed, error) {
 	input := raw[:len(parts[0])+1+len(parts[1])]
 	for _, k := range cands {
 		if tok.Method.Verify(input, tok.Signature, k.Key) == nil {
+			if rk, ok := k.Key.(*rsa.PublicKey); ok && rk.N.BitLen() < minRSABits {
+				return nil, fmt.Errorf("key %q is RSA of %d bits: want at least %d", k.ID, rk.N.BitLen(), minRSABits)
+			}
 			return &signed{header: tok.Header, claims: claims}, nil
 		}
 	}
@@ -116,4 +126,10 @@ func (s *signed) audience(want []string) error {
 		}
 	}
 	return fmt.Errorf("aud %q names none of %q", []string(aud), want)
+}
+
+// constantTimeEqual compares secrets without leaking where they differ.
+func constantTimeEqual(a, b string) bool {
+	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
 }
