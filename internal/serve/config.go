@@ -67,6 +67,9 @@ func (f *flags) config(ctx context.Context, log *slog.Logger) (*config, error) {
 	if f.checkOnly && c.public {
 		bad = append(bad, errors.New("--check-only serves no /revoke: drop --public-client and --cors-origin"))
 	}
+	if f.checkOnly && f.idp.ssfIssuer != "" {
+		bad = append(bad, errors.New("--check-only revokes nothing, so it takes no SETs: drop --ssf-issuer"))
+	}
 	if f.checkOnly && f.idp.issuer != "" {
 		bad = append(bad, errors.New("--check-only revokes nothing, so it takes no back-channel logout: drop --oidc-issuer"))
 	}

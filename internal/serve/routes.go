@@ -17,6 +17,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/gateway"
 	"github.com/jwtrevoke/jwtrevoke/gateway/extauthz"
+	"github.com/jwtrevoke/jwtrevoke/idp"
 	"github.com/jwtrevoke/jwtrevoke/internal/httpjson"
 	"github.com/jwtrevoke/jwtrevoke/oauth"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
@@ -37,6 +38,7 @@ type service struct {
 	corsOrigins []string
 	adminToken  string // "" turns the admin API off
 	idp         *idpConfig
+	sets        *idp.SETReceiver // built by routes when SETs are taken
 	forwardAuth []gateway.Option
 	extAuthz    *extauthz.Server // built by routes when extAuthzOn
 	extAuthzOn  bool

@@ -69,6 +69,16 @@ func run(ctx context.Context, g *clitool.Globals, f *flags) error {
 	if err != nil {
 		return err
 	}
+	if c.idp != nil && c.idp.pollURL != "" && svc.sets != nil {
+		pctx, stopPoll := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			svc.sets.Poll(pctx, nil, c.idp.pollURL, c.idp.pollToken, c.idp.pollInterval)
+		}()
+		defer func() { stopPoll(); <-done }()
+		log.Info("polling the SET transmitter", "url", c.idp.pollURL, "interval", c.idp.pollInterval)
+	}
 	if gln != nil {
 		var failed context.CancelCauseFunc
 		ctx, failed = context.WithCancelCause(ctx)

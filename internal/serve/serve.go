@@ -70,6 +70,9 @@ stream, behind HTTP endpoints.
   POST /backchannel-logout
                         OpenID Connect Back-Channel Logout (--oidc-issuer, --oidc-client-id):
                         a logout token's sid revokes the session, a sub alone cuts the subject off
+  POST /ssf/events      Shared Signals: a pushed SET (RFC 8935) from --ssf-issuer, 202; CAEP
+                        session-revoked, credential-change, RISC account-disabled and
+                        sessions-revoked revoke (or --ssf-poll-url to poll, RFC 8936)
   POST /global-token-revocation
                         the subject of an RFC 9493 identifier cut off (admin token), 204
   POST /admin/revoke    revoke a subject, session, key, token or everything (admin token)
