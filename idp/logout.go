@@ -196,7 +196,11 @@ func (h *BackchannelLogout) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := verifySigned(raw, h.keys, h.cfg.algs)
 	if err != nil {
-		h.refuse(w, http.StatusBadRequest, OutcomeSignature, err)
+		outcome := OutcomeSignature
+		if errors.Is(err, errNotJWT) {
+			outcome = OutcomeMalformed
+		}
+		h.refuse(w, http.StatusBadRequest, outcome, err)
 		return
 	}
 	lo, err := h.validate(s)

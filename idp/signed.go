@@ -23,6 +23,11 @@ var ErrBadOption = errors.New("jwtrevoke/idp: bad option")
 // holds a client secret can sign a logout.
 var DefaultAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
+// errNotJWT marks a token that is not a signed JWT at all (too long,
+// encrypted, not three parts, not parseable), as against one whose
+// algorithm, key or signature is refused.
+var errNotJWT = errors.New("not a signed JWT")
+
 // maxSignedBytes bounds a signed token before it is parsed.
 const maxSignedBytes = 16 << 10
 
@@ -40,19 +45,19 @@ const minRSABits = 2048
 // returns its header and claims. It checks no claim.
 func verifySigned(raw string, keys keyset.Set, algs []string) (*signed, error) {
 	if len(raw) > maxSignedBytes {
-		return nil, fmt.Errorf("token of %d bytes exceeds %d", len(raw), maxSignedBytes)
+		return nil, fmt.Errorf("%w: token of %d bytes exceeds %d", errNotJWT, len(raw), maxSignedBytes)
 	}
 	switch strings.Count(raw, ".") {
 	case 2:
 	case 4:
-		return nil, errors.New("an encrypted token (JWE): not supported; register no encryption for this client")
+		return nil, fmt.Errorf("%w: an encrypted token (JWE): not supported; register no encryption for this client", errNotJWT)
 	default:
-		return nil, errors.New("not a JWT: want three dot-separated parts")
+		return nil, fmt.Errorf("%w: want three dot-separated parts", errNotJWT)
 	}
 	claims := jwt.MapClaims{}
 	tok, parts, err := jwt.NewParser().ParseUnverified(raw, claims)
 	if err != nil {
-		return nil, fmt.Errorf("not a JWT: %w", err)
+		return nil, fmt.Errorf("%w: %w", errNotJWT, err)
 	}
 	if alg := tok.Method.Alg(); !slices.Contains(algs, alg) {
 		return nil, fmt.Errorf("signing algorithm %q is not accepted (want one of %s)", alg, strings.Join(algs, ", "))

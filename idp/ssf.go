@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -196,7 +197,7 @@ func (r *SETReceiver) Receive(ctx context.Context, raw string) *SETError {
 	s, err := verifySigned(raw, r.keys, r.cfg.algs)
 	if err != nil {
 		code := ErrCodeInvalidKey
-		if strings.HasPrefix(err.Error(), "not a JWT") || strings.Contains(err.Error(), "exceeds") || strings.Contains(err.Error(), "encrypted") {
+		if errors.Is(err, errNotJWT) {
 			code = ErrCodeInvalidRequest
 		}
 		return r.refused(&SETError{Code: code, Description: err.Error()}, "")

@@ -36,8 +36,13 @@ func newTestTransmitter(t *testing.T) *testTransmitter {
 	}
 	tx := &testTransmitter{key: k, queue: map[string]string{}}
 	mux := http.NewServeMux()
+	// The address is known before it serves, so its handlers read the
+	// issuer only after it is set.
+	tx.srv = httptest.NewUnstartedServer(mux)
+	base := "http://" + tx.srv.Listener.Addr().String()
+	tx.issuer = base + "/tenant-1"
 	mux.HandleFunc("GET /.well-known/ssf-configuration/tenant-1", func(w http.ResponseWriter, _ *http.Request) {
-		json.NewEncoder(w).Encode(map[string]any{"issuer": tx.issuer, "jwks_uri": tx.srv.URL + "/jwks", "spec_version": "1_0"})
+		json.NewEncoder(w).Encode(map[string]any{"issuer": tx.issuer, "jwks_uri": base + "/jwks", "spec_version": "1_0"})
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, _ *http.Request) {
 		b64 := base64.RawURLEncoding.EncodeToString
@@ -57,9 +62,8 @@ func newTestTransmitter(t *testing.T) *testTransmitter {
 		}
 		json.NewEncoder(w).Encode(map[string]any{"sets": tx.queue, "moreAvailable": false})
 	})
-	tx.srv = httptest.NewServer(mux)
+	tx.srv.Start()
 	t.Cleanup(tx.srv.Close)
-	tx.issuer = tx.srv.URL + "/tenant-1"
 	return tx
 }
 
