@@ -15,12 +15,17 @@
 // A logout ends the tokens issued before it. The provider's own clock
 // stamped the logout token's iat and the iat of every token it issued
 // before the logout, so every such token has iat <= the logout token's
-// iat, whatever this machine's clock says. A cut-off of iat + 1 s
+// iat, whatever this machine's clock says. The cut-off is iat + 1 s
 // (tokens are revoked when their iat is before the cut-off, compared at
-// the token's precision: whole seconds) therefore refuses all of them. The
-// cut-off is the later of that and the time the logout arrived here, so a
-// provider whose servers' clocks disagree, or one that stamps a late iat,
-// still cannot let an earlier token through. The price: a token issued in
-// the same second as the logout (or before it arrived) is refused too; the
-// user logs in again, with a new session, a moment later.
+// the token's precision: whole seconds), which refuses all of them; a
+// token issued in the logout's own second is refused too, and the user
+// logs in again a moment later. The same holds for a SET's event time.
+//
+// The cut-off depends on the logout token alone, not on when it arrived:
+// a logout delivered late does not refuse the tokens of a login that
+// followed it, and a logout token replayed to another receiver (one that
+// has not seen its jti) writes the very same revocation again, refusing
+// nothing new. What it relies on is the provider's nodes agreeing on the
+// time: a node more than a second ahead of the one that signed the logout
+// could stamp an earlier token with an iat past the cut-off.
 package idp

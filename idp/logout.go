@@ -30,7 +30,7 @@ const maxFormBytes = 64 << 10
 // BackchannelLogout is the handler of an OpenID Connect Back-Channel
 // Logout 1.0 endpoint (POST, form logout_token). A valid logout token with
 // sid revokes that session; one with sub and no sid cuts the subject off
-// (package doc: "Which time is the cut-off"). It answers 200 when the
+// at its iat + 1 s (package doc: "Which time is the cut-off"). It answers 200 when the
 // revocation is on the stream, 400 with error invalid_request (§2.8) for a
 // token that fails validation, and 503 when the stream cannot be written
 // (the provider may retry: the token is not then taken for a replay).
@@ -329,19 +329,13 @@ func (h *BackchannelLogout) validate(s *signed) (logout, error) {
 			return lo, fmt.Errorf("a claim of %d bytes exceeds %d", len(k), jwtrevoke.MaxKeyLen)
 		}
 	}
-	lo.before = cutoff(iat, now)
+	lo.before = cutoff(iat)
 	return lo, nil
 }
 
-// cutoff is the revocation time for a logout the provider stamped iat and
-// this machine received at now (package doc).
-func cutoff(iat, now time.Time) time.Time {
-	c := iat.Truncate(time.Second).Add(time.Second)
-	if now.After(c) {
-		c = now
-	}
-	return c
-}
+// cutoff is the revocation time for an event the provider stamped at t
+// (package doc): the start of the next second.
+func cutoff(t time.Time) time.Time { return t.Truncate(time.Second).Add(time.Second) }
 
 // revoke writes the logout's revocation and names its outcome.
 func (h *BackchannelLogout) revoke(ctx context.Context, lo logout) (string, error) {

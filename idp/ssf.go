@@ -327,7 +327,7 @@ func (r *SETReceiver) validate(s *signed) (string, []action, *SETError) {
 			}
 		}
 		for _, tt := range t {
-			acts = append(acts, action{event: uri, target: tt, before: at.Truncate(time.Second).Add(time.Second)})
+			acts = append(acts, action{event: uri, target: tt, before: cutoff(at)})
 		}
 	}
 	return jti, acts, nil
