@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/filter"
@@ -65,6 +66,11 @@ type Agent struct {
 	progressSeq   uint64 // applied sequence at the last stall check
 	stalledSince  int64  // Unix ns since when no progress was seen; 0: none
 
+	// id names this agent in its status reports; report wakes the
+	// reporter (capacity 1: reports coalesce).
+	id     string
+	report chan struct{}
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -117,6 +123,8 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Agent, error) {
 		target:   info.State.LastSeq,
 		created:  info.Created,
 		subjects: info.Config.Subjects,
+		id:       nuid.Next(),
+		report:   make(chan struct{}, 1),
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if err := a.start(ctx, info, contract, newFilter); err != nil {
@@ -162,6 +170,10 @@ func (a *Agent) start(ctx context.Context, info *jetstream.StreamInfo, contract 
 	}
 	a.wg.Add(1)
 	go a.probeLoop()
+	if a.cfg.statusEvery > 0 {
+		a.wg.Add(1)
+		go a.reportLoop()
+	}
 	return nil
 }
 

@@ -132,5 +132,12 @@ func (a *Agent) apply(gen uint64, m jetstream.Msg) (r jwtrevoke.Revocation, seq 
 		a.wakeLocked(seq, false)
 	}
 	a.mu.Unlock()
+	if meta.NumPending == 0 {
+		// Caught up: report (a replay reports only once it has caught up).
+		select {
+		case a.report <- struct{}{}:
+		default: // a report is due already; it will carry this sequence
+		}
+	}
 	return r, seq, err == nil
 }

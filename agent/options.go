@@ -51,6 +51,9 @@ type config struct {
 	// snapshotBucket is where snapshots are looked for; "" for none.
 	snapshotBucket string
 	snapshotSet    bool
+	// statusEvery is the longest between status reports; 0: none.
+	statusEvery time.Duration
+	name        string
 }
 
 func defaultConfig() config {
@@ -62,6 +65,7 @@ func defaultConfig() config {
 		staleAfter:    5 * time.Second,
 		settleTimeout: 250 * time.Millisecond,
 		policy:        FailClosed,
+		statusEvery:   time.Second,
 		clock:         time.Now,
 		log:           slog.New(slog.DiscardHandler),
 	}
@@ -227,6 +231,34 @@ func WithOnApply(fn func(r jwtrevoke.Revocation, seq uint64)) Option {
 func WithSnapshots(bucket string) Option {
 	return func(c *config) error {
 		c.snapshotBucket, c.snapshotSet = bucket, true
+		return nil
+	}
+}
+
+// WithStatus sets how often, at the longest, the agent reports its applied
+// sequence on jwtrevoke.StatusSubject (it reports at once after applying
+// events too), so that publishers can confirm revocations and `jwtrevoke
+// status` can list it. The default is a second; 0 turns reporting off. The
+// NATS user needs publish permission on the status subjects (deploy/nats's
+// agent user has it); a denied report is logged, and costs nothing else.
+func WithStatus(every time.Duration) Option {
+	return func(c *config) error {
+		if every < 0 || every > 0 && every < 10*time.Millisecond {
+			return fmt.Errorf("%w: status interval %v: want 0 (off) or at least 10ms", ErrBadOption, every)
+		}
+		c.statusEvery = every
+		return nil
+	}
+}
+
+// WithName names the agent in its status reports (a pod or host name). The
+// default is the host name.
+func WithName(name string) Option {
+	return func(c *config) error {
+		if len(name) > 128 {
+			return fmt.Errorf("%w: name of %d bytes: at most 128", ErrBadOption, len(name))
+		}
+		c.name = name
 		return nil
 	}
 }

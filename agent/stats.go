@@ -70,6 +70,7 @@ type counters struct {
 	settles, settleErrors                atomic.Uint64
 	probeErrors, consumerErrors, rewinds atomic.Uint64
 	consumerRestarts                     atomic.Uint64
+	statusErrors                         atomic.Uint64
 	snapshotLoads                        [numSnapshotOutcomes]atomic.Uint64
 	lagBuckets                           [len(LagBuckets) + 1]atomic.Uint64
 	lagSumNanos, lagCount, lagLast       atomic.Uint64

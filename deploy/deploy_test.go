@@ -122,8 +122,14 @@ func TestCluster(t *testing.T) {
 	if code, body := call(live); code != http.StatusOK {
 		t.Fatalf("fresh token: %d %s, want 200", code, body)
 	}
-	if _, err := pub.RevokeSubject(ctx, "bob", time.Time{}, publisher.Reason("password change")); err != nil {
-		t.Fatalf("RevokeSubject as publisher: %v", err)
+	// Confirmed: the agent user reports what it applied, the publisher's
+	// user hears it.
+	rc, err := pub.RevokeSubject(ctx, "bob", time.Time{}, publisher.Reason("password change"), publisher.Confirm(1, time.Minute))
+	if err != nil {
+		t.Fatalf("RevokeSubject as publisher, confirmed by the agent: %v", err)
+	}
+	if rc.Confirmed < 1 || a.LastApplied() < rc.Seq {
+		t.Errorf("confirmed by %d agents, the agent applied %d of %d", rc.Confirmed, a.LastApplied(), rc.Seq)
 	}
 	waitApplied(t, ctx, applied, jwtrevoke.KindSubject, "bob")
 	if code, body := call(live); code != http.StatusUnauthorized || !strings.Contains(body, `"revoked"`) {
@@ -183,6 +189,17 @@ func TestCluster(t *testing.T) {
 			_, err := obj.PutBytes(ctx, "snapshot-99999999999999999999", []byte("planted"))
 			return err
 		})
+		// Nor report for another stream, nor hear the other agents.
+		if err := intruder.Publish("jwtrevoke_status.OTHER.x", []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		intruder.Flush()
+		waitPermissionError(t, ctx, intruder, `Publish to "jwtrevoke_status.OTHER.x"`)
+		if _, err := intruder.SubscribeSync(jwtrevoke.StatusSubjects(jwtrevoke.DefaultStream)); err != nil {
+			t.Fatal(err)
+		}
+		intruder.Flush()
+		waitPermissionError(t, ctx, intruder, `Subscription to "jwtrevoke_status.JWTREVOKE.*"`)
 		// Nor may it read the events outside the JetStream API.
 		if _, err := intruder.SubscribeSync("jwtrevoke.v1.>"); err != nil {
 			t.Fatal(err)

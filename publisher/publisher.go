@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -28,6 +29,9 @@ type Publisher struct {
 	stream jetstream.Stream
 	dec    jwtrevoke.Decoder
 	stats  counters // see metrics.go
+
+	watchMu sync.Mutex
+	watch   *AgentWatch // started by WatchAgents
 }
 
 // New returns a Publisher over nc. It creates the revocation stream if it
@@ -125,16 +129,38 @@ type Receipt struct {
 	Duplicate bool
 	// MsgID is the event's deduplication ID.
 	MsgID string
+	// Confirmed is how many live agents had reported applying the event
+	// when the call returned, under Confirm; 0 without it.
+	Confirmed int
 }
 
-// RevokeOption sets optional fields of one revocation.
-type RevokeOption func(*jwtrevoke.Revocation)
+// RevokeOption sets optional fields of one revocation, or how the call
+// waits for it.
+type RevokeOption func(*revokeCall)
+
+// revokeCall is one Revoke call's revocation and options.
+type revokeCall struct {
+	rev     *jwtrevoke.Revocation
+	confirm int
+	within  time.Duration
+}
 
 // Reason records why (free text, at most jwtrevoke.MaxReasonLen bytes).
-func Reason(s string) RevokeOption { return func(r *jwtrevoke.Revocation) { r.Reason = s } }
+func Reason(s string) RevokeOption { return func(c *revokeCall) { c.rev.Reason = s } }
 
 // Actor records who (overrides WithActor).
-func Actor(s string) RevokeOption { return func(r *jwtrevoke.Revocation) { r.Actor = s } }
+func Actor(s string) RevokeOption { return func(c *revokeCall) { c.rev.Actor = s } }
+
+// Confirm makes the call return only once n live agents have reported
+// applying the revocation (jwtrevoke.AgentStatus on the status subjects),
+// or within has passed: then the error is a *ConfirmError (wrapping
+// ErrNotConfirmed) saying how many had, and the revocation is on the
+// stream all the same. Receipt.Confirmed is the count. The publisher's
+// NATS user needs to subscribe to the status subjects (deploy/nats's
+// publisher may). n < 1 asks for nothing.
+func Confirm(n int, within time.Duration) RevokeOption {
+	return func(c *revokeCall) { c.confirm, c.within = n, within }
+}
 
 // RevokeToken revokes one verified token by its jti until its exp. It is
 // the one line a logout handler needs:
@@ -173,7 +199,7 @@ func (p *Publisher) RevokeJTI(ctx context.Context, jti string, exp time.Time, op
 			return Receipt{}, nil
 		}
 	}
-	return p.Revoke(ctx, p.revocation(jwtrevoke.KindToken, jti, now, expires, opts))
+	return p.Revoke(ctx, p.revocation(jwtrevoke.KindToken, jti, now, expires), opts...)
 }
 
 // RevokeSubject revokes every token of sub issued before before ("log out
@@ -209,15 +235,11 @@ func (p *Publisher) revokeCutoff(ctx context.Context, k jwtrevoke.Kind, key stri
 	}
 	// No token issued before the cut-off outlives it by more than the max
 	// lifetime (plus leeway).
-	return p.Revoke(ctx, p.revocation(k, key, before, before.Add(p.cfg.maxLifetime+p.cfg.leeway), opts))
+	return p.Revoke(ctx, p.revocation(k, key, before, before.Add(p.cfg.maxLifetime+p.cfg.leeway)), opts...)
 }
 
-func (p *Publisher) revocation(k jwtrevoke.Kind, key string, before, expires time.Time, opts []RevokeOption) jwtrevoke.Revocation {
-	r := jwtrevoke.Revocation{Kind: k, Key: key, Before: before, Expires: expires, Actor: p.cfg.actor}
-	for _, o := range opts {
-		o(&r)
-	}
-	return r
+func (p *Publisher) revocation(k jwtrevoke.Kind, key string, before, expires time.Time) jwtrevoke.Revocation {
+	return jwtrevoke.Revocation{Kind: k, Key: key, Before: before, Expires: expires, Actor: p.cfg.actor}
 }
 
 // Revoke writes one revocation and returns once the server acknowledged
@@ -228,18 +250,56 @@ func (p *Publisher) revocation(k jwtrevoke.Kind, key string, before, expires tim
 // An invalid r is refused with the error of r.Validate, and one whose
 // Expires is further ahead than now + max token lifetime + leeway +
 // jwtrevoke.RetentionMargin with jwtrevoke.ErrTooFarAhead: agents would refuse it.
-func (p *Publisher) Revoke(ctx context.Context, r jwtrevoke.Revocation) (Receipt, error) {
+// opts may set its reason and actor, and Confirm.
+func (p *Publisher) Revoke(ctx context.Context, r jwtrevoke.Revocation, opts ...RevokeOption) (Receipt, error) {
+	call := revokeCall{rev: &r}
+	for _, o := range opts {
+		o(&call)
+	}
 	if r.Issued.IsZero() {
 		r.Issued = p.cfg.clock()
 	}
 	if err := p.validate(r, p.cfg.clock()); err != nil {
 		return Receipt{}, err
 	}
+	var w *AgentWatch
+	var werr error
+	if call.confirm > 0 {
+		// Watching before publishing: no report of the event can be missed.
+		w, werr = p.WatchAgents()
+	}
 	rc, err := p.revoke(ctx, r)
 	if err != nil {
 		p.stats.errors.Add(1)
+		return rc, err
 	}
-	return rc, err
+	if call.confirm > 0 {
+		if werr != nil {
+			return rc, errors.Join(&ConfirmError{Seq: rc.Seq, Want: call.confirm, Within: call.within}, werr)
+		}
+		cctx, cancel := context.WithTimeout(ctx, call.within)
+		rc.Confirmed, err = w.WaitApplied(cctx, rc.Seq, call.confirm)
+		cancel()
+		if err != nil {
+			return rc, &ConfirmError{Seq: rc.Seq, Want: call.confirm, Got: rc.Confirmed, Within: call.within}
+		}
+	}
+	return rc, nil
+}
+
+// WatchAgents returns the publisher's watch of its stream's agents,
+// started on first use.
+func (p *Publisher) WatchAgents() (*AgentWatch, error) {
+	p.watchMu.Lock()
+	defer p.watchMu.Unlock()
+	if p.watch == nil {
+		w, err := WatchAgents(p.js.Conn(), p.cfg.stream)
+		if err != nil {
+			return nil, err
+		}
+		p.watch = w
+	}
+	return p.watch, nil
 }
 
 // validate is r.Validate plus the bound the agents apply: an event that

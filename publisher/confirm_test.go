@@ -1,0 +1,56 @@
+package publisher_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+	"github.com/jwtrevoke/jwtrevoke/publisher"
+)
+
+// TestConfirm: a revocation with Confirm(n) returns once n agents have
+// reported applying it, and every one of them refuses the token then; one
+// asking for more agents than there are says how many it got.
+func TestConfirm(t *testing.T) {
+	s := testkit.NATS(t, "")
+	pub := testkit.NewPublisher(t, testkit.Connect(t, s.ClientURL()))
+	var agents []*agent.Agent
+	for range 3 {
+		agents = append(agents, testkit.NewAgent(t, testkit.Connect(t, s.ClientURL())))
+	}
+	quiet := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()), agent.WithStatus(0)) // reports nothing
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	rc, err := pub.RevokeJTI(ctx, "jti-confirm-1", exp, publisher.Confirm(3, testkit.Patience))
+	if err != nil {
+		t.Fatalf("RevokeJTI with Confirm(3): %v", err)
+	}
+	if rc.Confirmed < 3 {
+		t.Errorf("Confirmed %d, want 3", rc.Confirmed)
+	}
+	tok := &jwtrevoke.Token{JTI: "jti-confirm-1", IssuedAt: time.Now(), ExpiresAt: exp}
+	for i, a := range agents {
+		if a.LastApplied() < rc.Seq || a.Check(tok).Allowed {
+			t.Errorf("agent %d had not applied the confirmed revocation (applied %d of %d)", i, a.LastApplied(), rc.Seq)
+		}
+	}
+	_ = quiet
+
+	start := time.Now()
+	rc, err = pub.RevokeJTI(ctx, "jti-confirm-2", exp, publisher.Confirm(5, 300*time.Millisecond))
+	var ce *publisher.ConfirmError
+	if !errors.As(err, &ce) || !errors.Is(err, publisher.ErrNotConfirmed) {
+		t.Fatalf("Confirm(5) of 3 reporting agents: %v, want a *ConfirmError", err)
+	}
+	if ce.Want != 5 || ce.Got != 3 || ce.Seq != rc.Seq || rc.Seq == 0 || rc.Confirmed != 3 {
+		t.Errorf("ConfirmError %+v, receipt %+v: want 3 of 5 at the event's sequence", ce, rc)
+	}
+	if time.Since(start) < 300*time.Millisecond {
+		t.Error("Confirm gave up before its time")
+	}
+	testkit.WaitApplied(t, quiet, rc.Seq) // on the stream all the same
+}
