@@ -5,6 +5,7 @@ package cli
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,6 +29,10 @@ type receipt struct {
 	// was checked (false with --unverified).
 	TokenVerified *bool  `json:"token_verified,omitempty"`
 	Note          string `json:"note,omitempty"`
+	// Confirmed is how many agents reported applying the event, under
+	// --confirm; ConfirmedMS how long after the call began all of them had.
+	Confirmed   int    `json:"confirmed,omitempty"`
+	ConfirmedMS *int64 `json:"confirmed_ms,omitempty"`
 }
 
 func (o *revokeOptions) print(cmd *cobra.Command, k jwtrevoke.Kind, key string, rc publisher.Receipt) error {
@@ -41,6 +46,11 @@ func (o *revokeOptions) print(cmd *cobra.Command, k jwtrevoke.Kind, key string, 
 		MsgID:         rc.MsgID,
 		Signed:        o.signKeyID,
 		TokenVerified: o.verified,
+		Confirmed:     rc.Confirmed,
+	}
+	if o.confirm > 0 && rc.Confirmed >= o.confirm {
+		ms := o.confirmed.Milliseconds()
+		out.ConfirmedMS = &ms
 	}
 	if !out.Revoked {
 		out.revocation = revocation{Kind: k, Key: key}
@@ -74,6 +84,13 @@ func (o *revokeOptions) print(cmd *cobra.Command, k jwtrevoke.Kind, key string, 
 	fmt.Fprintf(tw, "  Subject:\t%s\n", out.Subject)
 	if out.Signed != "" {
 		fmt.Fprintf(tw, "  Signed by:\t%s\n", out.Signed)
+	}
+	if o.confirm > 0 {
+		if out.ConfirmedMS != nil {
+			fmt.Fprintf(tw, "  Confirmed:	%d of %d agents applied it, %v after the call began\n", out.Confirmed, o.confirm, o.confirmed.Round(10*time.Microsecond))
+		} else {
+			fmt.Fprintf(tw, "  Confirmed:	NOT: %d of %d agents reported applying it within %v\n", out.Confirmed, o.confirm, o.confirmIn)
+		}
 	}
 	if out.TokenVerified != nil && !*out.TokenVerified {
 		fmt.Fprintf(tw, "  Token:\tNOT verified (--unverified)\n")

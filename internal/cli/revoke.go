@@ -26,6 +26,10 @@ type revokeOptions struct {
 	signKey      string
 	signKeyID    string
 	timeout      time.Duration
+	confirm      int
+	confirmIn    time.Duration
+	// confirmed is how long confirmation took, for the receipt.
+	confirmed time.Duration
 }
 
 // NewRevokeCommand returns `jwtrevoke revoke` and its verbs, one per
@@ -46,12 +50,18 @@ event, with the later cut-off.
 By default the stream must exist already (jwtrevoke serve and every publisher
 create it); --create-stream creates it with the safe configuration.
 
+With --confirm N it returns once N live agents (API replicas) have reported
+applying the event, and says how long that took; if fewer have within
+--confirm-timeout it says how many did and exits 1, though the event is stored
+and the others will apply it as they catch up.
+
 Exit status: 0 stored (or nothing to revoke: the token has expired), 1 not
-stored (no server, no stream, refused, timed out), 2 usage error (a missing
-argument or kind, an unknown flag, a bad flag value such as an empty key).`,
+stored (no server, no stream, refused, timed out) or not confirmed by N agents,
+2 usage error (a missing argument or kind, an unknown flag, a bad flag value
+such as an empty key).`,
 		Example: `  jwtrevoke revoke token eyJhbGciOi... --hmac-secret-file secret.txt --reason logout
   jwtrevoke revoke jti 5b1f0c2e --exp 15m
-  jwtrevoke revoke subject alice --reason "password change"
+  jwtrevoke revoke subject alice --reason "password change" --confirm 3
   jwtrevoke revoke session 9f3a --before 2026-01-15T10:00:00Z
   jwtrevoke revoke key signing-2026-01 --reason "key leaked"
   jwtrevoke revoke all --force --reason "incident 42"`,
@@ -65,6 +75,8 @@ argument or kind, an unknown flag, a bad flag value such as an empty key).`,
 	f.StringVar(&o.signKey, "sign-key", "", "sign the event with this ed25519 private key file (PKCS#8 PEM, or a 32-byte seed as hex, base64 or raw bytes)")
 	f.StringVar(&o.signKeyID, "sign-key-id", "", "the key ID agents know --sign-key by (required with --sign-key)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up when the server has not stored the event within this time")
+	f.IntVar(&o.confirm, "confirm", 0, "wait until this many live agents have reported applying the event (exit 1 if fewer do within --confirm-timeout; the event is stored all the same)")
+	f.DurationVar(&o.confirmIn, "confirm-timeout", 5*time.Second, "how long --confirm waits")
 	c.AddCommand(o.tokenCmd(), o.jtiCmd(), o.cutoffCmd(jwtrevoke.KindSubject), o.cutoffCmd(jwtrevoke.KindSession), o.keyCmd(), o.allCmd())
 	return c
 }
@@ -292,10 +304,26 @@ func (o *revokeOptions) run(cmd *cobra.Command, k jwtrevoke.Kind, key string, re
 	if err != nil {
 		return err
 	}
-	rc, err := revoke(ctx, pub, []publisher.RevokeOption{publisher.Reason(o.reason), publisher.Actor(o.actor)})
+	if o.confirm < 0 || o.confirm > 0 && o.confirmIn <= 0 {
+		return clitool.UsageError(cmd, fmt.Errorf("--confirm %d --confirm-timeout %v: want a count >= 0 and a positive timeout", o.confirm, o.confirmIn))
+	}
+	ropts := []publisher.RevokeOption{publisher.Reason(o.reason), publisher.Actor(o.actor)}
+	if o.confirm > 0 {
+		ropts = append(ropts, publisher.Confirm(o.confirm, o.confirmIn))
+	}
+	start := time.Now()
+	rc, err := revoke(ctx, pub, ropts)
+	var ce *publisher.ConfirmError
+	if errors.As(err, &ce) {
+		if perr := o.print(cmd, k, key, rc); perr != nil {
+			return perr
+		}
+		return fmt.Errorf("revoked %s (sequence %d), but only %d of %d agents reported applying it within %v", describe(k, key), rc.Seq, ce.Got, ce.Want, ce.Within)
+	}
 	if err != nil {
 		return fmt.Errorf("revoking %s: %w", describe(k, key), err)
 	}
+	o.confirmed = time.Since(start)
 	return o.print(cmd, k, key, rc)
 }
 

@@ -17,8 +17,9 @@ import (
 )
 
 type statusOptions struct {
-	g       *clitool.Globals
-	timeout time.Duration
+	g          *clitool.Globals
+	timeout    time.Duration
+	agentsWait time.Duration
 }
 
 // NewStatusCommand returns `jwtrevoke status`. It reads the global flags
@@ -33,9 +34,11 @@ replicas, max age, messages, bytes, first and last sequence, consumers and the
 cluster leader; the number of keys revoked, by kind (the stream keeps every
 event of a key until it expires, so this is the number of live revocations); the stream's contract (wire version, subject prefix, max token
 lifetime, leeway), which the publisher that created it wrote into its metadata;
-and whether the configuration is safe for that contract (the publisher's check:
+whether the configuration is safe for that contract (the publisher's check:
 MaxAge, file storage, limits retention, no size limits that discard, deletes and
-purges denied, direct get allowed, …). A stream without a contract is checked
+purges denied, direct get allowed, …), and the live agents (API replicas): the
+sequence each has applied, its lag behind the stream and its freshness, from
+the reports they publish every second. A stream without a contract is checked
 for --max-lifetime.
 
 Exit status: 0 shown (an unsafe stream too: see "Safe"), 1 failed (no server,
@@ -53,6 +56,7 @@ no stream), 2 usage error (an unknown flag, a bad flag value).`,
 		},
 	}
 	c.Flags().DurationVar(&o.timeout, "timeout", 15*time.Second, "give up when the server has not answered within this time")
+	c.Flags().DurationVar(&o.agentsWait, "agents-wait", 1500*time.Millisecond, "listen this long for the agents' status reports (they report every second); 0 lists none")
 	return c
 }
 
@@ -84,7 +88,24 @@ type statusReport struct {
 	Safe     bool            `json:"safe"`
 	Problem  string          `json:"problem,omitempty"`
 
+	// Agents are the live agents heard within --agents-wait; AgentsNote
+	// says why none could be heard, if so.
+	Agents     []statusAgent `json:"agents"`
+	AgentsNote string        `json:"agents_note,omitempty"`
+
 	lifetime time.Duration // what the stream was checked for
+}
+
+// statusAgent is one live agent's last report.
+type statusAgent struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name,omitempty"`
+	Applied     uint64    `json:"applied"`
+	Lag         uint64    `json:"lag"`
+	Ready       bool      `json:"ready"`
+	Stale       bool      `json:"stale"`
+	StalenessMS int64     `json:"staleness_ms"`
+	Heard       time.Time `json:"heard"`
 }
 
 // statusContract is the stream's contract (jwtrevoke.Contract).
@@ -117,6 +138,12 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 		return statusReport{}, err
 	}
 	defer nc.Close()
+	listenUntil := time.Now().Add(o.agentsWait)
+	var watch *publisher.AgentWatch
+	var watchErr error
+	if o.agentsWait > 0 {
+		watch, watchErr = publisher.WatchAgents(nc, o.g.Stream)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return statusReport{}, err
@@ -133,6 +160,28 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 	contract := o.checkContract(&rep, info.Config)
 	if err := countKinds(ctx, st, contract.SubjectPrefix, &rep); err != nil {
 		return statusReport{}, err
+	}
+	rep.Agents = []statusAgent{}
+	switch {
+	case o.agentsWait <= 0:
+		rep.AgentsNote = "not listened for (--agents-wait 0)"
+	case watchErr != nil:
+		rep.AgentsNote = watchErr.Error()
+	default:
+		select {
+		case <-time.After(time.Until(listenUntil)):
+		case <-ctx.Done():
+			return statusReport{}, ctx.Err()
+		}
+		for _, a := range watch.Agents() {
+			lag := uint64(0)
+			if rep.LastSeq > a.Applied {
+				lag = rep.LastSeq - a.Applied
+			}
+			rep.Agents = append(rep.Agents, statusAgent{ID: a.Agent, Name: a.Name, Applied: a.Applied, Lag: lag,
+				Ready: a.Ready, Stale: a.Stale, StalenessMS: a.StalenessMS, Heard: a.Heard.UTC()})
+		}
+		watch.Close()
 	}
 	return rep, nil
 }
@@ -229,10 +278,37 @@ func (o *statusOptions) print(w io.Writer, rep statusReport) error {
 			return err
 		}
 	}
+	printStatusAgents(tw, rep)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	if !rep.Safe {
 		fmt.Fprintf(w, "\nUnsafe configuration:\n  %s\n", strings.ReplaceAll(rep.Problem, "; ", "\n  "))
 	}
 	return nil
+}
+
+// printStatusAgents prints the live agents.
+func printStatusAgents(tw io.Writer, rep statusReport) {
+	fmt.Fprintf(tw, "\nAgents: %d live\n", len(rep.Agents))
+	if rep.AgentsNote != "" {
+		fmt.Fprintf(tw, "  (%s)\n", rep.AgentsNote)
+		return
+	}
+	if len(rep.Agents) == 0 {
+		return
+	}
+	fmt.Fprintln(tw, "  NAME\tID\tAPPLIED\tLAG\tFRESH")
+	for _, a := range rep.Agents {
+		fresh := fmt.Sprintf("yes (%d ms)", a.StalenessMS)
+		switch {
+		case !a.Ready:
+			fresh = "replaying"
+		case a.Stale:
+			fresh = fmt.Sprintf("STALE (%d ms)", a.StalenessMS)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\n", a.Name, a.ID, a.Applied, a.Lag, fresh)
+	}
 }
 
 // printStatusConfig prints the stream's configuration and contract, and
