@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -119,8 +120,13 @@ func (h *RevocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.timeout)
 	defer cancel()
-	outcome, err := h.revoke(ctx, token, hint, clientID)
+	outcome, seq, err := h.revoke(ctx, token, hint, clientID)
 	h.outcomes.add(outcome)
+	if seq != 0 {
+		// The client may send it back (jwtrevoke.SeqHeader) so that a
+		// replica behind this one waits for its own revocation.
+		w.Header().Set(jwtrevoke.SeqHeader, strconv.FormatUint(seq, 10))
+	}
 	switch {
 	case outcome == outcomeUnavailable:
 		h.cfg.log.Error("RFC 7009 revocation failed", "client", clientID, "err", err)
@@ -135,14 +141,14 @@ func (h *RevocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // revoke does the work of a well-formed request and returns its outcome.
-func (h *RevocationHandler) revoke(ctx context.Context, token, hint, clientID string) (int, error) {
+func (h *RevocationHandler) revoke(ctx context.Context, token, hint, clientID string) (outcome int, seq uint64, err error) {
 	log := h.cfg.log
 	if hint == hintRefresh && h.cfg.refresh != nil {
 		if found, err := h.cfg.refresh(ctx, token); err != nil {
-			return outcomeUnavailable, fmt.Errorf("revoking a refresh token: %w", err)
+			return outcomeUnavailable, 0, fmt.Errorf("revoking a refresh token: %w", err)
 		} else if found {
 			log.Info("refresh token revoked (RFC 7009)", "client", clientID)
-			return outcomeRefreshRevoked, nil
+			return outcomeRefreshRevoked, 0, nil
 		}
 	}
 	_, t, verr := h.v.Verify(token)
@@ -153,28 +159,28 @@ func (h *RevocationHandler) revoke(ctx context.Context, token, hint, clientID st
 			// The verifier accepted a token that has no jti: nothing to
 			// revoke it by, and nothing the agents could match.
 			log.Warn("RFC 7009: verified token has no jti; nothing revoked", "client", clientID, "sub", t.Subject)
-			return outcomeNotRevoked, nil
+			return outcomeNotRevoked, 0, nil
 		case isInvalidRevocation(err):
-			return outcomeInvalidRequest, fmt.Errorf("the token cannot be revoked: %w", err)
+			return outcomeInvalidRequest, 0, fmt.Errorf("the token cannot be revoked: %w", err)
 		case err != nil:
-			return outcomeUnavailable, err
+			return outcomeUnavailable, 0, err
 		case rc.Seq == 0:
 			log.Debug("RFC 7009: token already expired; nothing to revoke", "client", clientID, "jti", t.JTI)
-			return outcomeNotRevoked, nil
+			return outcomeNotRevoked, 0, nil
 		}
 		log.Info("token revoked (RFC 7009)", "client", clientID, "jti", t.JTI, "sub", t.Subject, "seq", rc.Seq, "duplicate", rc.Duplicate)
-		return outcomeRevoked, nil
+		return outcomeRevoked, rc.Seq, nil
 	}
 	if hint != hintRefresh && h.cfg.refresh != nil {
 		if found, err := h.cfg.refresh(ctx, token); err != nil {
-			return outcomeUnavailable, fmt.Errorf("revoking a refresh token: %w", err)
+			return outcomeUnavailable, 0, fmt.Errorf("revoking a refresh token: %w", err)
 		} else if found {
 			log.Info("refresh token revoked (RFC 7009)", "client", clientID)
-			return outcomeRefreshRevoked, nil
+			return outcomeRefreshRevoked, 0, nil
 		}
 	}
 	log.Debug("RFC 7009: token not valid; nothing revoked", "client", clientID, "err", verr)
-	return outcomeNotRevoked, nil
+	return outcomeNotRevoked, 0, nil
 }
 
 // isInvalidRevocation reports whether err says the revocation itself is

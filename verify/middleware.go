@@ -56,11 +56,41 @@ func (v *Verifier) verifyRequest(a *agent.Agent, r *http.Request) (*Verified, *E
 	if aerr != nil {
 		return nil, aerr
 	}
+	if aerr := v.waitSeq(a, r); aerr != nil {
+		return nil, aerr
+	}
 	res := a.Check(&t)
 	if !res.Allowed {
 		return nil, &Error{Reason: res.Reason()}
 	}
 	return &Verified{JWT: tok, Claims: tok.Claims, Token: t, Result: res}, nil
+}
+
+// waitSeq makes a request that carries jwtrevoke.SeqHeader wait until the
+// agent has applied that sequence, for at most the configured wait, and
+// refuses it as stale if it has not by then: the client has seen a
+// revocation this replica may not have.
+func (v *Verifier) waitSeq(a *agent.Agent, r *http.Request) *Error {
+	vals := r.Header.Values(jwtrevoke.SeqHeader)
+	if v.cfg.seqWait == 0 || len(vals) == 0 {
+		return nil
+	}
+	if len(vals) > 1 {
+		return &Error{Reason: jwtrevoke.ReasonMalformed, Err: fmt.Errorf("two %s headers", jwtrevoke.SeqHeader)}
+	}
+	seq, err := jwtrevoke.ParseSeq(vals[0])
+	if err != nil {
+		return &Error{Reason: jwtrevoke.ReasonMalformed, Err: err}
+	}
+	if a.LastApplied() >= seq {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), v.cfg.seqWait)
+	defer cancel()
+	if err := a.WaitApplied(ctx, seq); err != nil {
+		return &Error{Reason: jwtrevoke.ReasonStale, Err: fmt.Errorf("sequence %d not applied within %v: %w", seq, v.cfg.seqWait, err)}
+	}
+	return nil
 }
 
 // Verified is what the middleware puts in the request context.

@@ -25,6 +25,7 @@ type config struct {
 	maxToken  int
 	now       func() time.Time
 	crit      []string // header parameters the application understands in crit
+	seqWait   time.Duration
 }
 
 // WithIssuer requires the iss claim to equal iss. The default does not
@@ -124,6 +125,20 @@ func WithMaxTokenSize(n int) Option {
 			return fmt.Errorf("%w: max token size %d", ErrBadOption, n)
 		}
 		c.maxToken = n
+		return nil
+	}
+}
+
+// WithSeqWait sets how long the middleware lets a request that carries
+// jwtrevoke.SeqHeader wait for this replica's agent to apply that
+// sequence (the client's own logout, say) before refusing it as stale.
+// The default is 5ms; 0 ignores the header.
+func WithSeqWait(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > 10*time.Second {
+			return fmt.Errorf("%w: seq wait %v: want [0, 10s]", ErrBadOption, d)
+		}
+		c.seqWait = d
 		return nil
 	}
 }

@@ -44,6 +44,7 @@ func New(keys keyset.Set, algs []string, opts ...Option) (*Verifier, error) {
 		newClaims: func() jwt.Claims { return jwt.MapClaims{} },
 		maxToken:  8 << 10,
 		now:       time.Now,
+		seqWait:   5 * time.Millisecond,
 	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {

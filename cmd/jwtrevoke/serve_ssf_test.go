@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -128,5 +129,53 @@ func TestServeSharedSignals(t *testing.T) {
 	})
 	if !p.active(t, serveToken(t, serveTestSecret, "jti-ssf-3", "carol", old)) {
 		t.Error("an unnamed subject's token is inactive")
+	}
+}
+
+// TestServeAdminAgents: /admin/agents lists the live agents, serve's own
+// among them, caught up with the stream; a revocation there carries its
+// sequence in Jwtrevoke-Seq; /metrics counts the live agents.
+func TestServeAdminAgents(t *testing.T) {
+	p := startServe(t)
+	st, _ := p.admin(t, `{"kind":"sub","key":"alice"}`)
+	if st != http.StatusOK {
+		t.Fatalf("admin revoke: %d", st)
+	}
+	var out struct {
+		LastSeq uint64 `json:"last_seq"`
+		Agents  []struct {
+			ID      string `json:"id"`
+			Applied uint64 `json:"applied"`
+			Ready   bool   `json:"ready"`
+		} `json:"agents"`
+	}
+	testkit.Eventually(t, "serve's agent listed at the last sequence", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, p.base+"/admin/agents", nil)
+		req.Header.Set("Authorization", "Bearer "+serveTestAdmin)
+		st, b := p.do(t, req)
+		if st != http.StatusOK || json.Unmarshal(b, &out) != nil {
+			t.Fatalf("/admin/agents: %d %s", st, b)
+		}
+		return len(out.Agents) == 1 && out.Agents[0].Ready && out.Agents[0].Applied == out.LastSeq && out.LastSeq == 1
+	})
+	req, _ := http.NewRequest(http.MethodPost, p.base+"/admin/revoke", strings.NewReader(`{"kind":"sub","key":"bob"}`))
+	req.Header.Set("Authorization", "Bearer "+serveTestAdmin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Jwtrevoke-Seq"); got != "2" {
+		t.Errorf("Jwtrevoke-Seq = %q, want 2", got)
+	}
+	mresp, err := http.Get(p.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if !strings.Contains(string(b), "jwtrevoke_agents_live 1") {
+		t.Error("/metrics has no jwtrevoke_agents_live 1")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,8 +29,9 @@ func (s *service) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/revoke", s.admin(s.handleAdminRevoke))
 	mux.HandleFunc("GET /admin/live", s.admin(s.handleAdminLive))
 	mux.HandleFunc("GET /admin/events", s.admin(s.handleAdminEvents))
+	mux.HandleFunc("GET /admin/agents", s.admin(s.handleAdminAgents))
 	mux.HandleFunc("/admin/", s.admin(func(w http.ResponseWriter, _ *http.Request) {
-		httpjson.Error(w, http.StatusNotFound, "not_found", "admin routes: POST /admin/revoke, GET /admin/live, GET /admin/events")
+		httpjson.Error(w, http.StatusNotFound, "not_found", "admin routes: POST /admin/revoke, GET /admin/live, GET /admin/events, GET /admin/agents")
 	}))
 }
 
@@ -129,6 +131,7 @@ func (s *service) handleAdminRevoke(w http.ResponseWriter, r *http.Request) {
 	out.Before, out.Expires = &b, &e
 	out.Seq, out.Duplicate, out.MsgID = rc.Seq, rc.Duplicate, rc.MsgID
 	s.log.Info("revoked (admin API)", "kind", rev.kind, "key", rev.key, "actor", rev.actor, "reason", rev.reason, "seq", rc.Seq)
+	w.Header().Set(jwtrevoke.SeqHeader, strconv.FormatUint(rc.Seq, 10))
 	httpjson.Write(w, http.StatusOK, out)
 }
 

@@ -38,7 +38,8 @@ type service struct {
 	corsOrigins []string
 	adminToken  string // "" turns the admin API off
 	idp         *idpConfig
-	sets        *idp.SETReceiver // built by routes when SETs are taken
+	sets        *idp.SETReceiver      // built by routes when SETs are taken
+	agents      *publisher.AgentWatch // nil when the agents cannot be heard
 	forwardAuth []gateway.Option
 	extAuthz    *extauthz.Server // built by routes when extAuthzOn
 	extAuthzOn  bool
@@ -80,6 +81,9 @@ func (s *service) routes() (http.Handler, error) {
 	metrics = append(metrics, s.agent.Collector())
 	if s.pub != nil {
 		metrics = append(metrics, s.pub.Collector())
+	}
+	if s.agents != nil {
+		metrics = append(metrics, newAgentsCollector(s.agents, s.agent.LastApplied))
 	}
 	mh, err := s.metricsHandler(metrics)
 	if err != nil {

@@ -215,8 +215,16 @@ func newService(ctx context.Context, g *clitool.Globals, f *flags, nc *nats.Conn
 		a.Close()
 		return nil, err
 	}
+	var agents *publisher.AgentWatch
+	if pub != nil {
+		if agents, err = pub.WatchAgents(); err != nil {
+			log.Warn("cannot hear the agents' status reports: /admin/agents is off", "err", err)
+			agents = nil
+		}
+	}
 	return &service{
-		pub: pub, agent: a, verifier: c.verifier, stream: st, log: log,
+		agents: agents,
+		pub:    pub, agent: a, verifier: c.verifier, stream: st, log: log,
 		contract: a.Contract(),
 		clients:  c.clients, public: c.public, corsOrigins: f.corsOrigins, adminToken: c.adminToken,
 		forwardAuth: c.forwardAuth, extAuthzOn: f.extAuthzListen != "", idp: c.idp,
