@@ -60,6 +60,9 @@ type issuer struct {
 	iss      string
 	log      *slog.Logger
 	now      func() time.Time
+	// agents is how many agents (replicas and the issuer's own) a
+	// logout waits to be confirmed by; 0: no confirmation.
+	agents int
 
 	mu        sync.Mutex              // guards the fields below
 	sessions  map[string]*session     // by sid

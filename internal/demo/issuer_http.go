@@ -132,26 +132,68 @@ type revokeResult struct {
 	JTI     string `json:"jti,omitempty"`
 	Cutoff  string `json:"cutoff"`
 	Seq     uint64 `json:"seq"`
+	// Confirmed of Agents (the replicas and the issuer's agent) reported
+	// applying the revocation, ConfirmedMS after the logout request
+	// arrived; Confirmed < Agents when they had not within confirmWithin.
+	Confirmed   int      `json:"confirmed"`
+	Agents      int      `json:"agents"`
+	ConfirmedMS *float64 `json:"confirmed_ms,omitempty"`
+}
+
+// confirmWithin bounds how long a logout waits for its confirmation.
+const confirmWithin = 2 * time.Second
+
+// confirm is the Confirm option of a logout's last revocation.
+func (is *issuer) confirm() []publisher.RevokeOption {
+	if is.agents == 0 {
+		return nil
+	}
+	return []publisher.RevokeOption{publisher.Confirm(is.agents, confirmWithin)}
+}
+
+// confirmed fills in res's confirmation from the receipt of the logout's
+// last revocation and its error; a ConfirmError is no failure (the
+// revocation is stored), any other error is returned.
+func (is *issuer) confirmed(res *revokeResult, rc publisher.Receipt, err error, began time.Time) error {
+	var ce *publisher.ConfirmError
+	if err != nil && !errors.As(err, &ce) {
+		return err
+	}
+	res.Confirmed, res.Agents = rc.Confirmed, is.agents
+	if is.agents > 0 && err == nil {
+		ms := float64(time.Since(began).Microseconds()) / 1000
+		res.ConfirmedMS = &ms
+	}
+	return nil
 }
 
 // handleLogout revokes the bearer token and its session, and ends the
 // session's refresh tokens. A token already revoked is refused (401).
 func (is *issuer) handleLogout(w http.ResponseWriter, r *http.Request) {
+	began := time.Now()
 	t, ok := is.bearer(w, r)
 	if !ok {
 		return
 	}
 	is.endSession(t.Session)
-	rc, err := is.pub.RevokeToken(r.Context(), t, publisher.Reason("logout"))
+	// The last revocation of the two waits for the agents' confirmation.
+	var tokenOpts []publisher.RevokeOption
+	if t.Session == "" {
+		tokenOpts = is.confirm()
+	}
+	rc, err := is.pub.RevokeToken(r.Context(), t, append(tokenOpts, publisher.Reason("logout"))...)
+	res := revokeResult{Subject: t.Subject, JTI: t.JTI, Seq: rc.Seq, Cutoff: rc.Revocation.Before.UTC().Format(time.RFC3339Nano)}
+	if t.Session == "" {
+		err = is.confirmed(&res, rc, err, began)
+	}
 	if err != nil {
 		is.log.Error("revoking a token at logout", "err", err)
 		httpjson.Error(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the token")
 		return
 	}
-	res := revokeResult{Subject: t.Subject, JTI: t.JTI, Seq: rc.Seq, Cutoff: rc.Revocation.Before.UTC().Format(time.RFC3339Nano)}
 	if t.Session != "" {
-		rs, err := is.pub.RevokeSession(r.Context(), t.Session, time.Time{}, publisher.Reason("logout"))
-		if err != nil {
+		rs, err := is.pub.RevokeSession(r.Context(), t.Session, time.Time{}, append(is.confirm(), publisher.Reason("logout"))...)
+		if err = is.confirmed(&res, rs, err, began); err != nil {
 			is.log.Error("revoking a session at logout", "err", err)
 			httpjson.Error(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the session")
 			return
@@ -159,7 +201,8 @@ func (is *issuer) handleLogout(w http.ResponseWriter, r *http.Request) {
 		res.Session, res.Seq = t.Session, max(res.Seq, rs.Seq)
 		res.Cutoff = rs.Revocation.Before.UTC().Format(time.RFC3339Nano)
 	}
-	is.log.Info("logout", "sub", t.Subject, "sid", t.Session, "seq", res.Seq)
+	is.log.Info("logout", "sub", t.Subject, "sid", t.Session, "seq", res.Seq, "confirmed", res.Confirmed, "agents", res.Agents)
+	w.Header().Set(jwtrevoke.SeqHeader, strconv.FormatUint(res.Seq, 10))
 	httpjson.Write(w, http.StatusOK, res)
 }
 
@@ -167,6 +210,7 @@ func (is *issuer) handleLogout(w http.ResponseWriter, r *http.Request) {
 // far and ends all its sessions. The token must still be good (bearer
 // checks it): a revoked token cannot log its user out everywhere.
 func (is *issuer) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
+	began := time.Now()
 	t, ok := is.bearer(w, r)
 	if !ok {
 		return
@@ -176,8 +220,9 @@ func (is *issuer) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
 	cutoff := is.now()
 	is.noteCutoff(t.Subject, cutoff)
 	n := is.endSubject(t.Subject)
-	rc, err := is.pub.RevokeSubject(r.Context(), t.Subject, cutoff, publisher.Reason("logout everywhere"))
-	if err != nil {
+	rc, err := is.pub.RevokeSubject(r.Context(), t.Subject, cutoff, append(is.confirm(), publisher.Reason("logout everywhere"))...)
+	res := revokeResult{Subject: t.Subject, Cutoff: rc.Revocation.Before.UTC().Format(time.RFC3339Nano), Seq: rc.Seq}
+	if err = is.confirmed(&res, rc, err, began); err != nil {
 		is.log.Error("revoking a subject", "err", err)
 		httpjson.Error(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the subject")
 		return
@@ -185,7 +230,8 @@ func (is *issuer) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
 	// The stored event keeps the later of this and any earlier cut-off.
 	is.noteCutoff(t.Subject, rc.Revocation.Before)
 	is.log.Info("logout everywhere", "sub", t.Subject, "sessions", n, "cutoff", rc.Revocation.Before.Format(time.RFC3339Nano), "seq", rc.Seq)
-	httpjson.Write(w, http.StatusOK, revokeResult{Subject: t.Subject, Cutoff: rc.Revocation.Before.UTC().Format(time.RFC3339Nano), Seq: rc.Seq})
+	w.Header().Set(jwtrevoke.SeqHeader, strconv.FormatUint(rc.Seq, 10))
+	httpjson.Write(w, http.StatusOK, res)
 }
 
 func userOK(user, password string) bool {

@@ -41,6 +41,7 @@ func startReplica(ctx context.Context, n int, ln net.Listener, nc *nats.Conn, g 
 		agent.WithStream(g.Stream),
 		agent.WithStaleness(staleAfter),
 		agent.WithLogger(log.With("replica", n)),
+		agent.WithName(fmt.Sprintf("demo-replica-%d", n)),
 		agent.WithOnApply(lt.observe))
 	if err != nil {
 		return nil, fmt.Errorf("replica %d: %w", n, err)

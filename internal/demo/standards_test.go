@@ -72,8 +72,14 @@ func TestDemoStandards(t *testing.T) {
 	}
 
 	// /logout works once; the revoked token is refused after that.
-	if status, body, _ := dc.PostJSON("/logout", nil, p.Access); status != http.StatusOK {
+	status, body, hdr := dc.PostJSON("/logout", nil, p.Access)
+	if status != http.StatusOK {
 		t.Fatalf("/logout = %d %v, want 200", status, body)
+	}
+	// Confirmed by every agent (the replicas and the issuer's), with the
+	// sequence to carry in Jwtrevoke-Seq.
+	if body["confirmed"] != body["agents"] || body["agents"] == float64(0) || body["confirmed_ms"] == nil || hdr.Get("Jwtrevoke-Seq") == "" {
+		t.Errorf("/logout = %v (Jwtrevoke-Seq %q), want confirmed by all agents", body, hdr.Get("Jwtrevoke-Seq"))
 	}
 	testkit.Eventually(t, "the logged-out token inactive at /introspect", func() bool {
 		_, body := dc.PostForm("/introspect", form, demotest.ClientID, dc.Secret)

@@ -202,12 +202,14 @@ func (d *instance) startIssuer(ctx context.Context, alog *slog.Logger) (err erro
 	if d.is, err = newIssuer(d.pub, d.issuerURL, d.log.With("part", "issuer")); err != nil {
 		return err
 	}
+	d.is.agents = d.cfg.replicas + 1
 	state := d.stream.CachedInfo().State
 	d.log.Info("agents replaying revocations", "stream", g.Stream, "agents", d.cfg.replicas+1, "events", state.Msgs, "last_seq", state.LastSeq)
 	if d.ia, err = agent.New(ctx, d.nc,
 		agent.WithStream(g.Stream),
 		agent.WithStaleness(staleAfter),
 		agent.WithLogger(alog.With("part", "issuer")),
+		agent.WithName("demo-issuer"),
 		agent.WithOnApply(d.is.observe)); err != nil {
 		return err
 	}

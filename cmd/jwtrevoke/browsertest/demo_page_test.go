@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,6 +189,14 @@ func TestDemoPage(t *testing.T) {
 		t.Fatalf("token state after logout = %q, %v; want revoked", st.Value, err)
 	}
 	shot("demo-after-logout.png")
+	// The logout answered once every agent had confirmed applying it, so
+	// the page's own call right after it found every replica refusing.
+	if line, err := chromedp.Run(bctx, chromedp.Poll[string](`(() => {
+		const l = [...document.querySelectorAll('#log li')].map((li) => li.textContent).find((s) => s.includes('Refused on '));
+		return l || false;
+	})()`, chromedp.WithPollingTimeout(pageWait))); err != nil || !regexp.MustCompile(fmt.Sprintf(`Refused on %d/%d replicas, confirmed [0-9.]+ ms after logout`, replicas, replicas)).MatchString(line) {
+		t.Errorf("activity log after logout: %q, %v; want every replica refusing and the logout confirmed", line, err)
+	}
 
 	// Log in again, log out everywhere, log straight back in: the new
 	// token works everywhere, the one before it is refused everywhere.

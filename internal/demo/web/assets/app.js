@@ -276,6 +276,18 @@
       const prevRefused = results.every((x) => x.prev.status === 401);
       log(prevOk ? 'ok' : prevRefused ? 'bad' : 'warn', 'Earlier token ', code(short(state.prev.claims.jti, 10)), `: ${s}`);
     }
+    return results;
+  }
+
+  // confirmedLine says, after a logout, how many replicas refused the old
+  // token and when the agents confirmed applying the revocation.
+  function confirmedLine(results, body) {
+    if (!results) return;
+    const refused = results.filter((x) => x.cur.status === 401).length;
+    const conf = body.confirmed_ms != null
+      ? `confirmed ${body.confirmed_ms < 10 ? body.confirmed_ms.toFixed(1) : Math.round(body.confirmed_ms)} ms after logout (all ${body.agents} agents)`
+      : `only ${body.confirmed} of ${body.agents} agents confirmed within 2 s`;
+    log(refused === results.length ? 'bad' : 'warn', `Refused on ${refused}/${results.length} replicas, ${conf}`);
   }
 
   // ---- status feed ------------------------------------------------------
@@ -448,7 +460,7 @@
       state.spentRefresh = null;
       log('bad', `Logged out: token `, code(short(res.body.jti, 10)), ' and session ', code(short(res.body.sid, 10)), ` revoked (stream seq ${res.body.seq})`);
       await waitApplied(res.body.seq);
-      await callAll();
+      confirmedLine(await callAll(), res.body);
     });
   }
 
@@ -464,7 +476,7 @@
       state.spentRefresh = null;
       log('bad', `Logged out everywhere: every token of ${res.body.sub} issued before `, code(clock(cut, true)), ` is revoked (stream seq ${res.body.seq})`);
       await waitApplied(res.body.seq);
-      await callAll();
+      confirmedLine(await callAll(), res.body);
     });
   }
 
