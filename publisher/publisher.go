@@ -324,8 +324,16 @@ func (p *Publisher) validate(r jwtrevoke.Revocation, now time.Time) error {
 // strong as the key's latest one; a concurrent writer of the same key loses
 // nothing, and no guard on the subject's last sequence is needed (one that
 // a writer of garbage on the subject could trip forever).
+//
+// The common case, a key revoked for the first time, takes one round trip:
+// the event is written expecting no event on its subject yet. Only when
+// the server says there is one does the merge follow, unguarded.
 func (p *Publisher) revoke(ctx context.Context, r jwtrevoke.Revocation) (Receipt, error) {
 	subj := jwtrevoke.Subject(p.cfg.prefix, r.Kind, r.Key)
+	rc, err := p.publish(ctx, subj, r, jetstream.WithExpectLastSequencePerSubject(0))
+	if err == nil || !wrongLastSequence(err) {
+		return rc, err
+	}
 	merged, err := p.mergeLatest(ctx, subj, r)
 	if err != nil {
 		return Receipt{}, err
@@ -371,7 +379,7 @@ func (p *Publisher) mergeLatest(ctx context.Context, subj string, r jwtrevoke.Re
 
 // publish encodes r and publishes it until acknowledged, reusing the
 // message ID on every attempt.
-func (p *Publisher) publish(ctx context.Context, subj string, r jwtrevoke.Revocation) (Receipt, error) {
+func (p *Publisher) publish(ctx context.Context, subj string, r jwtrevoke.Revocation, opts ...jetstream.PublishOpt) (Receipt, error) {
 	data, err := jwtrevoke.Encode(r, p.cfg.signer)
 	if err != nil {
 		return Receipt{}, err
@@ -379,9 +387,9 @@ func (p *Publisher) publish(ctx context.Context, subj string, r jwtrevoke.Revoca
 	msg := p.message(subj, r, data)
 	rc := Receipt{Revocation: r, MsgID: msg.Header.Get(jetstream.MsgIDHeader)}
 	err = p.retry(ctx, func(ctx context.Context) error {
-		ack, err := p.js.PublishMsg(ctx, msg)
+		ack, err := p.js.PublishMsg(ctx, msg, opts...)
 		if err != nil {
-			return err
+			return err // a wrong last sequence is a 400: not retried
 		}
 		rc.Seq, rc.Duplicate = ack.Sequence, ack.Duplicate
 		return nil
@@ -405,4 +413,15 @@ func (p *Publisher) message(subj string, r jwtrevoke.Revocation, data []byte) *n
 		msg.Header.Set(jetstream.MsgTTLHeader, strconv.FormatInt(int64(ttl.Round(time.Second)/time.Second)+1, 10)+"s")
 	}
 	return msg
+}
+
+// wrongLastSequence reports whether err is the server refusing a publish
+// whose expected last subject sequence did not hold.
+func wrongLastSequence(err error) bool {
+	var je jetstream.JetStreamError
+	if !errors.As(err, &je) || je.APIError() == nil {
+		return false
+	}
+	c := je.APIError().ErrorCode
+	return c == jetstream.JSErrCodeStreamWrongLastSequence || c == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 }
