@@ -25,6 +25,12 @@ func (a *Agent) Status() jwtrevoke.AgentStatus {
 	}
 }
 
+// minReportGap is the least time between two reports after applied
+// events: an isolated event is reported at once, a burst at most every
+// minReportGap (each report carries the latest sequence), so that many
+// agents following a busy stream do not double the server's load.
+const minReportGap = 5 * time.Millisecond
+
 // reportLoop publishes a status report after events are applied (at most
 // one in flight: reports coalesce) and every statusEvery besides.
 func (a *Agent) reportLoop() {
@@ -33,17 +39,12 @@ func (a *Agent) reportLoop() {
 	subject := jwtrevoke.StatusSubject(a.cfg.stream, a.id)
 	t := time.NewTicker(a.cfg.statusEvery)
 	defer t.Stop()
+	gap := time.NewTimer(0)
+	defer gap.Stop()
 	var sent uint64
-	for {
-		select {
-		case <-a.ctx.Done():
-			return
-		case <-a.report:
-			if a.applied.Load() == sent {
-				continue
-			}
-		case <-t.C:
-		}
+	var sentAt time.Time
+	pending := false // an event came within minReportGap of the last report
+	send := func() {
 		st := a.Status()
 		b, err := json.Marshal(st)
 		if err == nil {
@@ -51,8 +52,31 @@ func (a *Agent) reportLoop() {
 		}
 		if err != nil {
 			a.stats.statusErrors.Add(1)
-			continue
+			return
 		}
-		sent = st.Applied
+		sent, sentAt = st.Applied, time.Now()
+	}
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-a.report:
+			if a.applied.Load() == sent || pending {
+				continue
+			}
+			if wait := minReportGap - time.Since(sentAt); wait > 0 {
+				pending = true
+				gap.Reset(wait)
+				continue
+			}
+			send()
+		case <-gap.C:
+			if pending {
+				pending = false
+				send()
+			}
+		case <-t.C:
+			send()
+		}
 	}
 }

@@ -124,7 +124,7 @@ func runPublish(ctx context.Context, s *scenarioRun) error {
 	rawSingle := float64(n) / time.Since(t0).Seconds()
 	s.log.printf("one at a time: RevokeJTI %s, raw Publish %s", rateText(single), rateText(rawSingle))
 	row := Row{
-		Figure:     fmt.Sprintf("publish one at a time, %s revocations (RevokeJTI: read key's latest, publish, ack)", countText(n)),
+		Figure:     fmt.Sprintf("publish one at a time, %s revocations (RevokeJTI: one guarded publish, ack)", countText(n)),
 		Ours:       Value{Value: single, Unit: "revocations/s", Text: rateText(single)},
 		Comparison: &Value{Label: "raw JetStream Publish, sync, plain stream", Value: rawSingle, Unit: "msg/s", Text: rateText(rawSingle)},
 	}
