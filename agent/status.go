@@ -29,7 +29,7 @@ func (a *Agent) Status() jwtrevoke.AgentStatus {
 // events: an isolated event is reported at once, a burst at most every
 // minReportGap (each report carries the latest sequence), so that many
 // agents following a busy stream do not double the server's load.
-const minReportGap = 5 * time.Millisecond
+const minReportGap = time.Millisecond
 
 // reportLoop publishes a status report after events are applied (at most
 // one in flight: reports coalesce) and every statusEvery besides.

@@ -55,6 +55,18 @@ func (l *lagTracker) snapshot() (applied uint64, last, p50, p99 time.Duration, s
 	return applied, last, lagPercentile(s, 0.50), lagPercentile(s, 0.99), len(s)
 }
 
+// recent returns the last n lags, oldest first.
+func (l *lagTracker) recent(n int) []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := min(n, l.n, lagWindow)
+	out := make([]time.Duration, k)
+	for i := range k {
+		out[i] = l.samples[(l.n-k+i)%lagWindow]
+	}
+	return out
+}
+
 // percentile of sorted samples, nearest rank.
 func lagPercentile(sorted []time.Duration, p float64) time.Duration {
 	i := int(float64(len(sorted))*p+0.999999) - 1

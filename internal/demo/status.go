@@ -24,6 +24,8 @@ type replicaStatus struct {
 	LagP50MS      float64 `json:"lag_p50_ms"`
 	LagP99MS      float64 `json:"lag_p99_ms"`
 	LagSamples    int     `json:"lag_samples"`
+	// LagRecentMS are the last lags, oldest first, for the sparkline.
+	LagRecentMS []float64 `json:"lag_recent_ms"`
 }
 
 // statusFeed is the page's live feed, GET /api/status.
@@ -74,6 +76,7 @@ func (d *instance) status(ctx context.Context) statusFeed {
 			LagP50MS:      millis(p50),
 			LagP99MS:      millis(p99),
 			LagSamples:    n,
+			LagRecentMS:   recentMillis(r.lag.recent(sparkPoints)),
 		})
 	}
 	return st
@@ -81,4 +84,15 @@ func (d *instance) status(ctx context.Context) statusFeed {
 
 func (d *instance) handleStatus(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, d.status(r.Context()))
+}
+
+// sparkPoints is how many recent lags the page draws per replica.
+const sparkPoints = 32
+
+func recentMillis(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = millis(d)
+	}
+	return out
 }

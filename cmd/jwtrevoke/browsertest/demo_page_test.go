@@ -197,6 +197,14 @@ func TestDemoPage(t *testing.T) {
 	})()`, chromedp.WithPollingTimeout(pageWait))); err != nil || !regexp.MustCompile(fmt.Sprintf(`Refused on %d/%d replicas, confirmed [0-9.]+ ms after logout`, replicas, replicas)).MatchString(line) {
 		t.Errorf("activity log after logout: %q, %v; want every replica refusing and the logout confirmed", line, err)
 	}
+	// Each replica draws its recent propagation lags: the logout's events
+	// are among them.
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`[...document.querySelectorAll('[data-role="spark"]')].length === `+strconv.Itoa(replicas)+` &&
+		[...document.querySelectorAll('[data-role="spark"]')].every((f) => Number(f.dataset.points) >= 1 &&
+			f.querySelector('polyline').getAttribute('points').split(' ').length >= 2)`, chromedp.WithPollingTimeout(pageWait))); err != nil {
+		t.Errorf("lag sparklines after logout: %v; want one per replica with the logout's lags", err)
+	}
+	shot("demo-after-logout-sparklines.png")
 
 	// Log in again, log out everywhere, log straight back in: the new
 	// token works everywhere, the one before it is refused everywhere.

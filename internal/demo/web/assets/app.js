@@ -319,7 +319,29 @@
       set('p99', noLag ? '\u2013' : fmtMs(r.lag_p99_ms));
       set('applied', String(r.events_applied), `stream seq ${r.last_applied}`);
       set('fresh', r.ready ? `${Math.round(r.staleness_ms)} ms` : '\u2013', 'time since this agent last knew it had every event');
+      renderSpark(card.querySelector('[data-role="spark"]'), r.lag_recent_ms || []);
     }
+  }
+
+  // renderSpark draws a replica's recent lags (publish → applied) as a
+  // sparkline, highest lag at the top.
+  function renderSpark(fig, lags) {
+    if (!fig) return;
+    const line = fig.querySelector('polyline');
+    const cap = fig.querySelector('figcaption');
+    if (lags.length === 0) {
+      line.setAttribute('points', '');
+      cap.textContent = 'recent lags: none yet';
+      return;
+    }
+    const top = Math.max(...lags, 0.001);
+    const y = (v) => (26 - (v / top) * 24).toFixed(1);
+    const pts = lags.length === 1
+      ? [`0,${y(lags[0])}`, `128,${y(lags[0])}`] // one sample: a level line
+      : lags.map((v, i) => `${(i * 128 / (lags.length - 1)).toFixed(1)},${y(v)}`);
+    line.setAttribute('points', pts.join(' '));
+    cap.textContent = `last ${lags.length} lags: ${fmtMs(lags[lags.length - 1])} latest, ${fmtMs(top)} highest`;
+    fig.dataset.points = String(lags.length);
   }
 
   // renderUnknown shows that the replicas' state is unknown while the
