@@ -22,7 +22,48 @@ const batchWindow = 2048
 // not come in time is written again like Revoke does. On error, the receipts of the events that
 // were acknowledged are still returned (Seq 0 marks the others), and a
 // retry of the whole batch is safe.
-func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation) ([]Receipt, error) {
+//
+// Of opts, Confirm applies (to the batch: it returns once n live agents
+// have applied its last event, with every receipt's Confirmed set); a
+// revocation's reason and actor are its own fields.
+func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation, opts ...RevokeOption) ([]Receipt, error) {
+	var call revokeCall
+	call.rev = &jwtrevoke.Revocation{}
+	for _, o := range opts {
+		o(&call)
+	}
+	var w *AgentWatch
+	var werr error
+	if call.confirm > 0 {
+		w, werr = p.WatchAgents()
+	}
+	out, err := p.revokeBatch(ctx, revs)
+	if err != nil || call.confirm == 0 {
+		return out, err
+	}
+	var last uint64
+	for _, rc := range out {
+		last = max(last, rc.Seq)
+	}
+	if last == 0 {
+		return out, nil
+	}
+	if werr != nil {
+		return out, errors.Join(&ConfirmError{Seq: last, Want: call.confirm, Within: call.within}, werr)
+	}
+	cctx, cancel := context.WithTimeout(ctx, call.within)
+	got, err := w.WaitApplied(cctx, last, call.confirm)
+	cancel()
+	for i := range out {
+		out[i].Confirmed = got
+	}
+	if err != nil {
+		return out, &ConfirmError{Seq: last, Want: call.confirm, Got: got, Within: call.within}
+	}
+	return out, nil
+}
+
+func (p *Publisher) revokeBatch(ctx context.Context, revs []jwtrevoke.Revocation) ([]Receipt, error) {
 	out := make([]Receipt, len(revs))
 	now := p.cfg.clock()
 	p.stats.observeBatch(len(revs))

@@ -54,3 +54,34 @@ func TestConfirm(t *testing.T) {
 	}
 	testkit.WaitApplied(t, quiet, rc.Seq) // on the stream all the same
 }
+
+// TestConfirmBatch: a batch with Confirm returns once the agents have
+// applied its last event, so every event of it is enforced everywhere.
+func TestConfirmBatch(t *testing.T) {
+	s := testkit.NATS(t, "")
+	pub := testkit.NewPublisher(t, testkit.Connect(t, s.ClientURL()))
+	var agents []*agent.Agent
+	for range 2 {
+		agents = append(agents, testkit.NewAgent(t, testkit.Connect(t, s.ClientURL())))
+	}
+	now := time.Now()
+	var revs []jwtrevoke.Revocation
+	for i := range 300 {
+		revs = append(revs, jwtrevoke.Revocation{Kind: jwtrevoke.KindToken, Key: "batch-" + string(rune('a'+i%26)) + time.Duration(i).String(),
+			Before: now, Expires: now.Add(time.Hour)})
+	}
+	rcs, err := pub.RevokeBatch(context.Background(), revs, publisher.Confirm(2, testkit.Patience))
+	if err != nil {
+		t.Fatalf("RevokeBatch with Confirm(2): %v", err)
+	}
+	for i, a := range agents {
+		for j, r := range revs {
+			if a.Check(&jwtrevoke.Token{JTI: r.Key, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}).Allowed {
+				t.Fatalf("agent %d allows event %d of the confirmed batch", i, j)
+			}
+		}
+	}
+	if rcs[0].Confirmed != 2 {
+		t.Errorf("Confirmed %d, want 2", rcs[0].Confirmed)
+	}
+}
