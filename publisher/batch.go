@@ -68,83 +68,92 @@ func (p *Publisher) revokeBatch(ctx context.Context, revs []jwtrevoke.Revocation
 	now := p.cfg.clock()
 	p.stats.observeBatch(len(revs))
 	var errs []error
-	for start := 0; start < len(revs); start += batchWindow {
-		end := min(start+batchWindow, len(revs))
-		window := p.sendWindow(revs, start, end, now, &errs)
-		if err := p.awaitWindow(ctx, window, out, &errs); err != nil {
+	// A sliding window: at most batchWindow publishes in flight, the
+	// oldest awaited as soon as the window is full, so the pipeline never
+	// drains at a window's edge.
+	ring := make([]inflight, batchWindow)
+	head, n := 0, 0
+	for i := range revs {
+		f, ok := p.send(revs[i], i, now, &errs)
+		if !ok {
+			continue
+		}
+		if n == batchWindow {
+			if err := p.await(ctx, ring[head], out, &errs); err != nil {
+				return out, errors.Join(append(errs, err)...)
+			}
+			head, n = (head+1)%batchWindow, n-1
+		}
+		ring[(head+n)%batchWindow] = f
+		n++
+	}
+	for ; n > 0; head, n = (head+1)%batchWindow, n-1 {
+		if err := p.await(ctx, ring[head], out, &errs); err != nil {
 			return out, errors.Join(append(errs, err)...)
 		}
 	}
 	return out, errors.Join(errs...)
 }
 
-// inflight is one event of a batch window: its publish future, or nil if
-// it could not even be queued.
+// inflight is one event of a batch in flight: its publish future (nil if
+// it could not even be queued) and when it was sent.
 type inflight struct {
-	i   int
-	r   jwtrevoke.Revocation
-	fut jetstream.PubAckFuture
+	i    int
+	r    jwtrevoke.Revocation
+	fut  jetstream.PubAckFuture
+	sent time.Time
 }
 
-// sendWindow queues revs[start:end] for asynchronous publishing; an
-// invalid one is an error in errs and is not sent.
-func (p *Publisher) sendWindow(revs []jwtrevoke.Revocation, start, end int, now time.Time, errs *[]error) []inflight {
-	window := make([]inflight, 0, end-start)
-	for i := start; i < end; i++ {
-		r := revs[i]
-		if r.Issued.IsZero() {
-			r.Issued = now
-		}
-		if err := p.validate(r, now); err != nil {
-			*errs = append(*errs, fmt.Errorf("revocation %d: %w", i, err))
-			continue
-		}
-		data, err := jwtrevoke.Encode(r, p.cfg.signer)
-		if err != nil {
-			*errs = append(*errs, fmt.Errorf("revocation %d: %w", i, err))
-			continue
-		}
-		fut, err := p.js.PublishMsgAsync(p.message(jwtrevoke.Subject(p.cfg.prefix, r.Kind, r.Key), r, data))
-		if err != nil {
-			fut = nil // not even queued: awaitWindow retries it
-		}
-		window = append(window, inflight{i, r, fut})
+// send queues revs[i] for asynchronous publishing; an invalid one is an
+// error in errs and is not sent (ok false).
+func (p *Publisher) send(r jwtrevoke.Revocation, i int, now time.Time, errs *[]error) (inflight, bool) {
+	if r.Issued.IsZero() {
+		r.Issued = now
 	}
-	return window
+	if err := p.validate(r, now); err != nil {
+		*errs = append(*errs, fmt.Errorf("revocation %d: %w", i, err))
+		return inflight{}, false
+	}
+	data, err := jwtrevoke.Encode(r, p.cfg.signer)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("revocation %d: %w", i, err))
+		return inflight{}, false
+	}
+	fut, err := p.js.PublishMsgAsync(p.message(jwtrevoke.Subject(p.cfg.prefix, r.Kind, r.Key), r, data))
+	if err != nil {
+		fut = nil // not even queued: await retries it
+	}
+	return inflight{i, r, fut, time.Now()}, true
 }
 
-// awaitWindow collects the window's acks into out. An ack that never
-// comes (a leader lost with the publish in flight) must not hang the
-// batch: past the per-attempt timeout the event takes the careful path,
-// whose retries keep its message ID. It returns ctx's error if ctx ends.
-func (p *Publisher) awaitWindow(ctx context.Context, window []inflight, out []Receipt, errs *[]error) error {
-	deadline := time.NewTimer(p.cfg.timeout)
-	defer deadline.Stop()
-	for _, f := range window {
-		if f.fut != nil {
-			select {
-			case ack := <-f.fut.Ok():
-				out[f.i] = Receipt{Revocation: f.r, Seq: ack.Sequence, Duplicate: ack.Duplicate, MsgID: f.fut.Msg().Header.Get(jetstream.MsgIDHeader)}
-				p.stats.acked(f.r.Kind, ack.Duplicate)
-				continue
-			case <-f.fut.Err():
-			case <-deadline.C:
-				// Expired: every later wait in this window falls through
-				// at once too.
-				deadline.Reset(0)
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+// await collects one event's ack into out. An ack that never comes (a
+// leader lost with the publish in flight) must not hang the batch: past
+// the per-attempt timeout from its sending the event takes the careful
+// path, whose retries keep its message ID. It returns ctx's error if ctx
+// ends.
+func (p *Publisher) await(ctx context.Context, f inflight, out []Receipt, errs *[]error) error {
+	if f.fut != nil {
+		wait := time.NewTimer(max(p.cfg.timeout-time.Since(f.sent), 0))
+		defer wait.Stop()
+		select {
+		case ack := <-f.fut.Ok():
+			out[f.i] = Receipt{Revocation: f.r, Seq: ack.Sequence, Duplicate: ack.Duplicate, MsgID: f.fut.Msg().Header.Get(jetstream.MsgIDHeader)}
+			p.stats.acked(f.r.Kind, ack.Duplicate)
+			return nil
+		case <-f.fut.Err():
+		case <-wait.C:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		// The publish failed or its ack is lost: write it the careful way,
-		// as Revoke does (should the first copy have been stored after
-		// all, a second one does no harm: agents merge a key's events).
-		rc, err := p.Revoke(ctx, f.r)
-		if err != nil {
-			*errs = append(*errs, fmt.Errorf("revocation %d (%v %q): %w", f.i, f.r.Kind, f.r.Key, err))
-			continue
-		}
-		out[f.i] = rc
 	}
+	// The publish failed or its ack is lost: write it the careful way,
+	// as Revoke does (should the first copy have been stored after all, a
+	// second one does no harm: agents merge a key's events).
+	rc, err := p.Revoke(ctx, f.r)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("revocation %d (%v %q): %w", f.i, f.r.Kind, f.r.Key, err))
+		return nil
+	}
+	out[f.i] = rc
 	return nil
 }
