@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,6 +31,9 @@ type Authorizer struct {
 type Request struct {
 	Authorization []string
 	Cookie        []string
+	// Seq are the values of jwtrevoke.SeqHeader: a client that carries
+	// the sequence of its own logout is not answered from before it.
+	Seq []string
 }
 
 // Header is one header of a Decision.
@@ -64,7 +69,8 @@ func NewAuthorizer(a *agent.Agent, v *verify.Verifier, opts ...Option) (*Authori
 			{HeaderSession, fields["sid"]},
 			{HeaderTokenID, fields["jti"]},
 		},
-		log: slog.New(slog.DiscardHandler),
+		log:     slog.New(slog.DiscardHandler),
+		seqWait: 5 * time.Millisecond,
 	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -91,6 +97,9 @@ func (z *Authorizer) Decide(r Request) Decision {
 	if err != nil {
 		return z.refuse(verify.AsError(err).Reason)
 	}
+	if reason := z.waitSeq(r.Seq); reason != jwtrevoke.ReasonNone {
+		return z.refuse(reason)
+	}
 	res := z.agent.Check(&t)
 	if !res.Allowed {
 		return z.refuse(res.Reason())
@@ -103,6 +112,31 @@ func (z *Authorizer) Decide(r Request) Decision {
 	// open) names why, as /introspect does.
 	d.Headers = append(d.Headers, Header{oauth.StaleHeader, string(res.Reason())})
 	return d
+}
+
+// waitSeq waits, at most the configured time, until the agent has applied
+// the sequence the request carries, as verify.Middleware does: stale if
+// it has not by then, malformed for a bad or doubled value.
+func (z *Authorizer) waitSeq(vals []string) jwtrevoke.Reason {
+	if z.cfg.seqWait == 0 || len(vals) == 0 {
+		return jwtrevoke.ReasonNone
+	}
+	if len(vals) > 1 {
+		return jwtrevoke.ReasonMalformed
+	}
+	seq, err := jwtrevoke.ParseSeq(vals[0])
+	if err != nil {
+		return jwtrevoke.ReasonMalformed
+	}
+	if z.agent.LastApplied() >= seq {
+		return jwtrevoke.ReasonNone
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), z.cfg.seqWait)
+	defer cancel()
+	if z.agent.WaitApplied(ctx, seq) != nil {
+		return jwtrevoke.ReasonStale
+	}
+	return jwtrevoke.ReasonNone
 }
 
 // token returns the request's raw token: the Authorization header's

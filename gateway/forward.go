@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -41,6 +42,7 @@ type config struct {
 	headers []identity
 	realm   string
 	log     *slog.Logger
+	seqWait time.Duration
 }
 
 // identity is one header of an allowed answer and what fills it.
@@ -92,6 +94,21 @@ func WithIdentityHeaders(headers map[string]string) Option {
 			ids = append(ids, identity{header: textproto.CanonicalMIMEHeaderKey(h), value: f})
 		}
 		c.headers = ids
+		return nil
+	}
+}
+
+// WithSeqWait sets how long a request that carries jwtrevoke.SeqHeader
+// (the sequence of the client's own logout) may wait for the local agent
+// to apply it before it is refused as stale, as verify.WithSeqWait. The
+// default is 5ms; 0 ignores the header. The gateway must pass the header
+// to the outlet (nginx and Caddy pass the request's headers).
+func WithSeqWait(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > 10*time.Second {
+			return fmt.Errorf("%w: seq wait %v: want [0, 10s]", ErrBadOption, d)
+		}
+		c.seqWait = d
 		return nil
 	}
 }
@@ -154,7 +171,7 @@ func NewForwardAuth(a *agent.Agent, v *verify.Verifier, opts ...Option) (*Forwar
 // the body.
 func (h *ForwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	d := h.authz.Decide(Request{Authorization: r.Header.Values("Authorization"), Cookie: r.Header.Values("Cookie")})
+	d := h.authz.Decide(Request{Authorization: r.Header.Values("Authorization"), Cookie: r.Header.Values("Cookie"), Seq: r.Header.Values(jwtrevoke.SeqHeader)})
 	h.metrics.Count(d)
 	if !d.Allowed {
 		w.Header().Set("WWW-Authenticate", d.Challenge)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -229,5 +230,40 @@ func TestForwardAuthStale(t *testing.T) {
 				t.Errorf("stale, failing open: status %d, %s %q; want 200 and \"stale\"", resp.StatusCode, oauth.StaleHeader, resp.Header.Get(oauth.StaleHeader))
 			}
 		})
+	}
+}
+
+// TestForwardAuthSeq: a request that carries Jwtrevoke-Seq is answered
+// only once the agent has applied that sequence: the client's own logout
+// is refused, never passed; one the agent cannot reach in time is stale,
+// a bad value malformed.
+func TestForwardAuthSeq(t *testing.T) {
+	e := newEnv(t, gateway.WithSeqWait(20*time.Millisecond))
+	tok := testkit.SignHS256(t, testkit.HMACKey, testkit.Claims("seq-1", "alice", "s-1", time.Now().Add(-time.Minute)), "")
+	with := func(seq string) http.Header {
+		h := bearer(tok)
+		h.Set("Jwtrevoke-Seq", seq)
+		return h
+	}
+	if resp := e.ask(t, "GET", with(strconv.FormatUint(max(e.a.LastApplied(), 1), 10)), ""); e.a.LastApplied() > 0 && resp.StatusCode != 200 {
+		t.Errorf("a sequence already applied: %d, want 200", resp.StatusCode)
+	}
+	rc, err := e.pub.RevokeJTI(context.Background(), "seq-1", time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := e.ask(t, "GET", with(strconv.FormatUint(rc.Seq, 10)), ""); resp.StatusCode != 401 || resp.Header.Get("X-Auth-Reason") != "revoked" {
+		t.Errorf("with the logout's sequence: %d %q, want 401 revoked", resp.StatusCode, resp.Header.Get("X-Auth-Reason"))
+	}
+	other := bearer(testkit.SignHS256(t, testkit.HMACKey, testkit.Claims("seq-2", "bob", "s-2", time.Now()), ""))
+	for seq, reason := range map[string]string{strconv.FormatUint(rc.Seq+1000, 10): "stale", "abc": "malformed", "0": "malformed"} {
+		h := other.Clone()
+		h.Set("Jwtrevoke-Seq", seq)
+		if resp := e.ask(t, "GET", h, ""); resp.StatusCode != 401 || resp.Header.Get("X-Auth-Reason") != reason {
+			t.Errorf("Jwtrevoke-Seq %s: %d %q, want 401 %s", seq, resp.StatusCode, resp.Header.Get("X-Auth-Reason"), reason)
+		}
+	}
+	if resp := e.ask(t, "GET", other, ""); resp.StatusCode != 200 {
+		t.Errorf("without the header: %d, want 200", resp.StatusCode)
 	}
 }

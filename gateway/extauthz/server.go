@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/gateway"
 	"github.com/jwtrevoke/jwtrevoke/verify"
@@ -91,6 +92,8 @@ func request(h *authv3.AttributeContext_HttpRequest) gateway.Request {
 			r.Authorization = append(r.Authorization, v)
 		case strings.EqualFold(k, "cookie"):
 			r.Cookie = append(r.Cookie, v)
+		case strings.EqualFold(k, jwtrevoke.SeqHeader):
+			r.Seq = append(r.Seq, v)
 		}
 	}
 	for k, v := range h.GetHeaders() {
