@@ -115,26 +115,13 @@ func (z *Authorizer) Decide(r Request) Decision {
 }
 
 // waitSeq waits, at most the configured time, until the agent has applied
-// the sequence the request carries, as verify.Middleware does: stale if
-// it has not by then, malformed for a bad or doubled value.
+// the sequence the request carries, as verify.Middleware does.
 func (z *Authorizer) waitSeq(vals []string) jwtrevoke.Reason {
-	if z.cfg.seqWait == 0 || len(vals) == 0 {
+	if z.cfg.seqWait == 0 {
 		return jwtrevoke.ReasonNone
 	}
-	if len(vals) > 1 {
-		return jwtrevoke.ReasonMalformed
-	}
-	seq, err := jwtrevoke.ParseSeq(vals[0])
-	if err != nil {
-		return jwtrevoke.ReasonMalformed
-	}
-	if z.agent.LastApplied() >= seq {
-		return jwtrevoke.ReasonNone
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), z.cfg.seqWait)
-	defer cancel()
-	if z.agent.WaitApplied(ctx, seq) != nil {
-		return jwtrevoke.ReasonStale
+	if err := verify.WaitSeq(context.Background(), z.agent, vals, z.cfg.seqWait); err != nil {
+		return err.Reason
 	}
 	return jwtrevoke.ReasonNone
 }

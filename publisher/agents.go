@@ -174,3 +174,26 @@ func (w *AgentWatch) WaitApplied(ctx context.Context, seq uint64, n int) (int, e
 
 // Close ends the subscription.
 func (w *AgentWatch) Close() error { return w.sub.Unsubscribe() }
+
+// AgentReport is one live agent as `jwtrevoke status` and serve's
+// /admin/agents show it.
+type AgentReport struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name,omitempty"`
+	Applied     uint64    `json:"applied"`
+	Lag         uint64    `json:"lag"` // stream sequences behind lastSeq
+	Ready       bool      `json:"ready"`
+	Stale       bool      `json:"stale"`
+	StalenessMS int64     `json:"staleness_ms"`
+	Heard       time.Time `json:"heard"`
+}
+
+// Report is s as an AgentReport, its lag counted from lastSeq.
+func (s AgentSeen) Report(lastSeq uint64) AgentReport {
+	var lag uint64
+	if lastSeq > s.Applied {
+		lag = lastSeq - s.Applied
+	}
+	return AgentReport{ID: s.Agent, Name: s.Name, Applied: s.Applied, Lag: lag, Ready: s.Ready, Stale: s.Stale,
+		StalenessMS: s.StalenessMS, Heard: s.Heard.UTC()}
+}

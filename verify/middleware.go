@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -67,12 +68,22 @@ func (v *Verifier) verifyRequest(a *agent.Agent, r *http.Request) (*Verified, *E
 }
 
 // waitSeq makes a request that carries jwtrevoke.SeqHeader wait until the
-// agent has applied that sequence, for at most the configured wait, and
-// refuses it as stale if it has not by then: the client has seen a
-// revocation this replica may not have.
+// agent has applied that sequence (WaitSeq).
 func (v *Verifier) waitSeq(a *agent.Agent, r *http.Request) *Error {
-	vals := r.Header.Values(jwtrevoke.SeqHeader)
-	if v.cfg.seqWait == 0 || len(vals) == 0 {
+	if v.cfg.seqWait == 0 {
+		return nil
+	}
+	return WaitSeq(r.Context(), a, r.Header.Values(jwtrevoke.SeqHeader), v.cfg.seqWait)
+}
+
+// WaitSeq is the read-your-revocation wait of the middleware, for other
+// outlets (package gateway): vals are a request's jwtrevoke.SeqHeader
+// values. With none it returns nil at once; with one it waits, at most
+// wait, until a has applied that sequence, and returns an Error of reason
+// stale if it has not by then (the client has seen a revocation this
+// replica may not have); a bad or doubled value is malformed.
+func WaitSeq(ctx context.Context, a *agent.Agent, vals []string, wait time.Duration) *Error {
+	if len(vals) == 0 {
 		return nil
 	}
 	if len(vals) > 1 {
@@ -85,10 +96,10 @@ func (v *Verifier) waitSeq(a *agent.Agent, r *http.Request) *Error {
 	if a.LastApplied() >= seq {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), v.cfg.seqWait)
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if err := a.WaitApplied(ctx, seq); err != nil {
-		return &Error{Reason: jwtrevoke.ReasonStale, Err: fmt.Errorf("sequence %d not applied within %v: %w", seq, v.cfg.seqWait, err)}
+		return &Error{Reason: jwtrevoke.ReasonStale, Err: fmt.Errorf("sequence %d not applied within %v: %w", seq, wait, err)}
 	}
 	return nil
 }

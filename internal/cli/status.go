@@ -90,22 +90,10 @@ type statusReport struct {
 
 	// Agents are the live agents heard within --agents-wait; AgentsNote
 	// says why none could be heard, if so.
-	Agents     []statusAgent `json:"agents"`
-	AgentsNote string        `json:"agents_note,omitempty"`
+	Agents     []publisher.AgentReport `json:"agents"`
+	AgentsNote string                  `json:"agents_note,omitempty"`
 
 	lifetime time.Duration // what the stream was checked for
-}
-
-// statusAgent is one live agent's last report.
-type statusAgent struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name,omitempty"`
-	Applied     uint64    `json:"applied"`
-	Lag         uint64    `json:"lag"`
-	Ready       bool      `json:"ready"`
-	Stale       bool      `json:"stale"`
-	StalenessMS int64     `json:"staleness_ms"`
-	Heard       time.Time `json:"heard"`
 }
 
 // statusContract is the stream's contract (jwtrevoke.Contract).
@@ -161,7 +149,7 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 	if err := countKinds(ctx, st, contract.SubjectPrefix, &rep); err != nil {
 		return statusReport{}, err
 	}
-	rep.Agents = []statusAgent{}
+	rep.Agents = []publisher.AgentReport{}
 	switch {
 	case o.agentsWait <= 0:
 		rep.AgentsNote = "not listened for (--agents-wait 0)"
@@ -174,12 +162,7 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 			return statusReport{}, ctx.Err()
 		}
 		for _, a := range watch.Agents() {
-			lag := uint64(0)
-			if rep.LastSeq > a.Applied {
-				lag = rep.LastSeq - a.Applied
-			}
-			rep.Agents = append(rep.Agents, statusAgent{ID: a.Agent, Name: a.Name, Applied: a.Applied, Lag: lag,
-				Ready: a.Ready, Stale: a.Stale, StalenessMS: a.StalenessMS, Heard: a.Heard.UTC()})
+			rep.Agents = append(rep.Agents, a.Report(rep.LastSeq))
 		}
 		watch.Close()
 	}

@@ -5,25 +5,12 @@ package serve
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jwtrevoke/jwtrevoke/internal/httpjson"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
-
-// agentJSON is one agent in /admin/agents.
-type agentJSON struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name,omitempty"`
-	Applied     uint64    `json:"applied"`
-	Lag         uint64    `json:"lag"`
-	Ready       bool      `json:"ready"`
-	Stale       bool      `json:"stale"`
-	StalenessMS int64     `json:"staleness_ms"`
-	Heard       time.Time `json:"heard"`
-}
 
 func (s *service) handleAdminAgents(w http.ResponseWriter, r *http.Request) {
 	if s.agents == nil {
@@ -35,21 +22,13 @@ func (s *service) handleAdminAgents(w http.ResponseWriter, r *http.Request) {
 		last = info.State.LastSeq
 	}
 	out := struct {
-		LastSeq uint64      `json:"last_seq"`
-		Agents  []agentJSON `json:"agents"`
-	}{LastSeq: last, Agents: []agentJSON{}}
+		LastSeq uint64                  `json:"last_seq"`
+		Agents  []publisher.AgentReport `json:"agents"`
+	}{LastSeq: last, Agents: []publisher.AgentReport{}}
 	for _, a := range s.agents.Agents() {
-		out.Agents = append(out.Agents, agentJSON{ID: a.Agent, Name: a.Name, Applied: a.Applied, Lag: lag(last, a.Applied),
-			Ready: a.Ready, Stale: a.Stale, StalenessMS: a.StalenessMS, Heard: a.Heard.UTC()})
+		out.Agents = append(out.Agents, a.Report(last))
 	}
 	httpjson.Write(w, http.StatusOK, out)
-}
-
-func lag(last, applied uint64) uint64 {
-	if last > applied {
-		return last - applied
-	}
-	return 0
 }
 
 // agentsCollector exports jwtrevoke_agents_live, _stale and _max_lag.
@@ -81,7 +60,7 @@ func (c *agentsCollector) Collect(ch chan<- prometheus.Metric) {
 		if a.Stale || !a.Ready {
 			stale++
 		}
-		maxLag = max(maxLag, lag(last, a.Applied))
+		maxLag = max(maxLag, a.Report(last).Lag)
 	}
 	ch <- prometheus.MustNewConstMetric(c.live, prometheus.GaugeValue, float64(len(agents)))
 	ch <- prometheus.MustNewConstMetric(c.stale, prometheus.GaugeValue, float64(stale))
