@@ -32,9 +32,14 @@ type Agent struct {
 	f      *filter.Filter
 	dec    jwtrevoke.Decoder
 
-	applied     atomic.Uint64 // last applied stream sequence
-	freshAsOf   atomic.Int64  // Unix ns: every event stored before it is applied
-	heardAt     atomic.Int64  // Unix ns: last answer or message from the server
+	applied   atomic.Uint64 // last applied stream sequence
+	freshAsOf atomic.Int64  // Unix ns: every event stored before it is applied
+	// A mirror (a region's copy of the hub's stream) is only as fresh as
+	// its link: originAsOf is when it last held every event of its origin
+	// (Unix ns, 0 never), and caps freshAsOf while mirror is set.
+	mirror      atomic.Bool
+	originAsOf  atomic.Int64
+	heardAt     atomic.Int64 // Unix ns: last answer or message from the server
 	ready       atomic.Bool
 	readyCh     chan struct{}
 	readyOnce   sync.Once
@@ -161,8 +166,9 @@ func (a *Agent) start(ctx context.Context, info *jetstream.StreamInfo, contract 
 	a.cfg.log.Info("agent replaying revocations", "stream", a.cfg.stream, "from_seq", from, "events", info.State.Msgs, "last_seq", info.State.LastSeq)
 	now := a.cfg.clock().UnixNano()
 	a.heardAt.Store(now)
+	a.observeMirror(info, now)
 	if info.State.Msgs == 0 || a.applied.Load() >= a.target {
-		a.freshAsOf.Store(now)
+		a.fresh(now) // a mirror's capped by its origin
 		a.markReady()
 	}
 	if err := a.startConsumer(ctx, from, false); err != nil {

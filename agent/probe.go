@@ -19,6 +19,9 @@ type probe struct {
 
 // fresh records that every event stored before t is applied.
 func (a *Agent) fresh(t int64) {
+	if a.mirror.Load() {
+		t = min(t, a.originAsOf.Load())
+	}
 	for {
 		old := a.freshAsOf.Load()
 		if t <= old || a.freshAsOf.CompareAndSwap(old, t) {
@@ -69,6 +72,7 @@ func (a *Agent) probe(timeout time.Duration) {
 		return
 	}
 	a.heardAt.Store(a.cfg.clock().UnixNano())
+	a.observeMirror(info, sent)
 	st := info.State
 	a.mu.Lock()
 	recreated := !a.created.IsZero() && !info.Created.Equal(a.created)
@@ -140,5 +144,32 @@ func (a *Agent) restartIfStalled(last uint64) {
 	a.stalledSince = now
 	if err := a.startConsumer(a.ctx, applied+1, false); err != nil && !errors.Is(err, ErrClosed) {
 		a.cfg.log.Error("restarting the revocation consumer", "err", err)
+	}
+}
+
+// observeMirror notes, for a stream that mirrors another (a region's copy
+// of the hub's), when it last held every event of its origin: at the
+// probe's time less the time since the mirror last heard its origin, if
+// it reported no lag and no error then. A mirror cut off from its origin
+// stops moving that time, and the agent goes stale after its bound
+// however well it hears the mirror.
+func (a *Agent) observeMirror(info *jetstream.StreamInfo, sent int64) {
+	m := info.Mirror
+	if m == nil {
+		a.mirror.Store(false)
+		return
+	}
+	if !a.mirror.Swap(true) {
+		a.cfg.log.Info("revocation stream is a mirror: fresh only as far as its origin is", "stream", a.cfg.stream, "origin", m.Name)
+	}
+	if m.Error != nil || m.Active < 0 || m.Lag > 0 {
+		return
+	}
+	asOf := sent - int64(m.Active)
+	for {
+		old := a.originAsOf.Load()
+		if asOf <= old || a.originAsOf.CompareAndSwap(old, asOf) {
+			return
+		}
 	}
 }

@@ -1,0 +1,121 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/internal/freeport"
+	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+)
+
+// startServer starts an in-process server with JetStream in domain.
+func startServer(t *testing.T, o *natsserver.Options) *natsserver.Server {
+	t.Helper()
+	o.Host, o.Port, o.JetStream, o.StoreDir, o.NoSigs, o.NoLog = "127.0.0.1", -1, true, t.TempDir(), true, true
+	s, err := natsserver.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(testkit.Patience) {
+		t.Fatalf("server %s not ready", o.ServerName)
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// TestRegionMirror: a region's leaf node holds a mirror of the hub's
+// revocation stream and its agent reads the mirror. It applies what the
+// hub is sent; when the region's link to the hub is cut, the agent goes
+// stale within its bound, although it still hears its own leaf node (the
+// mirror alone cannot know what the hub holds); a revocation acknowledged
+// by the hub meanwhile is applied once the link is back, and the agent is
+// fresh again.
+func TestRegionMirror(t *testing.T) {
+	parallel(t)
+	const staleness = 1500 * time.Millisecond
+	ports, err := freeport.Take(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { freeport.Release(ports...) })
+	hub := startServer(t, &natsserver.Options{ServerName: "hub", JetStreamDomain: "hub",
+		LeafNode: natsserver.LeafNodeOpts{Host: "127.0.0.1", Port: ports[0]}})
+	l := newLink(t, "region-a", "127.0.0.1:"+strconv.Itoa(ports[0]))
+	remote, err := url.Parse("nats-leaf://" + l.proxy.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := startServer(t, &natsserver.Options{ServerName: "region-a", JetStreamDomain: "region-a",
+		LeafNode: natsserver.LeafNodeOpts{ReconnectInterval: 100 * time.Millisecond, Remotes: []*natsserver.RemoteLeafOpts{{URLs: []*url.URL{remote}}}}})
+	testkit.Eventually(t, "the region's leaf node connected to the hub", func() bool { return hub.NumLeafNodes() == 1 })
+
+	pub := testkit.NewPublisher(t, dial(t, hub.ClientURL()))
+	ctx := context.Background()
+	hubJS := testkit.JetStream(t, dial(t, hub.ClientURL()))
+	origin, err := hubJS.Stream(ctx, jwtrevoke.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := origin.CachedInfo().Config
+	regionNC := dial(t, leaf.ClientURL())
+	regionJS := testkit.JetStream(t, regionNC)
+	// The mirror carries the origin's contract, so that agents reading it
+	// follow the same one.
+	if _, err := regionJS.CreateStream(ctx, jetstream.StreamConfig{
+		Name: jwtrevoke.DefaultStream, Storage: jetstream.FileStorage, MaxAge: oc.MaxAge, AllowDirect: true,
+		Metadata: oc.Metadata, Mirror: &jetstream.StreamSource{Name: jwtrevoke.DefaultStream,
+			External: &jetstream.ExternalStream{APIPrefix: "$JS.hub.API"}},
+	}); err != nil {
+		t.Fatalf("creating the region's mirror: %v", err)
+	}
+	a := testkit.NewAgent(t, regionNC, agent.WithStaleness(staleness))
+
+	tok := func(i int) jwtrevoke.Token { return jtiToken(fmt.Sprintf("region-%d", i)) }
+	rc, err := pub.RevokeJTI(ctx, "region-1", tokenExp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	testkit.WaitApplied(t, a, rc.Seq)
+	t.Logf("hub → region agent: %v", time.Since(start).Round(time.Microsecond))
+	t1 := tok(1)
+	if a.Check(&t1).Allowed {
+		t.Fatal("the region's agent allows a token the hub revoked")
+	}
+	testkit.Eventually(t, "the region's agent fresh", func() bool { return !a.Health().Stale })
+
+	l.cut(t)
+	cut := time.Now()
+	rc2, err := pub.RevokeJTI(ctx, "region-2", tokenExp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "the cut-off region's agent stale", func() bool { return a.Health().Stale })
+	t.Logf("region cut off: its agent stale %v after the cut (bound %v)", time.Since(cut).Round(time.Millisecond), staleness)
+	t2 := tok(2)
+	if res := a.Check(&t2); res.Allowed {
+		t.Error("the cut-off region's agent (fail closed) allows a token while it cannot know the hub's revocations")
+	}
+	if a.LastApplied() >= rc2.Seq {
+		t.Fatal("the revocation made during the cut crossed the cut link")
+	}
+
+	l.heal(t)
+	healed := time.Now()
+	testkit.WaitApplied(t, a, rc2.Seq)
+	t.Logf("link back: the revocation acknowledged during the cut applied %v later", time.Since(healed).Round(time.Millisecond))
+	testkit.Eventually(t, "the region's agent fresh again", func() bool { return !a.Health().Stale })
+	if res := a.Check(&t2); res.Allowed || res.Reason() != jwtrevoke.ReasonRevoked {
+		t.Errorf("after the link is back: %+v, want revoked", res)
+	}
+}
