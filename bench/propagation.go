@@ -46,7 +46,7 @@ func runPropagation(ctx context.Context, s *scenarioRun) error {
 			return fmt.Errorf("%d agents: %w", n, err)
 		}
 	}
-	s.note("each revocation is timed from just before publisher.RevokeJTI (which reads the key's latest event, then publishes and waits for the ack) to the moment the last agent's WithOnApply hook ran; the raw floor is the same encoded event published with core NATS (no JetStream, no ack) until the last subscriber's handler ran. Every agent and subscriber has its own connection; one revocation at a time, ours and raw alternating; %d revocations per agent count", s.plan.propCount)
+	s.note("each revocation is timed from just before publisher.RevokeJTI (one guarded publish, then its ack) to the moment the last agent's WithOnApply hook ran; the raw floor is the same encoded event published with core NATS (no JetStream, no ack) until the last subscriber's handler ran. Every agent and subscriber has its own connection; one revocation at a time, ours and raw alternating; %d revocations per agent count", s.plan.propCount)
 	return nil
 }
 

@@ -292,10 +292,10 @@ func TestPublisherDiesBeforeAck(t *testing.T) {
 			ackedFirst++
 		}
 	}
-	// A single Revoke reads the key's latest event before it writes, and
-	// that read cannot come back either; so send the event exactly as the
-	// publisher would (docs/wire-format.md §7, §10) and die before the ack,
-	// as a publisher in another language might.
+	// A single Revoke waits for its ack, which cannot come back either; so
+	// send the event exactly as the publisher would (docs/wire-format.md
+	// §7, §10) and die before the ack, as a publisher in another language
+	// might.
 	data, err := jwtrevoke.Encode(one, nil)
 	if err != nil {
 		t.Fatal(err)

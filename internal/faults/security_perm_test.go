@@ -22,8 +22,9 @@ import (
 // leastPrivilege is the accounts block of the server the permission test
 // starts: one account, three users. The publisher may publish revocation
 // subjects and use its stream's JetStream API (info, create, read the
-// latest event of a key); agents may read the stream (info, ordered
-// consumers, direct gets) and nothing else; admin may do anything.
+// latest event of a key) and hear the agents' status reports; agents may
+// read the stream (info, ordered consumers, direct gets) and report their
+// status, and nothing else; admin may do anything.
 const leastPrivilege = `
 accounts {
   REVOKE {
@@ -37,9 +38,10 @@ accounts {
             "$JS.API.STREAM.INFO.JWTREVOKE",
             "$JS.API.STREAM.CREATE.JWTREVOKE",
             "$JS.API.STREAM.MSG.GET.JWTREVOKE",
-            "$JS.API.DIRECT.GET.JWTREVOKE.>"
+            "$JS.API.DIRECT.GET.JWTREVOKE.>",
+            "jwtrevoke_status.JWTREVOKE.*"
           ] }
-          subscribe: { allow: ["_INBOX.>"] }
+          subscribe: { allow: ["_INBOX.>", "jwtrevoke_status.JWTREVOKE.*"] }
       } }
       { user: agent, password: agent-secret, permissions: {
           publish: {
@@ -52,7 +54,8 @@ accounts {
               "$JS.API.CONSUMER.MSG.NEXT.JWTREVOKE.>",
               "$JS.API.STREAM.MSG.GET.JWTREVOKE",
               "$JS.API.DIRECT.GET.JWTREVOKE",
-              "$JS.API.DIRECT.GET.JWTREVOKE.>"
+              "$JS.API.DIRECT.GET.JWTREVOKE.>",
+              "jwtrevoke_status.JWTREVOKE.*"
             ]
             deny: ["jwtrevoke.v1.>"]
           }
@@ -133,9 +136,14 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Fatalf("publisher user: RevokeJTI error = %v", err)
 	}
 	log.add(jtiToken("lp-1"), rc, time.Now())
-	rc, err = pub.RevokeSubject(ctx, "lp-user", time.Time{}) // reads the key's latest event first
-	if err != nil {
+	if _, err = pub.RevokeSubject(ctx, "lp-user", time.Now().Add(-time.Minute)); err != nil {
 		t.Fatalf("publisher user: RevokeSubject error = %v", err)
+	}
+	// The key has an event now: this one's guarded write is refused and it
+	// reads the key's latest event to merge with (direct get).
+	rc, err = pub.RevokeSubject(ctx, "lp-user", time.Time{})
+	if err != nil {
+		t.Fatalf("publisher user: RevokeSubject of a revoked key error = %v", err)
 	}
 	log.add(jwtrevoke.Token{JTI: "lp-sub", Subject: "lp-user", IssuedAt: time.Now().Add(-time.Minute), ExpiresAt: tokenExp}, rc, time.Now())
 	lost, _ := settle([]*node{a}, log, 30*time.Second)
