@@ -8,6 +8,9 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 )
 
+// hostname names an agent that was given no name, read once.
+var hostname, _ = os.Hostname()
+
 // ID is the agent's ID in its status reports (jwtrevoke.AgentStatus).
 func (a *Agent) ID() string { return a.id }
 
@@ -16,7 +19,7 @@ func (a *Agent) Status() jwtrevoke.AgentStatus {
 	h := a.Health()
 	name := a.cfg.name
 	if name == "" {
-		name, _ = os.Hostname()
+		name = hostname
 	}
 	return jwtrevoke.AgentStatus{
 		Agent: a.id, Name: name, Stream: a.cfg.stream, Applied: h.LastApplied,

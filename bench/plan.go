@@ -29,6 +29,9 @@ type plan struct {
 	propAgents []int // agent counts (scenario 3)
 	propCount  int   // revocations per agent count
 
+	fanoutAgents int // agents on the 3-node cluster (scenario 10)
+	fanoutCount  int // revocations timed
+
 	catchup     []int // stream sizes (scenario 4)
 	catchupReps int   // interleaved agent / bare-consumer repetitions (median kept)
 
@@ -51,6 +54,7 @@ func fullPlan() plan {
 		checkLive: 1_000_000,
 		mwLive:    100_000, httpRequests: 30_000, httpDuration: 5 * time.Second, httpWorkers: 8, httpTokens: 1024, httpRounds: 3,
 		propAgents: []int{1, 4, 16, 64}, propCount: 1000,
+		fanoutAgents: 500, fanoutCount: 200,
 		catchup: []int{100_000, 1_000_000}, catchupReps: 3,
 		snapshot: []int{1_000_000, 10_000_000}, snapshotReps: 3,
 		compact: []int{1_000_000, 10_000_000},
@@ -65,6 +69,7 @@ func quickPlan() plan {
 		checkLive: 100_000,
 		mwLive:    100_000, httpRequests: 10_000, httpDuration: 3 * time.Second, httpWorkers: 8, httpTokens: 512, httpRounds: 2,
 		propAgents: []int{1, 4, 16}, propCount: 500,
+		fanoutAgents: 100, fanoutCount: 100,
 		catchup: []int{100_000}, catchupReps: 3,
 		snapshot: []int{100_000, 1_000_000}, snapshotReps: 3,
 		compact:   []int{1_000_000},
@@ -81,6 +86,7 @@ func smokePlan() plan {
 		checkLive: 2000,
 		mwLive:    500, httpRequests: 200, httpDuration: time.Second, httpWorkers: 4, httpTokens: 16, httpRounds: 1,
 		propAgents: []int{1, 4}, propCount: 20,
+		fanoutAgents: 6, fanoutCount: 5,
 		catchup: []int{2000}, catchupReps: 1,
 		snapshot: []int{2000}, snapshotReps: 1,
 		compact:   []int{2000},
@@ -104,6 +110,7 @@ var scenarios = []scenario{
 	{"snapshot", "7. cold start from a snapshot, beside a full replay of the same stream", runSnapshot},
 	{"compact", "8. compact filters: the filter's blocked Bloom beside binary fuse filters and a map", runCompact},
 	{"gateway", "9. a non-Go API's per-request cost: forward auth and ext_authz on loopback, beside /introspect and Redis EXISTS", runGateway},
+	{"fanout", "10. fan-out to hundreds of agents on a 3-node cluster, stream R3, and the servers' CPU", runFanout},
 }
 
 func scenarioKeys() []string {
