@@ -42,7 +42,9 @@ func startServer(t *testing.T, o *natsserver.Options) *natsserver.Server {
 // fresh again.
 func TestRegionMirror(t *testing.T) {
 	parallel(t)
-	const staleness = 1500 * time.Millisecond
+	// Well above the mirror's heartbeat to its origin (about a second), as a
+	// deployment's must be: an idle, healthy link must not look cut.
+	const staleness = 3 * time.Second
 	ports, err := freeport.Take(1)
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +95,13 @@ func TestRegionMirror(t *testing.T) {
 		t.Fatal("the region's agent allows a token the hub revoked")
 	}
 	testkit.Eventually(t, "the region's agent fresh", func() bool { return !a.Health().Stale })
+	idleUntil := time.Now().Add(2 * staleness)
+	for time.Now().Before(idleUntil) {
+		if h := a.Health(); h.Stale {
+			t.Fatalf("the region's agent went stale on an idle, healthy link: %+v", h)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	l.cut(t)
 	cut := time.Now()
