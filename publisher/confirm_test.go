@@ -85,3 +85,39 @@ func TestConfirmBatch(t *testing.T) {
 		t.Errorf("Confirmed %d, want 2", rcs[0].Confirmed)
 	}
 }
+
+// TestWatchAgentsRefusesForgeries: reports that are not what they claim
+// (malformed, or for another agent than their subject names) are counted
+// and never counted towards a confirmation.
+func TestWatchAgentsRefusesForgeries(t *testing.T) {
+	s := testkit.NATS(t, "")
+	nc := testkit.Connect(t, s.ClientURL())
+	w, err := publisher.WatchAgents(nc, jwtrevoke.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	other := testkit.Connect(t, s.ClientURL())
+	for _, m := range []struct{ subj, data string }{
+		{jwtrevoke.StatusSubject(jwtrevoke.DefaultStream, "x1"), "not json"},
+		{jwtrevoke.StatusSubject(jwtrevoke.DefaultStream, "x2"), `{"agent":"x3","stream":"JWTREVOKE","applied":99,"interval_ms":1000}`},
+		{jwtrevoke.StatusSubject(jwtrevoke.DefaultStream, "x4"), `{"agent":"x4","stream":"JWTREVOKE","applied":99}`},
+	} {
+		if err := other.Publish(m.subj, []byte(m.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := other.Publish(jwtrevoke.StatusSubject(jwtrevoke.DefaultStream, "x5"), []byte(`{"agent":"x5","stream":"JWTREVOKE","applied":99,"ready":true,"interval_ms":1000}`)); err != nil {
+		t.Fatal(err)
+	}
+	other.Flush()
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
+	defer cancel()
+	if got, err := w.WaitApplied(ctx, 99, 1); err != nil || got != 1 {
+		t.Fatalf("the good report: %d, %v", got, err)
+	}
+	testkit.Eventually(t, "the three bad reports refused", func() bool { return w.Refused() == 3 })
+	if n := len(w.Agents()); n != 1 {
+		t.Errorf("%d agents listed, want only the well-formed one", n)
+	}
+}
