@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/filter"
+	"github.com/jwtrevoke/jwtrevoke/verify"
 )
 
 // Verifier verifies a presented token's signature and claims, as the APIs
@@ -134,7 +136,7 @@ func (h *IntrospectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		h.fail(w, introspectInvalidRequest, http.StatusBadRequest, "invalid_request", "the token parameter is required")
 		return
 	}
-	ans, doubt := h.introspect(raw)
+	ans, doubt := h.introspect(r, raw)
 	if doubt != jwtrevoke.ReasonNone {
 		w.Header().Set(StaleHeader, string(doubt))
 	}
@@ -148,10 +150,19 @@ func (h *IntrospectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request)
 
 // introspect answers for one raw token, and, for an active answer the
 // agent cannot vouch for (fail open), why.
-func (h *IntrospectionHandler) introspect(raw string) (Introspection, jwtrevoke.Reason) {
+//
+// A request that carries jwtrevoke.SeqHeader (the API passing on its
+// client's, from that client's logout) waits, at most seqWait, until the
+// agent has applied that sequence, and is inactive if it has not: the
+// client has seen a revocation this agent may not have.
+func (h *IntrospectionHandler) introspect(r *http.Request, raw string) (Introspection, jwtrevoke.Reason) {
 	tok, t, aerr := h.v.Verify(raw)
 	if aerr != nil {
 		h.cfg.log.Debug("introspection: token not valid", "err", aerr)
+		return Introspection{}, jwtrevoke.ReasonNone
+	}
+	if err := verify.WaitSeq(r.Context(), h.a, r.Header.Values(jwtrevoke.SeqHeader), seqWait); err != nil {
+		h.cfg.log.Debug("introspection: the client's sequence not applied", "err", err)
 		return Introspection{}, jwtrevoke.ReasonNone
 	}
 	res := h.a.Check(&t)
@@ -235,3 +246,7 @@ func (h *IntrospectionHandler) fail(w http.ResponseWriter, outcome, status int, 
 	h.outcomes.add(outcome)
 	writeError(w, status, code, desc)
 }
+
+// seqWait bounds an introspection's wait for the sequence its request
+// carries (jwtrevoke.SeqHeader), as verify.WithSeqWait's default.
+const seqWait = 5 * time.Millisecond

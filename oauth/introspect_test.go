@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -352,5 +353,35 @@ func TestIntrospectionCollector(t *testing.T) {
 	}
 	if got, _ := testkit.MetricValue(testkit.Gather(t, e.a.Collector()), "jwtrevoke_checks_total", "outcome", "allowed"); got != 1 {
 		t.Errorf("agent's checks_total{outcome=allowed} = %v, want 1 (the active answer)", got)
+	}
+}
+
+// TestIntrospectionSeq: a request carrying Jwtrevoke-Seq (an API passing
+// on its client's, from that client's logout) is answered only once the
+// agent has applied that sequence; one the agent has not reached within
+// the wait is inactive, as is a bad value.
+func TestIntrospectionSeq(t *testing.T) {
+	e := newIntroEnv(t, nil, oauth.WithClientCredentials("rs", "rs-secret"))
+	now := time.Now()
+	raw := testkit.SignHS256(t, testkit.HMACKey, jwt.MapClaims{"jti": "q-1", "sub": "alice", "iss": "https://id.example", "iat": now.Add(-time.Minute).Unix(), "exp": now.Add(5 * time.Minute).Unix()}, "")
+	active := func(seq string) bool {
+		status, _, body := introspect(t, e.url, introReq{body: tokenForm(raw), basic: []string{"rs", "rs-secret"}, header: map[string]string{jwtrevoke.SeqHeader: seq}})
+		if status != 200 {
+			t.Fatalf("status = %d (body %s)", status, body)
+		}
+		return strings.HasPrefix(body, `{"active":true`)
+	}
+	rc, err := e.pub.RevokeJTI(context.Background(), "other", now.Add(5*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitApplied(t, e.a, rc.Seq)
+	if !active(strconv.FormatUint(rc.Seq, 10)) {
+		t.Error("a sequence already applied: inactive, want active")
+	}
+	for _, seq := range []string{strconv.FormatUint(rc.Seq+1000, 10), "abc", "0"} {
+		if active(seq) {
+			t.Errorf("Jwtrevoke-Seq %s: active, want inactive", seq)
+		}
 	}
 }
