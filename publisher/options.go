@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jwtrevoke/jwtrevoke"
@@ -20,6 +21,7 @@ type config struct {
 	set         contractSet // which of the contract's options were given
 	replicas    int
 	create      bool
+	domain      string
 	signer      *jwtrevoke.Signer
 	actor       string
 	attempts    int
@@ -116,6 +118,22 @@ func WithReplicas(n int) Option {
 // whose credentials may not manage streams). The default is true.
 func WithCreateStream(create bool) Option {
 	return func(c *config) error { c.create = create; return nil }
+}
+
+// WithDomain writes to the revocation stream of JetStream domain domain
+// rather than that of the server nc is connected to: a publisher in a
+// region, connected to the region's leaf node, writes to the hub with
+// WithDomain("hub") (see package region). Events and their acks take the
+// leaf node's link; the stream is looked up, created and read (a key's
+// latest event) at the hub. The default is the connected server's domain.
+func WithDomain(domain string) Option {
+	return func(c *config) error {
+		if strings.ContainsAny(domain, ".*> \t") {
+			return fmt.Errorf("%w: JetStream domain %q", ErrBadOption, domain)
+		}
+		c.domain = domain
+		return nil
+	}
 }
 
 // WithSigner signs every event with an ed25519 key; agents that trust

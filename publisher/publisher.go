@@ -44,7 +44,13 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Publisher, error)
 			return nil, err
 		}
 	}
-	js, err := jetstream.New(nc)
+	var js jetstream.JetStream
+	var err error
+	if cfg.domain != "" {
+		js, err = jetstream.NewWithDomain(nc, cfg.domain)
+	} else {
+		js, err = jetstream.New(nc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("jwtrevoke/publisher: %w", err)
 	}
@@ -60,6 +66,9 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Publisher, error)
 		return nil, fmt.Errorf("jwtrevoke/publisher: stream %q: %w", cfg.stream, err)
 	}
 	info := st.CachedInfo()
+	if m := info.Config.Mirror; m != nil {
+		return nil, fmt.Errorf("%w: stream %q here is a mirror of %q (a region's copy): publish to the hub's stream, with WithDomain (serve and revoke: --hub-domain) on this connection or connected to the hub", ErrUnsafeStream, cfg.stream, m.Name)
+	}
 	c, err := adoptContract(&cfg, info.Config)
 	if err != nil {
 		return nil, err

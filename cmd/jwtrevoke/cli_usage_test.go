@@ -48,6 +48,8 @@ func TestCLIUsageErrorsExit2(t *testing.T) {
 		{[]string{"status", "extra"}, `unknown command "extra" for "jwtrevoke status"`},
 		{[]string{"status", "--timeout", "x"}, `invalid argument "x"`},
 		{[]string{"demo", "--replicas", "0"}, "--replicas 0"},
+		{[]string{"mirror", "--replicas", "0"}, "--replicas 0"},
+		{[]string{"mirror", "extra"}, `unknown command "extra" for "jwtrevoke mirror"`},
 		{[]string{"serve", "--bogus"}, "unknown flag: --bogus"},
 	} {
 		stdout, stderr, code := cliExec(t, ctx, nil, tc.args...)
@@ -79,6 +81,7 @@ func TestCLIUsageErrorsExit2(t *testing.T) {
 		"status": "2 usage error",
 		"serve":  "2 usage error",
 		"demo":   "2 usage error",
+		"mirror": "2 usage error",
 	} {
 		stdout, _, _ := cliExec(t, ctx, nil, verb, "--help")
 		if !strings.Contains(strings.Join(strings.Fields(stdout), " "), "Exit status: 0") || !strings.Contains(strings.Join(strings.Fields(stdout), " "), want) {

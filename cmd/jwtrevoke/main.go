@@ -70,7 +70,7 @@ refused token and 2 also when it reaches no verdict.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          clitool.UnknownVerb,
-		RunE:          clitool.NeedVerb("give a verb: serve, demo, revoke, check, watch, status or snapshot"),
+		RunE:          clitool.NeedVerb("give a verb: serve, demo, revoke, check, watch, status, snapshot or mirror"),
 	}
 	root.SetFlagErrorFunc(clitool.UsageError)
 	g.Register(root)
@@ -82,6 +82,7 @@ refused token and 2 also when it reaches no verdict.`,
 		cli.NewWatchCommand(g),
 		cli.NewStatusCommand(g),
 		cli.NewSnapshotCommand(g),
+		cli.NewMirrorCommand(g),
 	)
 	return root
 }

@@ -14,7 +14,7 @@ func TestCLIHelp(t *testing.T) {
 	ctx := clitest.Context(t, 30*time.Second)
 	for _, verb := range [][]string{
 		{"revoke"}, {"revoke", "token"}, {"revoke", "jti"}, {"revoke", "subject"}, {"revoke", "session"},
-		{"revoke", "key"}, {"revoke", "all"}, {"check"}, {"watch"}, {"status"},
+		{"revoke", "key"}, {"revoke", "all"}, {"check"}, {"watch"}, {"status"}, {"mirror"},
 	} {
 		stdout, _, err := cliRun(ctx, nil, append(verb, "--help")...)
 		for _, want := range []string{"Usage:", "Examples:", "--json", "--server"} {

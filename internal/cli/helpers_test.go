@@ -26,7 +26,7 @@ func newTestRoot() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(clitool.UsageError)
 	g.Register(root)
-	root.AddCommand(NewRevokeCommand(g), NewCheckCommand(g), NewWatchCommand(g), NewStatusCommand(g))
+	root.AddCommand(NewRevokeCommand(g), NewCheckCommand(g), NewWatchCommand(g), NewStatusCommand(g), NewMirrorCommand(g))
 	return root
 }
 

@@ -17,22 +17,6 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 )
 
-// startServer starts an in-process server with JetStream in domain.
-func startServer(t *testing.T, o *natsserver.Options) *natsserver.Server {
-	t.Helper()
-	o.Host, o.Port, o.JetStream, o.StoreDir, o.NoSigs, o.NoLog = "127.0.0.1", -1, true, t.TempDir(), true, true
-	s, err := natsserver.NewServer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(testkit.Patience) {
-		t.Fatalf("server %s not ready", o.ServerName)
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
-}
-
 // TestRegionMirror: a region's leaf node holds a mirror of the hub's
 // revocation stream and its agent reads the mirror. It applies what the
 // hub is sent; when the region's link to the hub is cut, the agent goes
@@ -50,14 +34,14 @@ func TestRegionMirror(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { freeport.Release(ports...) })
-	hub := startServer(t, &natsserver.Options{ServerName: "hub", JetStreamDomain: "hub",
+	hub := testkit.Server(t, &natsserver.Options{ServerName: "hub", JetStreamDomain: "hub",
 		LeafNode: natsserver.LeafNodeOpts{Host: "127.0.0.1", Port: ports[0]}})
 	l := newLink(t, "region-a", "127.0.0.1:"+strconv.Itoa(ports[0]))
 	remote, err := url.Parse("nats-leaf://" + l.proxy.Listen)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := startServer(t, &natsserver.Options{ServerName: "region-a", JetStreamDomain: "region-a",
+	leaf := testkit.Server(t, &natsserver.Options{ServerName: "region-a", JetStreamDomain: "region-a",
 		LeafNode: natsserver.LeafNodeOpts{ReconnectInterval: 100 * time.Millisecond, Remotes: []*natsserver.RemoteLeafOpts{{URLs: []*url.URL{remote}}}}})
 	testkit.Eventually(t, "the region's leaf node connected to the hub", func() bool { return hub.NumLeafNodes() == 1 })
 

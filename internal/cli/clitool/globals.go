@@ -14,6 +14,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/region"
 )
 
 // Globals are the flags every verb shares. The NATS ones are named as in
@@ -29,6 +30,7 @@ type Globals struct {
 	Stream      string
 	MaxLifetime time.Duration // --max-lifetime; 0 follows the stream's contract
 	Prefix      string        // --subject-prefix; "" follows the stream's contract
+	HubDomain   string        // --hub-domain; "" writes to the connected server's stream
 	JSON        bool          // --json
 	Verbose     bool
 }
@@ -45,6 +47,7 @@ func (g *Globals) Register(c *cobra.Command) {
 	f.StringVar(&g.Stream, "stream", jwtrevoke.DefaultStream, "revocation stream name")
 	f.DurationVar(&g.MaxLifetime, "max-lifetime", 0, "longest lifetime of a token the issuers mint; part of the stream's contract, which the publisher that creates the stream writes into it (default: the stream's contract; 24h for a new stream)")
 	f.StringVar(&g.Prefix, "subject-prefix", "", "subject prefix of the revocation events, part of the stream's contract like --max-lifetime; a second revocation stream on the same NATS needs one that does not overlap the first's, such as staging.jwtrevoke.v1 beside jwtrevoke.v1 (default: the stream's contract; "+jwtrevoke.DefaultSubjectPrefix+" for a new stream)")
+	f.StringVar(&g.HubDomain, "hub-domain", "", "JetStream domain of the hub, whose stream takes the revocations, for verbs connected to a region's leaf node (revoke and serve write there; agents, check and watch read the stream of the server they connect to, the region's mirror; mirror makes that mirror, of domain "+region.DefaultHubDomain+" when this is empty)")
 	f.BoolVarP(&g.JSON, "json", "j", false, "print JSON instead of text")
 	f.BoolVarP(&g.Verbose, "verbose", "v", false, "log debug detail to stderr")
 }
@@ -64,9 +67,13 @@ func (g *Globals) AgentContract() []agent.Option {
 }
 
 // PublisherContract is AgentContract for a publisher: a new stream gets
-// --max-lifetime (or the default), an existing one is followed.
+// --max-lifetime (or the default), an existing one is followed; with
+// --hub-domain, the stream is the hub's.
 func (g *Globals) PublisherContract() []publisher.Option {
 	var opts []publisher.Option
+	if g.HubDomain != "" {
+		opts = append(opts, publisher.WithDomain(g.HubDomain))
+	}
 	if g.MaxLifetime != 0 {
 		opts = append(opts, publisher.WithMaxTokenLifetime(g.MaxLifetime))
 	}
