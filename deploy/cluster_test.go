@@ -109,6 +109,7 @@ func bootCluster(t *testing.T, files []string) *cluster {
 		o.Host, o.Port = "127.0.0.1", -1
 		o.HTTPHost, o.HTTPPort = "127.0.0.1", -1
 		o.Cluster.Host, o.Cluster.Port = "127.0.0.1", ports[i]
+		o.LeafNode.Host, o.LeafNode.Port = "127.0.0.1", -1 // regions: region_test.go
 		o.StoreDir = t.TempDir()
 		o.NoSigs = true
 		o.NoLog = !testing.Verbose() || os.Getenv("DEPLOY_TEST_NATS_LOG") == ""
@@ -214,6 +215,13 @@ func (c *cluster) connect(t *testing.T, name string, opts ...nats.Option) *conn 
 
 func (c *cluster) connectAs(t *testing.T, name, password, scheme string, opts ...nats.Option) *conn {
 	t.Helper()
+	return dialAs(t, c.clientURLs(scheme), name, password, opts...)
+}
+
+// dialAs connects to urls as the user name, recording the asynchronous
+// errors the server sends.
+func dialAs(t *testing.T, urls, name, password string, opts ...nats.Option) *conn {
+	t.Helper()
 	cn := &conn{}
 	opts = append([]nats.Option{
 		nats.Name("deploy test " + name),
@@ -225,7 +233,7 @@ func (c *cluster) connectAs(t *testing.T, name, password, scheme string, opts ..
 			cn.mu.Unlock()
 		}),
 	}, opts...)
-	nc, err := nats.Connect(c.clientURLs(scheme), opts...)
+	nc, err := nats.Connect(urls, opts...)
 	if err != nil {
 		t.Fatalf("connecting as %s: %v", name, err)
 	}

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/internal/freeport"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
+	"github.com/jwtrevoke/jwtrevoke/region"
 )
 
 // TestRegionMirror: a region's leaf node holds a mirror of the hub's
@@ -47,21 +47,10 @@ func TestRegionMirror(t *testing.T) {
 
 	pub := testkit.NewPublisher(t, dial(t, hub.ClientURL()))
 	ctx := context.Background()
-	hubJS := testkit.JetStream(t, dial(t, hub.ClientURL()))
-	origin, err := hubJS.Stream(ctx, jwtrevoke.DefaultStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oc := origin.CachedInfo().Config
 	regionNC := dial(t, leaf.ClientURL())
-	regionJS := testkit.JetStream(t, regionNC)
 	// The mirror carries the origin's contract, so that agents reading it
 	// follow the same one.
-	if _, err := regionJS.CreateStream(ctx, jetstream.StreamConfig{
-		Name: jwtrevoke.DefaultStream, Storage: jetstream.FileStorage, MaxAge: oc.MaxAge, AllowDirect: true,
-		Metadata: oc.Metadata, Mirror: &jetstream.StreamSource{Name: jwtrevoke.DefaultStream,
-			External: &jetstream.ExternalStream{APIPrefix: "$JS.hub.API"}},
-	}); err != nil {
+	if _, err := region.Ensure(ctx, regionNC, region.Config{HubDomain: "hub"}); err != nil {
 		t.Fatalf("creating the region's mirror: %v", err)
 	}
 	a := testkit.NewAgent(t, regionNC, agent.WithStaleness(staleness))

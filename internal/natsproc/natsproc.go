@@ -75,6 +75,11 @@ type Options struct {
 	Accounts string
 	// Extra is appended to the config file verbatim.
 	Extra string
+	// ConfigFile, when set, is the config the server runs, as it is: none
+	// is generated and every field above but Name, Dir, Port and HTTPPort
+	// is ignored. Port and HTTPPort must be where that file has the server
+	// listen (on 127.0.0.1); the log goes to Dir.
+	ConfigFile string
 }
 
 // Server is one nats-server child process, restartable on its store.
@@ -99,6 +104,12 @@ func New(o Options) (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
+	}
+	if o.ConfigFile != "" {
+		if o.Port == 0 || o.HTTPPort == 0 {
+			return nil, errors.New("natsproc: a ConfigFile needs the Port and HTTPPort it listens on")
+		}
+		return &Server{opts: o, bin: bin, cfgPath: o.ConfigFile, logPath: filepath.Join(o.Dir, o.Name+".log")}, nil
 	}
 	if o.StoreDir == "" {
 		o.StoreDir = filepath.Join(o.Dir, "store")
