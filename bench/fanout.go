@@ -7,17 +7,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
-	"github.com/jwtrevoke/jwtrevoke/internal/natsproc"
+	"github.com/jwtrevoke/jwtrevoke/internal/topology"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 )
 
@@ -26,38 +27,17 @@ const fanoutGoal = 10 * time.Millisecond
 
 func runFanout(ctx context.Context, s *scenarioRun) error {
 	n, count := s.plan.fanoutAgents, s.plan.fanoutCount
-	dir, err := os.MkdirTemp("", "jwtrevoke-bench-cluster-")
+	top, err := bootDeploy(ctx, s, topology.Options{Profile: s.profiles != ""})
 	if err != nil {
 		return err
 	}
-	s.defer_(func() { os.RemoveAll(dir) })
-	nodes, err := natsproc.NewCluster(dir, "jwtrevoke", 3, func(o *natsproc.Options) {
-		o.Extra = "max_connections: 4096\n"
-	})
-	if err != nil {
-		return err
-	}
-	for _, nd := range nodes {
-		s.defer_(nd.Close)
-		if err := nd.Start(); err != nil {
-			return err
-		}
-	}
+	nodes := top.Hub
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	for _, nd := range nodes {
-		if err := nd.WaitReady(wctx); err != nil {
-			return err
-		}
-	}
-	connect := func(i int, name string) (*nats.Conn, error) {
-		return nats.Connect(nodes[i%3].URL(), nats.Name(name), nats.MaxReconnects(-1))
-	}
-	pnc, err := connect(0, "bench fanout publisher")
+	pnc, err := dialUser(s, top.HubURLs("publisher"), "bench fanout publisher")
 	if err != nil {
 		return err
 	}
-	s.defer_(pnc.Close)
 	pub, err := publisher.New(ctx, pnc, publisher.WithReplicas(3), publisher.WithMaxTokenLifetime(lifetime))
 	if err != nil {
 		return err
@@ -66,11 +46,10 @@ func runFanout(ctx context.Context, s *scenarioRun) error {
 	applied := make(chan arrival, 4*n)
 	t0 := time.Now()
 	for i := range n {
-		nc, err := connect(i, fmt.Sprintf("bench fanout agent %d", i))
+		nc, err := dialUser(s, top.HubURL(i%len(nodes), "agent"), fmt.Sprintf("bench fanout agent %d", i))
 		if err != nil {
 			return err
 		}
-		s.defer_(nc.Close)
 		a, err := agent.New(ctx, nc, agent.WithStatus(fanoutStatus), agent.WithMaxTokenLifetime(lifetime), agent.WithOnApply(func(r jwtrevoke.Revocation, _ uint64) {
 			if strings.HasPrefix(r.Key, prefix) {
 				applied <- arrival{r.Key, time.Now()}
@@ -85,17 +64,15 @@ func runFanout(ctx context.Context, s *scenarioRun) error {
 		}
 	}
 	s.log.printf("%d agents ready on 3 nodes in %.1fs; timing %d revocations", n, time.Since(t0).Seconds(), count)
-	cpuBefore := clusterCPU(nodes)
-	var lat []time.Duration
-	start := time.Now()
-	for i := range count {
-		key := fmt.Sprintf("%s%06d", prefix, i)
+	// once revokes key and returns how long until the last agent applied it.
+	once := func(key string) (time.Duration, error) {
 		t0 := time.Now()
 		if _, err := pub.RevokeJTI(ctx, key, time.Now().Add(10*time.Minute)); err != nil {
-			return err
+			return 0, err
 		}
 		var last time.Time
 		timer := time.NewTimer(propTimeout)
+		defer timer.Stop()
 		for got := 0; got < n; {
 			select {
 			case a := <-applied:
@@ -107,13 +84,22 @@ func runFanout(ctx context.Context, s *scenarioRun) error {
 					last = a.at
 				}
 			case <-timer.C:
-				return fmt.Errorf("%q reached fewer than %d agents within %v", key, n, propTimeout)
+				return 0, fmt.Errorf("%q reached fewer than %d agents within %v", key, n, propTimeout)
 			case <-ctx.Done():
-				return ctx.Err()
+				return 0, ctx.Err()
 			}
 		}
-		timer.Stop()
-		lat = append(lat, last.Sub(t0))
+		return last.Sub(t0), nil
+	}
+	cpuBefore := clusterCPU(nodes)
+	var lat []time.Duration
+	start := time.Now()
+	for i := range count {
+		d, err := once(fmt.Sprintf("%s%06d", prefix, i))
+		if err != nil {
+			return err
+		}
+		lat = append(lat, d)
 	}
 	elapsed := time.Since(start)
 	cpu := clusterCPU(nodes) - cpuBefore
@@ -130,13 +116,78 @@ func runFanout(ctx context.Context, s *scenarioRun) error {
 	row.ratio(float64(p99)/1e6, fmt.Sprintf("p99 %.2f ms", float64(p99)/1e6))
 	row.judge("p99 ≤ 10 ms", p99 <= fanoutGoal)
 	s.add(row)
-	s.note("scenario 10: %d agents, each on its own connection, spread over three nats-server child processes (a cluster built from the module, sync_interval always, stream R3); %d revocations one at a time, each timed from before RevokeJTI to the last agent's OnApply; every agent also reports its status (issue 16); the load generator, the agents and the servers share this machine's cores", n, count)
+	s.note("scenario 10: %d agents, each on its own connection as the agent user, spread over the three nodes of deploy/nats booted from its files (nats-server child processes built from the module; sync_interval always, stream R3); %d revocations one at a time, each timed from before RevokeJTI to the last agent's OnApply; every agent also reports its status (issue 16); the load generator, the agents and the servers share this machine's cores", n, count)
+	if s.profiles != "" {
+		if err := profileServers(ctx, s, "fanout", nodes, func(i int) error {
+			_, err := once(fmt.Sprintf("%sprofiled-%06d", prefix, i))
+			return err
+		}); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// profileFor is how long profileServers samples the servers.
+const profileFor = 10 * time.Second
+
+// profileServers takes a CPU profile of every node while load runs (at
+// most 100,000 calls, for profileFor), and writes them to the
+// --server-profiles directory as <name>-<node>.pprof.
+func profileServers(ctx context.Context, s *scenarioRun, name string, nodes []*topology.Server, load func(i int) error) error {
+	if err := os.MkdirAll(s.profiles, 0o755); err != nil {
+		return err
+	}
+	errs := make(chan error, len(nodes))
+	for _, nd := range nodes {
+		go func() {
+			errs <- fetchProfile(ctx, fmt.Sprintf("%s/profile?seconds=%d", nd.ProfURL(), int(profileFor/time.Second)), filepath.Join(s.profiles, name+"-"+nd.Name()+".pprof"))
+		}()
+	}
+	deadline := time.Now().Add(profileFor)
+	calls := 0
+	for ; calls < 100_000 && time.Now().Before(deadline); calls++ {
+		if err := load(calls); err != nil {
+			return err
+		}
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	s.note("%s: CPU profiles of the %d servers over %v of the same load (%d revocations) written to %s (go tool pprof -top FILE)", name, len(nodes), profileFor, calls, s.profiles)
+	return nil
+}
+
+// fetchProfile saves what url answers to file.
+func fetchProfile(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // clusterCPU is the CPU time the nodes' processes have used (Linux
 // /proc; zero elsewhere).
-func clusterCPU(nodes []*natsproc.Server) time.Duration {
+func clusterCPU(nodes []*topology.Server) time.Duration {
 	var total time.Duration
 	for _, nd := range nodes {
 		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(nd.PID()), "stat"))

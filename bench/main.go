@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 20260101, "random seed for keys and orders (fixed, printed)")
 	only := fs.String("only", "", "comma-separated scenarios to run: "+strings.Join(scenarioKeys(), ","))
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	serverProfiles := fs.String("server-profiles", "", "write CPU profiles of the NATS servers (scenarios fanout and regions, after their timed runs) to this directory")
 	redisBin := fs.String("redis-server", "redis-server", `redis-server binary (looked up in PATH); "none" skips the Redis comparisons`)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -102,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer pprof.StopCPUProfile()
 	}
 
-	e := &env{plan: p, seed: *seed, log: newProgress(stderr)}
+	e := &env{plan: p, seed: *seed, log: newProgress(stderr), profiles: *serverProfiles}
 	defer e.cleanup()
 	rep := &report{
 		Mode:    p.name,

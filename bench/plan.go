@@ -32,6 +32,10 @@ type plan struct {
 	fanoutAgents int // agents on the 3-node cluster (scenario 10)
 	fanoutCount  int // revocations timed
 
+	regionAgents int           // agents at the hub and in each region (scenario 11)
+	regionCount  int           // revocations timed
+	regionCut    time.Duration // how long region-a's link is cut
+
 	catchup     []int // stream sizes (scenario 4)
 	catchupReps int   // interleaved agent / bare-consumer repetitions (median kept)
 
@@ -55,6 +59,7 @@ func fullPlan() plan {
 		mwLive:    100_000, httpRequests: 30_000, httpDuration: 5 * time.Second, httpWorkers: 8, httpTokens: 1024, httpRounds: 3,
 		propAgents: []int{1, 4, 16, 64}, propCount: 1000,
 		fanoutAgents: 500, fanoutCount: 200,
+		regionAgents: 8, regionCount: 500, regionCut: 30 * time.Second,
 		catchup: []int{100_000, 1_000_000}, catchupReps: 3,
 		snapshot: []int{1_000_000, 10_000_000}, snapshotReps: 3,
 		compact: []int{1_000_000, 10_000_000},
@@ -70,6 +75,7 @@ func quickPlan() plan {
 		mwLive:    100_000, httpRequests: 10_000, httpDuration: 3 * time.Second, httpWorkers: 8, httpTokens: 512, httpRounds: 2,
 		propAgents: []int{1, 4, 16}, propCount: 500,
 		fanoutAgents: 100, fanoutCount: 100,
+		regionAgents: 4, regionCount: 200, regionCut: 10 * time.Second,
 		catchup: []int{100_000}, catchupReps: 3,
 		snapshot: []int{100_000, 1_000_000}, snapshotReps: 3,
 		compact:   []int{1_000_000},
@@ -87,6 +93,7 @@ func smokePlan() plan {
 		mwLive:    500, httpRequests: 200, httpDuration: time.Second, httpWorkers: 4, httpTokens: 16, httpRounds: 1,
 		propAgents: []int{1, 4}, propCount: 20,
 		fanoutAgents: 6, fanoutCount: 5,
+		regionAgents: 2, regionCount: 5, regionCut: 6 * time.Second,
 		catchup: []int{2000}, catchupReps: 1,
 		snapshot: []int{2000}, snapshotReps: 1,
 		compact:   []int{2000},
@@ -111,6 +118,7 @@ var scenarios = []scenario{
 	{"compact", "8. compact filters: the filter's blocked Bloom beside binary fuse filters and a map", runCompact},
 	{"gateway", "9. a non-Go API's per-request cost: forward auth and ext_authz on loopback, beside /introspect and Redis EXISTS", runGateway},
 	{"fanout", "10. fan-out to hundreds of agents on a 3-node cluster, stream R3, and the servers' CPU", runFanout},
+	{"regions", "11. regions: hub → agents reading a region's mirror beside agents at the hub, and a region cut off", runRegions},
 }
 
 func scenarioKeys() []string {
@@ -146,10 +154,11 @@ func chooseScenarios(only string) ([]scenario, error) {
 // env is what every scenario shares: the plan, the seed, progress output
 // and the Redis server, if any.
 type env struct {
-	plan  plan
-	seed  uint64
-	log   *progress
-	redis *redisServer // nil when redis-server is not installed or disabled
+	plan     plan
+	profiles string // --server-profiles: where scenarios write the servers' CPU profiles ("" none)
+	seed     uint64
+	log      *progress
+	redis    *redisServer // nil when redis-server is not installed or disabled
 }
 
 func (e *env) cleanup() {

@@ -232,6 +232,11 @@ func (t *Topology) HubURLs(user string) string {
 	return strings.Join(u, ",")
 }
 
+// HubURL returns hub node i's client URL with user's credentials.
+func (t *Topology) HubURL(i int, user string) string {
+	return withUser(t.Hub[i].URL(), user, t.Users["hub"][user])
+}
+
 // RegionURL returns region's client URL with user's credentials there.
 func (t *Topology) RegionURL(region, user string) string {
 	return withUser(t.Regions[region].URL(), user, t.Users[region][user])
