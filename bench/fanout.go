@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
 	"github.com/jwtrevoke/jwtrevoke/internal/topology"
