@@ -14,6 +14,15 @@ import (
 // and no revocation at all, and no stream captures it.
 const StatusSubjectRoot = "jwtrevoke_status"
 
+// ConfirmHeader is the header a publisher sets (to "1") on a revocation
+// event it waits for the agents to confirm (publisher.Confirm): an agent
+// that applies such an event reports its status at once, as soon as it has
+// caught up. Other events are reported only at the next regular report
+// (AgentStatus.IntervalMS), so that a stream followed by hundreds of
+// agents costs the servers no report per agent per event when nobody is
+// waiting for one.
+const ConfirmHeader = "Jwtrevoke-Confirm"
+
 // MaxStatusBytes bounds a status report.
 const MaxStatusBytes = 1 << 10
 
@@ -22,7 +31,8 @@ var ErrBadStatus = errors.New("jwtrevoke: bad status report")
 
 // AgentStatus is an agent's report of what it has applied, published (as
 // JSON, core NATS, no JetStream) on StatusSubject(stream, Agent) after it
-// applies events and every IntervalMS besides. Publishers count the
+// applies an event that carries ConfirmHeader and every IntervalMS
+// besides. Publishers count the
 // reports to confirm a revocation reached n agents; `jwtrevoke status`
 // lists them. docs/wire-format.md §12 describes it for other languages.
 type AgentStatus struct {

@@ -37,14 +37,17 @@ type Agent struct {
 	// A mirror (a region's copy of the hub's stream) is only as fresh as
 	// its link: originAsOf is when it last held every event of its origin
 	// (Unix ns, 0 never), and caps freshAsOf while mirror is set.
-	mirror      atomic.Bool
-	originAsOf  atomic.Int64
-	heardAt     atomic.Int64 // Unix ns: last answer or message from the server
-	ready       atomic.Bool
-	readyCh     chan struct{}
-	readyOnce   sync.Once
-	target      uint64 // the stream's last sequence when New ran
-	snapshotSeq uint64 // the sequence of the snapshot the agent started from, 0 if none
+	// confirmWanted: an event carrying jwtrevoke.ConfirmHeader was
+	// applied since the last caught-up report.
+	confirmWanted atomic.Bool
+	mirror        atomic.Bool
+	originAsOf    atomic.Int64
+	heardAt       atomic.Int64 // Unix ns: last answer or message from the server
+	ready         atomic.Bool
+	readyCh       chan struct{}
+	readyOnce     sync.Once
+	target        uint64 // the stream's last sequence when New ran
+	snapshotSeq   uint64 // the sequence of the snapshot the agent started from, 0 if none
 
 	// applyMu orders applying events against consumer restarts: a stopped
 	// consumer may still call its handler (nats.go does not wait for an

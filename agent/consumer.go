@@ -132,8 +132,12 @@ func (a *Agent) apply(gen uint64, m jetstream.Msg) (r jwtrevoke.Revocation, seq 
 		a.wakeLocked(seq, false)
 	}
 	a.mu.Unlock()
-	if meta.NumPending == 0 {
-		// Caught up: report (a replay reports only once it has caught up).
+	if m.Headers().Get(jwtrevoke.ConfirmHeader) != "" {
+		a.confirmWanted.Store(true)
+	}
+	// Report at once when caught up with an event a publisher waits to
+	// see confirmed (a replay reports only once it has caught up).
+	if meta.NumPending == 0 && a.confirmWanted.Swap(false) {
 		select {
 		case a.report <- struct{}{}:
 		default: // a report is due already; it will carry this sequence

@@ -236,9 +236,10 @@ func WithSnapshots(bucket string) Option {
 }
 
 // WithStatus sets how often, at the longest, the agent reports its applied
-// sequence on jwtrevoke.StatusSubject (it reports at once after applying
-// events too), so that publishers can confirm revocations and `jwtrevoke
-// status` can list it. The default is a second; 0 turns reporting off. The
+// sequence on jwtrevoke.StatusSubject (it reports at once when ready, and
+// once caught up with an event that carries jwtrevoke.ConfirmHeader, which
+// publisher.Confirm sets), so that publishers can confirm revocations and
+// `jwtrevoke status` can list it. The default is a second; 0 turns reporting off. The
 // NATS user needs publish permission on the status subjects (deploy/nats's
 // agent user has it); a denied report is logged, and costs nothing else.
 func WithStatus(every time.Duration) Option {

@@ -35,8 +35,10 @@ func (a *Agent) Status() jwtrevoke.AgentStatus {
 // made the propagation to 64 agents 0.5 ms slower at p99 (bench/RESULTS.md).
 const minReportGap = 5 * time.Millisecond
 
-// reportLoop publishes a status report after events are applied (at most
-// one in flight: reports coalesce) and every statusEvery besides.
+// reportLoop publishes a status report once the agent is ready (so that
+// it is listed at once), after events a publisher waits to see confirmed
+// are applied (at most one in flight: reports coalesce), and every
+// statusEvery besides.
 func (a *Agent) reportLoop() {
 	defer a.wg.Done()
 	nc := a.js.Conn()
@@ -48,6 +50,7 @@ func (a *Agent) reportLoop() {
 	var sent uint64
 	var sentAt time.Time
 	pending := false // an event came within minReportGap of the last report
+	ready := a.readyCh
 	send := func() {
 		st := a.Status()
 		b, err := json.Marshal(st)
@@ -64,6 +67,9 @@ func (a *Agent) reportLoop() {
 		select {
 		case <-a.ctx.Done():
 			return
+		case <-ready:
+			ready = nil
+			send()
 		case <-a.report:
 			if a.applied.Load() == sent || pending {
 				continue

@@ -37,7 +37,7 @@ func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation
 	if call.confirm > 0 {
 		w, werr = p.WatchAgents()
 	}
-	out, err := p.revokeBatch(ctx, revs)
+	out, err := p.revokeBatch(ctx, revs, call.header)
 	if err != nil || call.confirm == 0 {
 		return out, err
 	}
@@ -63,7 +63,7 @@ func (p *Publisher) RevokeBatch(ctx context.Context, revs []jwtrevoke.Revocation
 	return out, nil
 }
 
-func (p *Publisher) revokeBatch(ctx context.Context, revs []jwtrevoke.Revocation) ([]Receipt, error) {
+func (p *Publisher) revokeBatch(ctx context.Context, revs []jwtrevoke.Revocation, confirm bool) ([]Receipt, error) {
 	out := make([]Receipt, len(revs))
 	now := p.cfg.clock()
 	p.stats.observeBatch(len(revs))
@@ -74,7 +74,7 @@ func (p *Publisher) revokeBatch(ctx context.Context, revs []jwtrevoke.Revocation
 	ring := make([]inflight, batchWindow)
 	head, n := 0, 0
 	for i := range revs {
-		f, ok := p.send(revs[i], i, now, &errs)
+		f, ok := p.send(revs[i], i, now, confirm, &errs)
 		if !ok {
 			continue
 		}
@@ -98,15 +98,20 @@ func (p *Publisher) revokeBatch(ctx context.Context, revs []jwtrevoke.Revocation
 // inflight is one event of a batch in flight: its publish future (nil if
 // it could not even be queued) and when it was sent.
 type inflight struct {
-	i    int
-	r    jwtrevoke.Revocation
-	fut  jetstream.PubAckFuture
-	sent time.Time
+	i       int
+	r       jwtrevoke.Revocation
+	fut     jetstream.PubAckFuture
+	sent    time.Time
+	confirm bool // carries jwtrevoke.ConfirmHeader
 }
+
+// askReports sets jwtrevoke.ConfirmHeader on the event without waiting
+// for the reports: a batch's event written again alone.
+func askReports(ask bool) RevokeOption { return func(c *revokeCall) { c.header = ask } }
 
 // send queues revs[i] for asynchronous publishing; an invalid one is an
 // error in errs and is not sent (ok false).
-func (p *Publisher) send(r jwtrevoke.Revocation, i int, now time.Time, errs *[]error) (inflight, bool) {
+func (p *Publisher) send(r jwtrevoke.Revocation, i int, now time.Time, confirm bool, errs *[]error) (inflight, bool) {
 	if r.Issued.IsZero() {
 		r.Issued = now
 	}
@@ -119,11 +124,11 @@ func (p *Publisher) send(r jwtrevoke.Revocation, i int, now time.Time, errs *[]e
 		*errs = append(*errs, fmt.Errorf("revocation %d: %w", i, err))
 		return inflight{}, false
 	}
-	fut, err := p.js.PublishMsgAsync(p.message(jwtrevoke.Subject(p.cfg.prefix, r.Kind, r.Key), r, data))
+	fut, err := p.js.PublishMsgAsync(p.message(jwtrevoke.Subject(p.cfg.prefix, r.Kind, r.Key), r, data, confirm))
 	if err != nil {
 		fut = nil // not even queued: await retries it
 	}
-	return inflight{i, r, fut, time.Now()}, true
+	return inflight{i, r, fut, time.Now(), confirm}, true
 }
 
 // await collects one event's ack into out. An ack that never comes (a
@@ -149,7 +154,7 @@ func (p *Publisher) await(ctx context.Context, f inflight, out []Receipt, errs *
 	// The publish failed or its ack is lost: write it the careful way,
 	// as Revoke does (should the first copy have been stored after all, a
 	// second one does no harm: agents merge a key's events).
-	rc, err := p.Revoke(ctx, f.r)
+	rc, err := p.Revoke(ctx, f.r, askReports(f.confirm))
 	if err != nil {
 		*errs = append(*errs, fmt.Errorf("revocation %d (%v %q): %w", f.i, f.r.Kind, f.r.Key, err))
 		return nil

@@ -3,8 +3,12 @@ package publisher_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
@@ -53,6 +57,62 @@ func TestConfirm(t *testing.T) {
 		t.Error("Confirm gave up before its time")
 	}
 	testkit.WaitApplied(t, quiet, rc.Seq) // on the stream all the same
+}
+
+// TestReportsOnlyWhenAsked: an agent reports at once when it has caught
+// up, and then only after an event a publisher waits to see confirmed
+// (jwtrevoke.ConfirmHeader): an event nobody waits for costs no report
+// until the next regular one, here an hour away.
+func TestReportsOnlyWhenAsked(t *testing.T) {
+	s := testkit.NATS(t, "")
+	nc := testkit.Connect(t, s.ClientURL())
+	pub := testkit.NewPublisher(t, nc)
+	var mu sync.Mutex
+	var applied []uint64
+	sub, err := nc.Subscribe(jwtrevoke.StatusSubjects(jwtrevoke.DefaultStream), func(m *nats.Msg) {
+		st, err := jwtrevoke.DecodeStatus(m.Subject, m.Data)
+		if err != nil {
+			t.Errorf("report: %v", err)
+			return
+		}
+		mu.Lock()
+		applied = append(applied, st.Applied)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	reports := func() []uint64 { mu.Lock(); defer mu.Unlock(); return slices.Clone(applied) }
+	a := testkit.NewAgent(t, testkit.Connect(t, s.ClientURL()), agent.WithStatus(time.Hour))
+	testkit.Eventually(t, "the agent's report on catching up", func() bool { return len(reports()) == 1 })
+
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	quiet, err := pub.RevokeJTI(ctx, "unconfirmed", exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitApplied(t, a, quiet.Seq)
+	// An agent coalesces reports less than 5 ms apart: give a (wrong)
+	// report of the first event the time to go out on its own. Nothing
+	// here passes by the pause; it only lets the test see such a report.
+	time.Sleep(50 * time.Millisecond)
+	asked, err := pub.RevokeJTI(ctx, "confirmed", exp, publisher.Confirm(1, testkit.Patience))
+	if err != nil {
+		t.Fatalf("a confirmed revocation with the agent's regular reports an hour apart: %v", err)
+	}
+	// Reports from one connection reach a subscription in order: had the
+	// first event been reported, its report came before the second's.
+	testkit.Eventually(t, "this subscription's copy of the confirming report", func() bool {
+		r := reports()
+		return r[len(r)-1] >= asked.Seq
+	})
+	for _, seq := range reports() {
+		if seq == quiet.Seq {
+			t.Errorf("reports %v: the event nobody waited for was reported", reports())
+		}
+	}
 }
 
 // TestConfirmBatch: a batch with Confirm returns once the agents have

@@ -151,6 +151,7 @@ type RevokeOption func(*revokeCall)
 type revokeCall struct {
 	rev     *jwtrevoke.Revocation
 	confirm int
+	header  bool // ask agents to report at once (jwtrevoke.ConfirmHeader): set by Confirm
 	within  time.Duration
 }
 
@@ -168,7 +169,7 @@ func Actor(s string) RevokeOption { return func(c *revokeCall) { c.rev.Actor = s
 // NATS user needs to subscribe to the status subjects (deploy/nats's
 // publisher may). n < 1 asks for nothing.
 func Confirm(n int, within time.Duration) RevokeOption {
-	return func(c *revokeCall) { c.confirm, c.within = n, within }
+	return func(c *revokeCall) { c.confirm, c.within, c.header = n, within, n > 0 }
 }
 
 // RevokeToken revokes one verified token by its jti until its exp. It is
@@ -277,7 +278,7 @@ func (p *Publisher) Revoke(ctx context.Context, r jwtrevoke.Revocation, opts ...
 		// Watching before publishing: no report of the event can be missed.
 		w, werr = p.WatchAgents()
 	}
-	rc, err := p.revoke(ctx, r)
+	rc, err := p.revoke(ctx, r, call.header)
 	if err != nil {
 		p.stats.errors.Add(1)
 		return rc, err
@@ -337,9 +338,9 @@ func (p *Publisher) validate(r jwtrevoke.Revocation, now time.Time) error {
 // The common case, a key revoked for the first time, takes one round trip:
 // the event is written expecting no event on its subject yet. Only when
 // the server says there is one does the merge follow, unguarded.
-func (p *Publisher) revoke(ctx context.Context, r jwtrevoke.Revocation) (Receipt, error) {
+func (p *Publisher) revoke(ctx context.Context, r jwtrevoke.Revocation, confirm bool) (Receipt, error) {
 	subj := jwtrevoke.Subject(p.cfg.prefix, r.Kind, r.Key)
-	rc, err := p.publish(ctx, subj, r, jetstream.WithExpectLastSequencePerSubject(0))
+	rc, err := p.publish(ctx, subj, r, confirm, jetstream.WithExpectLastSequencePerSubject(0))
 	if err == nil || !wrongLastSequence(err) {
 		return rc, err
 	}
@@ -347,7 +348,7 @@ func (p *Publisher) revoke(ctx context.Context, r jwtrevoke.Revocation) (Receipt
 	if err != nil {
 		return Receipt{}, err
 	}
-	return p.publish(ctx, subj, merged)
+	return p.publish(ctx, subj, merged, confirm)
 }
 
 // mergeLatest reads the key's latest event and merges r into it: the
@@ -388,12 +389,12 @@ func (p *Publisher) mergeLatest(ctx context.Context, subj string, r jwtrevoke.Re
 
 // publish encodes r and publishes it until acknowledged, reusing the
 // message ID on every attempt.
-func (p *Publisher) publish(ctx context.Context, subj string, r jwtrevoke.Revocation, opts ...jetstream.PublishOpt) (Receipt, error) {
+func (p *Publisher) publish(ctx context.Context, subj string, r jwtrevoke.Revocation, confirm bool, opts ...jetstream.PublishOpt) (Receipt, error) {
 	data, err := jwtrevoke.Encode(r, p.cfg.signer)
 	if err != nil {
 		return Receipt{}, err
 	}
-	msg := p.message(subj, r, data)
+	msg := p.message(subj, r, data, confirm)
 	rc := Receipt{Revocation: r, MsgID: msg.Header.Get(jetstream.MsgIDHeader)}
 	err = p.retry(ctx, func(ctx context.Context) error {
 		ack, err := p.js.PublishMsg(ctx, msg, opts...)
@@ -411,10 +412,14 @@ func (p *Publisher) publish(ctx context.Context, subj string, r jwtrevoke.Revoca
 	return rc, nil
 }
 
-func (p *Publisher) message(subj string, r jwtrevoke.Revocation, data []byte) *nats.Msg {
+func (p *Publisher) message(subj string, r jwtrevoke.Revocation, data []byte, confirm bool) *nats.Msg {
 	msg := nats.NewMsg(subj)
 	msg.Data = data
 	msg.Header.Set(jetstream.MsgIDHeader, jwtrevoke.MsgID(data))
+	if confirm {
+		// Someone waits for the agents' reports: they send one at once.
+		msg.Header.Set(jwtrevoke.ConfirmHeader, "1")
+	}
 	if r.Kind == jwtrevoke.KindToken {
 		// The event leaves the log when no clock could still accept its
 		// token.
