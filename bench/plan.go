@@ -32,9 +32,9 @@ type plan struct {
 	fanoutAgents int // agents on the 3-node cluster (scenario 10)
 	fanoutCount  int // revocations timed
 
-	regionAgents int           // agents at the hub and in each region (scenario 11)
-	regionCount  int           // revocations timed
-	regionCut    time.Duration // how long region-a's link is cut
+	regionAgents int             // agents at the hub and in each region (scenario 11)
+	regionCount  int             // revocations timed
+	regionCuts   []time.Duration // how long region-a's link is cut, one cut after the other
 
 	catchup     []int // stream sizes (scenario 4)
 	catchupReps int   // interleaved agent / bare-consumer repetitions (median kept)
@@ -59,7 +59,7 @@ func fullPlan() plan {
 		mwLive:    100_000, httpRequests: 30_000, httpDuration: 5 * time.Second, httpWorkers: 8, httpTokens: 1024, httpRounds: 3,
 		propAgents: []int{1, 4, 16, 64}, propCount: 1000,
 		fanoutAgents: 500, fanoutCount: 200,
-		regionAgents: 8, regionCount: 500, regionCut: 30 * time.Second,
+		regionAgents: 8, regionCount: 500, regionCuts: []time.Duration{8 * time.Second, 30 * time.Second},
 		catchup: []int{100_000, 1_000_000}, catchupReps: 3,
 		snapshot: []int{1_000_000, 10_000_000}, snapshotReps: 3,
 		compact: []int{1_000_000, 10_000_000},
@@ -75,7 +75,7 @@ func quickPlan() plan {
 		mwLive:    100_000, httpRequests: 10_000, httpDuration: 3 * time.Second, httpWorkers: 8, httpTokens: 512, httpRounds: 2,
 		propAgents: []int{1, 4, 16}, propCount: 500,
 		fanoutAgents: 100, fanoutCount: 100,
-		regionAgents: 4, regionCount: 200, regionCut: 10 * time.Second,
+		regionAgents: 4, regionCount: 200, regionCuts: []time.Duration{8 * time.Second},
 		catchup: []int{100_000}, catchupReps: 3,
 		snapshot: []int{100_000, 1_000_000}, snapshotReps: 3,
 		compact:   []int{1_000_000},
@@ -93,7 +93,7 @@ func smokePlan() plan {
 		mwLive:    500, httpRequests: 200, httpDuration: time.Second, httpWorkers: 4, httpTokens: 16, httpRounds: 1,
 		propAgents: []int{1, 4}, propCount: 20,
 		fanoutAgents: 6, fanoutCount: 5,
-		regionAgents: 2, regionCount: 5, regionCut: 6 * time.Second,
+		regionAgents: 2, regionCount: 5, regionCuts: []time.Duration{6 * time.Second},
 		catchup: []int{2000}, catchupReps: 1,
 		snapshot: []int{2000}, snapshotReps: 1,
 		compact:   []int{2000},

@@ -40,7 +40,7 @@ func waitFor(ctx context.Context, cond func() bool) error {
 const regionStaleness = 5 * time.Second
 
 func runRegions(ctx context.Context, s *scenarioRun) error {
-	per, count, cutFor := s.plan.regionAgents, s.plan.regionCount, s.plan.regionCut
+	per, count, cutFor := s.plan.regionAgents, s.plan.regionCount, s.plan.regionCuts
 	places := []string{"hub", "region-a", "region-b"}
 	link := topology.NewLink("region-a")
 	s.defer_(link.Close)
@@ -167,11 +167,21 @@ func runRegions(ctx context.Context, s *scenarioRun) error {
 		s.add(row)
 	}
 
-	// Region-a cut off: how long its agents stay fresh without hearing
-	// the hub (a revocation made at the cut is unknown there that long),
-	// and how long after the link is back they have every revocation of
-	// the cut and are fresh again.
-	cutA := agents[1]
+	for _, d := range cutFor {
+		if err := cutRegion(ctx, s, pub, link, agents[1], d); err != nil {
+			return err
+		}
+	}
+	s.note("scenario 11: deploy/nats's hub (three nodes, R3) and regions a and b (one leaf node each, region-<x>.conf) booted from the files as nats-server child processes; each region's mirror made by region.Ensure (jwtrevoke mirror); %d agents per place with a %v staleness bound, on the agent users; region-a's link through toxiproxy (one proxy per hub node), cut by blackholing both directions, while the hub publisher kept revoking (one every 10 ms, acked); everything on loopback, so the link adds no WAN latency", per, regionStaleness)
+	return nil
+}
+
+// cutRegion cuts region-a's link for cutFor while the hub publisher keeps
+// revoking, and measures how long its agents stay fresh without the hub
+// (a revocation made at the cut is unknown there that long) and how long
+// after the link is back they have every revocation of the cut and are
+// fresh again.
+func cutRegion(ctx context.Context, s *scenarioRun, pub *publisher.Publisher, link *topology.Link, cutA []*agent.Agent, cutFor time.Duration) error {
 	allStale := func() bool {
 		for _, a := range cutA {
 			if !a.Health().Stale {
@@ -192,7 +202,7 @@ func runRegions(ctx context.Context, s *scenarioRun) error {
 			exposure = time.Since(cut)
 		}
 		if revoked < 1000 {
-			rc, err := pub.RevokeJTI(ctx, fmt.Sprintf("cut-%04d", revoked), time.Now().Add(10*time.Minute))
+			rc, err := pub.RevokeJTI(ctx, fmt.Sprintf("cut-%v-%04d", cutFor, revoked), time.Now().Add(10*time.Minute))
 			if err != nil {
 				return err
 			}
@@ -243,6 +253,5 @@ func runRegions(ctx context.Context, s *scenarioRun) error {
 	}
 	cu.ratio(catchup.Seconds()/cutFor.Seconds(), fmt.Sprintf("%.2f× the cut", catchup.Seconds()/cutFor.Seconds()))
 	s.add(cu)
-	s.note("scenario 11: deploy/nats's hub (three nodes, R3) and regions a and b (one leaf node each, region-<x>.conf) booted from the files as nats-server child processes; each region's mirror made by region.Ensure (jwtrevoke mirror); %d agents per place with a %v staleness bound, on the agent users; region-a's link through toxiproxy (one proxy per hub node), cut by blackholing both directions, while the hub publisher kept revoking (one every 10 ms, acked); everything on loopback, so the link adds no WAN latency", per, regionStaleness)
 	return nil
 }
