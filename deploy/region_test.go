@@ -71,9 +71,10 @@ func TestRegions(t *testing.T) {
 	for _, r := range []string{"region-a", "region-b"} {
 		out, err := exec.CommandContext(ctx, bin, "mirror", "--server", top.RegionURL(r, "admin"), "--json").CombinedOutput()
 		var rep struct {
-			Created bool `json:"created"`
+			Created  bool   `json:"created"`
+			Consumer string `json:"consumer"`
 		}
-		if err != nil || json.Unmarshal(out, &rep) != nil || !rep.Created {
+		if err != nil || json.Unmarshal(out, &rep) != nil || !rep.Created || rep.Consumer != region.DurableName(jwtrevoke.DefaultStream, r) {
 			t.Fatalf("jwtrevoke mirror in %s: %v\n%s", r, err, out)
 		}
 	}
@@ -296,6 +297,7 @@ func regionPermissions(t *testing.T, ctx context.Context, top *topology.Topology
 			{"$JS.hub.API.STREAM.DELETE.JWTREVOKE", request},
 			{"$JS.hub.API.STREAM.INFO.JWTREVOKE", request},
 			{"$JS.hub.API.CONSUMER.CREATE.JWTREVOKE", request},
+			{"$JS.hub.API.CONSUMER.RESET.JWTREVOKE.JWTREVOKE_MIRROR_region-a", request},
 			{"$JS.API.STREAM.DELETE.JWTREVOKE", request},
 			{"$JS.API.STREAM.CREATE.JWTREVOKE", request},
 			{"$O.JWTREVOKE_SNAPSHOTS.x", publish},
@@ -316,6 +318,7 @@ func regionPermissions(t *testing.T, ctx context.Context, top *topology.Topology
 			{"$JS.hub.API.STREAM.DELETE.JWTREVOKE", request},
 			{"$JS.hub.API.STREAM.UPDATE.JWTREVOKE", request},
 			{"$JS.hub.API.CONSUMER.CREATE.JWTREVOKE", request},
+			{"$JS.hub.API.CONSUMER.DELETE.JWTREVOKE.JWTREVOKE_MIRROR_region-b", request},
 		}},
 		// What region-a's leaf node itself may do at the hub.
 		{"region-a's user at the hub", top.HubURLs("region-a"), "region-a", []attempt{

@@ -10,7 +10,12 @@
 // crossing it.
 //
 // Ensure creates the mirror, or checks the one that is there. The mirror
-// keeps the origin's sequence numbers and carries the origin's contract
+// follows a durable consumer of its own at the hub (DurableName), which
+// nats-server recovers after a cut link with a reset that waits 5 s, where
+// an ephemeral mirror consumer is made again with a request that waits 30 s
+// and then backs off: after a 30 s cut, a region caught up about a second
+// after the link came back instead of 20-30 s. The mirror keeps the
+// origin's sequence numbers and carries the origin's contract
 // (jwtrevoke.Contract) in its metadata, so a sequence from the hub
 // (jwtrevoke.SeqHeader, publisher.Receipt.Seq) means the same event at
 // every region and the region's agents follow the same limits as the
@@ -163,7 +168,21 @@ type Result struct {
 	Origin   *jetstream.StreamInfo // the hub's stream
 	Mirror   *jetstream.StreamInfo // the region's mirror
 	Contract jwtrevoke.Contract    // the contract both carry
+	// Region is the region's JetStream domain.
+	Region string
+	// Consumer is the mirror's durable consumer at the hub, "" for a
+	// mirror made with an ephemeral one (by hand, or before Ensure made
+	// durable ones): it works, and recovers from a cut more slowly.
+	Consumer string
 }
+
+// DurableName is the name of the durable consumer at the hub that the
+// mirror of stream in the region of JetStream domain region follows.
+func DurableName(stream, region string) string { return stream + "_MIRROR_" + region }
+
+// DeliverSubject is the subject the hub delivers that consumer's events
+// on, into the region.
+func DeliverSubject(stream, region string) string { return "jwtrevoke_mirror." + stream + "." + region }
 
 // Ensure makes sure the JetStream domain nc's server is in holds the
 // mirror of the hub's revocation stream: it reads the hub's stream through
@@ -199,14 +218,29 @@ func Ensure(ctx context.Context, nc *nats.Conn, c Config) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("jwtrevoke/region: %w", err)
 	}
-	want := MirrorConfig(oi.Config, c.HubDomain, c.Replicas)
+	ai, err := local.AccountInfo(ctx)
+	if err != nil {
+		return res, fmt.Errorf("%w: this server's JetStream: %v", ErrMirror, err)
+	}
+	switch ai.Domain {
+	case "":
+		return res, fmt.Errorf("%w: this server has no JetStream domain: a region's leaf node needs one of its own (deploy/nats/region-a.conf)", ErrMirror)
+	case c.HubDomain:
+		return res, fmt.Errorf("%w: this server is in the hub's JetStream domain %q: connect to the region's leaf node", ErrMirror, c.HubDomain)
+	}
+	res.Region = ai.Domain
+	durable := durableSource{Name: DurableName(c.Stream, ai.Domain), DeliverSubject: DeliverSubject(c.Stream, ai.Domain)}
 	st, err := local.Stream(ctx, c.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		st, err = local.CreateStream(ctx, want)
+		if err := ensureDurable(ctx, nc, c.HubDomain, c.Stream, durable); err != nil {
+			return res, err
+		}
+		err = createMirror(ctx, nc, MirrorConfig(oi.Config, c.HubDomain, c.Replicas), durable)
 		if err == nil {
 			res.Created = true
-		} else if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			// Made meanwhile by another Ensure: check it like any other.
+		}
+		if err == nil || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Made now, or meanwhile by another Ensure: check it like any other.
 			st, err = local.Stream(ctx, c.Stream)
 		}
 	}
@@ -216,6 +250,20 @@ func Ensure(ctx context.Context, nc *nats.Conn, c Config) (Result, error) {
 	res.Mirror = st.CachedInfo()
 	if err := CheckMirror(res.Mirror.Config, oi.Config, c.HubDomain); err != nil {
 		return res, err
+	}
+	src, err := mirrorSource(ctx, nc, c.Stream)
+	if err != nil {
+		return res, err
+	}
+	if src != nil {
+		if *src != durable {
+			return res, fmt.Errorf("%w: stream %q here follows the hub's consumer %q on %q, not this region's %q on %q", ErrMirror, c.Stream, src.Name, src.DeliverSubject, durable.Name, durable.DeliverSubject)
+		}
+		// Made by hand, or removed at the hub: the mirror needs it.
+		if err := ensureDurable(ctx, nc, c.HubDomain, c.Stream, durable); err != nil {
+			return res, err
+		}
+		res.Consumer = src.Name
 	}
 	return res, nil
 }

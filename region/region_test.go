@@ -2,6 +2,7 @@ package region_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -44,9 +45,48 @@ func TestEnsure(t *testing.T) {
 	if m.Mirror == nil || m.Mirror.External == nil || m.Mirror.External.APIPrefix != "$JS.hub.API" || !m.DenyDelete || !m.DenyPurge || m.MaxAge != res.Origin.Config.MaxAge {
 		t.Fatalf("mirror config %+v", m)
 	}
+	if res.Region != "region-a" || res.Consumer != region.DurableName(jwtrevoke.DefaultStream, "region-a") {
+		t.Fatalf("first Ensure: region %q, consumer %q", res.Region, res.Consumer)
+	}
+	hubNC := testkit.Connect(t, hub.ClientURL())
+	hubJS := testkit.JetStream(t, hubNC)
+	// A push consumer, which nats.go's jetstream package does not look up.
+	consumer := func() (deliver, ack string, err error) {
+		m, err := hubNC.Request("$JS.API.CONSUMER.INFO."+jwtrevoke.DefaultStream+"."+res.Consumer, nil, testkit.Patience)
+		if err != nil {
+			return "", "", err
+		}
+		var ci struct {
+			Config struct {
+				DeliverSubject string `json:"deliver_subject"`
+				AckPolicy      string `json:"ack_policy"`
+			} `json:"config"`
+			Error *struct{ Description string } `json:"error"`
+		}
+		if err := json.Unmarshal(m.Data, &ci); err != nil {
+			return "", "", err
+		}
+		if ci.Error != nil {
+			return "", "", errors.New(ci.Error.Description)
+		}
+		return ci.Config.DeliverSubject, ci.Config.AckPolicy, nil
+	}
+	if deliver, ack, err := consumer(); err != nil || deliver != region.DeliverSubject(jwtrevoke.DefaultStream, "region-a") || ack != "flow_control" {
+		t.Fatalf("the mirror's consumer at the hub: deliver %q, ack %q, %v", deliver, ack, err)
+	}
 	again, err := region.Ensure(ctx, regionNC, region.Config{})
-	if err != nil || again.Created {
-		t.Fatalf("second Ensure: created %v, %v; want found, nil", again.Created, err)
+	if err != nil || again.Created || again.Consumer != res.Consumer {
+		t.Fatalf("second Ensure: created %v, consumer %q, %v; want found, the same consumer", again.Created, again.Consumer, err)
+	}
+	// The hub's consumer removed (an operator's mistake): made again.
+	if err := hubJS.DeleteConsumer(ctx, jwtrevoke.DefaultStream, res.Consumer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := region.Ensure(ctx, regionNC, region.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := consumer(); err != nil {
+		t.Fatalf("the mirror's consumer at the hub after Ensure made it again: %v", err)
 	}
 
 	// A publisher in the region without the hub's domain finds the mirror
@@ -77,7 +117,6 @@ func TestEnsure(t *testing.T) {
 	if a.Check(&tok).Allowed {
 		t.Fatal("the region's agent allows a token revoked in the region")
 	}
-	hubJS := testkit.JetStream(t, testkit.Connect(t, hub.ClientURL()))
 	st, err := hubJS.Stream(ctx, jwtrevoke.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +167,7 @@ func TestEnsureRefuses(t *testing.T) {
 	}
 	oc := origin.CachedInfo().Config
 
-	refused("connected to the hub itself", "not a mirror", region.Config{}, hub)
+	refused("connected to the hub itself", "hub's JetStream domain", region.Config{}, hub)
 
 	if _, err := regionJS.CreateStream(ctx, jetstream.StreamConfig{Name: jwtrevoke.DefaultStream, Subjects: []string{"jwtrevoke.v1.>"}, Metadata: oc.Metadata}); err != nil {
 		t.Fatal(err)
@@ -157,6 +196,25 @@ func TestEnsureRefuses(t *testing.T) {
 		refused("a mirror "+want, want, region.Config{})
 		// DenyDelete keeps a stream, not its removal by the API.
 		del(regionJS, jwtrevoke.DefaultStream)
+	}
+
+	// A mirror made by hand with an ephemeral consumer serves (more slowly
+	// after a cut), and Ensure says so.
+	if _, err := regionJS.CreateStream(ctx, region.MirrorConfig(oc, region.DefaultHubDomain, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := region.Ensure(ctx, regionNC, region.Config{}); err != nil || res.Consumer != "" {
+		t.Errorf("a mirror with an ephemeral consumer: consumer %q, %v; want accepted, no consumer", res.Consumer, err)
+	}
+	del(regionJS, jwtrevoke.DefaultStream)
+	// A consumer of the durable's name at the hub that is something else.
+	name := region.DurableName(jwtrevoke.DefaultStream, "region-a")
+	if _, err := hubJS.CreateConsumer(ctx, jwtrevoke.DefaultStream, jetstream.ConsumerConfig{Durable: name, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	refused("another consumer of the mirror's name at the hub", "not this region's mirror consumer", region.Config{})
+	if err := hubJS.DeleteConsumer(ctx, jwtrevoke.DefaultStream, name); err != nil {
+		t.Fatal(err)
 	}
 
 	if _, err := hubJS.CreateStream(ctx, jetstream.StreamConfig{Name: "COPY", Metadata: oc.Metadata, Mirror: &jetstream.StreamSource{Name: jwtrevoke.DefaultStream}}); err != nil {

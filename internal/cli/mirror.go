@@ -28,7 +28,9 @@ func NewMirrorCommand(g *clitool.Globals) *cobra.Command {
 		Long: `Mirror connects to a region's NATS leaf node and makes sure its JetStream
 domain holds a mirror of the hub's revocation stream, read through the hub's
 domain (--hub-domain, default ` + region.DefaultHubDomain + `): the same name, the hub
-stream's contract, retention and size limit, every event, append-only. The
+stream's contract, retention and size limit, every event, append-only, following
+a durable consumer of its own at the hub (<stream>_MIRROR_<region's domain>),
+which nats-server recovers within seconds once a cut link is back. The
 region's agents then replay and tail their own copy, and keep answering from it
 when the link to the hub is cut (going stale within their bound). It refuses a
 stream of that name that cannot serve as the mirror, a hub stream without a
@@ -52,6 +54,8 @@ unreachable, a stream that cannot serve), 2 usage error.`,
 type mirrorReport struct {
 	Stream           string  `json:"stream"`
 	HubDomain        string  `json:"hub_domain"`
+	Region           string  `json:"region"`
+	Consumer         string  `json:"consumer"`
 	Created          bool    `json:"created"`
 	Replicas         int     `json:"replicas"`
 	MaxTokenLifetime string  `json:"max_token_lifetime"`
@@ -83,7 +87,7 @@ func (o *mirrorOptions) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	rep := mirrorReport{
-		Stream: o.g.Stream, HubDomain: domain, Created: res.Created, Replicas: res.Mirror.Config.Replicas,
+		Stream: o.g.Stream, HubDomain: domain, Region: res.Region, Consumer: res.Consumer, Created: res.Created, Replicas: res.Mirror.Config.Replicas,
 		MaxTokenLifetime: res.Contract.MaxTokenLifetime.String(), Leeway: res.Contract.Leeway.String(), SubjectPrefix: res.Contract.SubjectPrefix,
 		HubLastSeq: res.Origin.State.LastSeq, MirrorLastSeq: res.Mirror.State.LastSeq,
 	}
@@ -97,7 +101,11 @@ func (o *mirrorOptions) run(ctx context.Context, out io.Writer) error {
 	if rep.Created {
 		verb = "Made"
 	}
-	_, err = fmt.Fprintf(out, "%s the mirror %s of the hub's %s (domain %s), %d replica(s): contract max token lifetime %s, leeway %s, prefix %s; hub at sequence %d, mirror at %d\n",
-		verb, rep.Stream, rep.Stream, rep.HubDomain, rep.Replicas, rep.MaxTokenLifetime, rep.Leeway, rep.SubjectPrefix, rep.HubLastSeq, rep.MirrorLastSeq)
+	follows := "the hub's durable consumer " + rep.Consumer
+	if rep.Consumer == "" {
+		follows = "an ephemeral consumer (made by hand: it recovers from a cut link more slowly; remove it and run mirror again for a durable one)"
+	}
+	_, err = fmt.Fprintf(out, "%s the mirror %s of the hub's %s (domain %s) in region %s, %d replica(s), following %s: contract max token lifetime %s, leeway %s, prefix %s; hub at sequence %d, mirror at %d\n",
+		verb, rep.Stream, rep.Stream, rep.HubDomain, rep.Region, rep.Replicas, follows, rep.MaxTokenLifetime, rep.Leeway, rep.SubjectPrefix, rep.HubLastSeq, rep.MirrorLastSeq)
 	return err
 }

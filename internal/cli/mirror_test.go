@@ -28,8 +28,8 @@ func TestCLIMirror(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("mirror --json: %v\n%s", err, stdout)
 	}
-	if !rep.Created || rep.HubDomain != "hub" || rep.MaxTokenLifetime != time.Hour.String() || rep.Replicas != 1 {
-		t.Fatalf("mirror --json = %+v; want created, domain hub, 1h, 1 replica", rep)
+	if !rep.Created || rep.HubDomain != "hub" || rep.Region != "region-a" || rep.Consumer != "JWTREVOKE_MIRROR_region-a" || rep.MaxTokenLifetime != time.Hour.String() || rep.Replicas != 1 {
+		t.Fatalf("mirror --json = %+v; want created, domain hub, region-a's durable consumer, 1h, 1 replica", rep)
 	}
 	stdout, _, err = cliRun(ctx, nil, "mirror", "--server", regionURL)
 	if err != nil || !strings.HasPrefix(stdout, "Found the mirror JWTREVOKE of the hub's JWTREVOKE (domain hub)") {
@@ -50,7 +50,7 @@ func TestCLIMirror(t *testing.T) {
 	a := testkit.NewAgent(t, testkit.Connect(t, regionURL))
 	testkit.WaitApplied(t, a, rc.Seq)
 
-	if _, _, err := cliRun(ctx, nil, "mirror", "--server", hub.ClientURL()); err == nil || !strings.Contains(err.Error(), "not a mirror") {
+	if _, _, err := cliRun(ctx, nil, "mirror", "--server", hub.ClientURL()); err == nil || !strings.Contains(err.Error(), "the hub's JetStream domain") {
 		t.Fatalf("mirror at the hub itself: %v, want a refusal", err)
 	}
 }
