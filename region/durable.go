@@ -8,6 +8,7 @@ package region
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -109,7 +110,11 @@ func ensureDurable(ctx context.Context, nc *nats.Conn, hubDomain, stream string,
 		err = request(ctx, nc, api+".CONSUMER.CREATE."+stream+"."+d.Name, req, &info)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: the mirror's consumer %q at the hub: %v", ErrMirror, d.Name, err)
+		hint := ""
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) {
+			hint = " (no answer: may this user look up and make consumers of the hub's stream, and the region's leaf node send them? deploy/nats: the region admin and REGION_PERMISSIONS)"
+		}
+		return fmt.Errorf("%w: the mirror's consumer %q at the hub: %v%s", ErrMirror, d.Name, err, hint)
 	}
 	cf := info.Config
 	if cf.DeliverSubject != d.DeliverSubject || cf.AckPolicy != "flow_control" || cf.DeliverPolicy != "all" || cf.FilterSubject != "" || len(cf.FilterSubjects) > 0 {
