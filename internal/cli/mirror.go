@@ -103,7 +103,7 @@ func (o *mirrorOptions) run(ctx context.Context, out io.Writer) error {
 	}
 	follows := "the hub's durable consumer " + rep.Consumer
 	if rep.Consumer == "" {
-		follows = "an ephemeral consumer (made by hand: it recovers from a cut link more slowly; remove it and run mirror again for a durable one)"
+		follows = "an ephemeral consumer (made by hand: it recovers from a cut link in tens of seconds where a durable one takes seconds; docs/regions.md)"
 	}
 	_, err = fmt.Fprintf(out, "%s the mirror %s of the hub's %s (domain %s) in region %s, %d replica(s), following %s: contract max token lifetime %s, leeway %s, prefix %s; hub at sequence %d, mirror at %d\n",
 		verb, rep.Stream, rep.Stream, rep.HubDomain, rep.Region, rep.Replicas, follows, rep.MaxTokenLifetime, rep.Leeway, rep.SubjectPrefix, rep.HubLastSeq, rep.MirrorLastSeq)
