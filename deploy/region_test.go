@@ -329,6 +329,7 @@ func regionPermissions(t *testing.T, ctx context.Context, top *topology.Topology
 			{"$JS.hub.API.STREAM.MSG.DELETE.JWTREVOKE", request},
 			{"$JS.API.STREAM.DELETE.JWTREVOKE", request},
 			{"$JS.hub.API.CONSUMER.CREATE.OBJ_JWTREVOKE_SNAPSHOTS", request},
+			{"$JS.hub.API.CONSUMER.DELETE.JWTREVOKE.JWTREVOKE_MIRROR_region-b", request},
 			{"$JS.hub.API.DIRECT.GET.OBJ_JWTREVOKE_SNAPSHOTS.x", request},
 			{"$O.JWTREVOKE_SNAPSHOTS.x", publish},
 		}},
