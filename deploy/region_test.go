@@ -77,6 +77,16 @@ func TestRegions(t *testing.T) {
 		if err != nil || json.Unmarshal(out, &rep) != nil || !rep.Created || rep.Consumer != region.DurableName(jwtrevoke.DefaultStream, r) {
 			t.Fatalf("jwtrevoke mirror in %s: %v\n%s", r, err, out)
 		}
+		// status in the region, as its admin, checks the mirror against
+		// the hub's stream.
+		out, err = exec.CommandContext(ctx, bin, "status", "--server", top.RegionURL(r, "admin"), "--json", "--agents-wait", "0").CombinedOutput()
+		var st struct {
+			Safe   bool            `json:"safe"`
+			Mirror json.RawMessage `json:"mirror"`
+		}
+		if err != nil || json.Unmarshal(out, &st) != nil || !st.Safe || st.Mirror == nil {
+			t.Fatalf("jwtrevoke status in %s: %v\n%s", r, err, out)
+		}
 	}
 
 	places := []*place{{name: "hub"}, {name: "region-a"}, {name: "region-b"}}

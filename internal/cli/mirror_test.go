@@ -36,6 +36,27 @@ func TestCLIMirror(t *testing.T) {
 		t.Fatalf("mirror again: %v, %q; want it found", err, stdout)
 	}
 
+	// status in the region checks the mirror against the hub's stream,
+	// not as a stream of its own (which would have no subjects).
+	stdout, stderr, err = cliRun(ctx, nil, "status", "--server", regionURL, "--json", "--agents-wait", "0")
+	if err != nil {
+		t.Fatalf("status in the region: %v\n%s", err, stderr)
+	}
+	var st struct {
+		Safe    bool   `json:"safe"`
+		Problem string `json:"problem"`
+		Mirror  *struct {
+			Origin string `json:"origin"`
+			API    string `json:"api"`
+		} `json:"mirror"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil || !st.Safe || st.Mirror == nil || st.Mirror.Origin != "JWTREVOKE" || st.Mirror.API != "$JS.hub.API" {
+		t.Fatalf("status --json in the region: %v %s; want a safe mirror of the hub's JWTREVOKE", err, stdout)
+	}
+	if stdout, _, err = cliRun(ctx, nil, "status", "--server", regionURL, "--agents-wait", "0"); err != nil || !strings.Contains(stdout, "Mirror of:") || strings.Contains(stdout, "NO") {
+		t.Fatalf("status in the region: %v\n%s", err, stdout)
+	}
+
 	if _, _, err := cliRun(ctx, nil, "revoke", "jti", "cli-region", "--server", regionURL); err == nil || !strings.Contains(err.Error(), "--hub-domain") {
 		t.Fatalf("revoke on the region's mirror without --hub-domain: %v, want a refusal naming --hub-domain", err)
 	}

@@ -8,12 +8,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/internal/cli/clitool"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
+	"github.com/jwtrevoke/jwtrevoke/region"
 )
 
 type statusOptions struct {
@@ -78,6 +80,7 @@ type statusReport struct {
 	LastTime          time.Time         `json:"last_time"`
 	Consumers         int               `json:"consumers"`
 	Cluster           *statusCluster    `json:"cluster,omitempty"`
+	Mirror            *statusMirror     `json:"mirror,omitempty"`
 	Kinds             map[string]uint64 `json:"kinds"`
 	// Other counts messages on subjects that are not revocation subjects
 	// under the prefix (should be zero).
@@ -108,6 +111,17 @@ type statusCluster struct {
 	Name     string          `json:"name,omitempty"`
 	Leader   string          `json:"leader,omitempty"`
 	Replicas []statusReplica `json:"replicas,omitempty"`
+}
+
+// statusMirror is a region's mirror of the hub's stream (docs/regions.md).
+type statusMirror struct {
+	Origin string `json:"origin"`
+	API    string `json:"api"`
+	Lag    uint64 `json:"lag"`
+	// ActiveSeconds is how long ago the mirror last heard its origin; -1
+	// never.
+	ActiveSeconds float64 `json:"active_seconds"`
+	Error         string  `json:"error,omitempty"`
 }
 
 type statusReplica struct {
@@ -145,7 +159,7 @@ func (o *statusOptions) run(ctx context.Context) (statusReport, error) {
 		return statusReport{}, fmt.Errorf("stream %q: %w", o.g.Stream, err)
 	}
 	rep := newStatusReport(info)
-	contract := o.checkContract(&rep, info.Config)
+	contract := o.checkContract(ctx, nc, &rep, info)
 	if err := countKinds(ctx, st, contract.SubjectPrefix, &rep); err != nil {
 		return statusReport{}, err
 	}
@@ -202,14 +216,53 @@ func newStatusReport(info *jetstream.StreamInfo) statusReport {
 	return rep
 }
 
+// checkMirror checks a region's mirror against the hub's stream, read
+// through the mirror's own API prefix, as jwtrevoke mirror does.
+func (o *statusOptions) checkMirror(ctx context.Context, nc *nats.Conn, rep *statusReport, info *jetstream.StreamInfo) {
+	m := info.Config.Mirror
+	rep.Mirror = &statusMirror{Origin: m.Name, ActiveSeconds: -1}
+	if info.Mirror != nil {
+		rep.Mirror.Lag = info.Mirror.Lag
+		if info.Mirror.Active >= 0 {
+			rep.Mirror.ActiveSeconds = info.Mirror.Active.Seconds()
+		}
+		if info.Mirror.Error != nil {
+			rep.Mirror.Error = info.Mirror.Error.Error()
+		}
+	}
+	if m.External == nil {
+		rep.Safe, rep.Problem = false, "a mirror of a stream in this JetStream domain, not a region's mirror of the hub's (jwtrevoke mirror)"
+		return
+	}
+	rep.Mirror.API = m.External.APIPrefix
+	domain := strings.TrimSuffix(strings.TrimPrefix(m.External.APIPrefix, "$JS."), ".API")
+	hub, err := jetstream.NewWithAPIPrefix(nc, m.External.APIPrefix)
+	var origin jetstream.Stream
+	if err == nil {
+		origin, err = hub.Stream(ctx, m.Name)
+	}
+	if err != nil {
+		if rep.Mirror.Error == "" {
+			rep.Mirror.Error = fmt.Sprintf("the hub's stream could not be read to check the mirror against: %v", err)
+		}
+		return
+	}
+	if err := region.CheckMirror(info.Config, origin.CachedInfo().Config, domain); err != nil {
+		rep.Safe, rep.Problem = false, err.Error()
+	}
+}
+
 // checkContract checks the stream configured as cfg against its own
 // contract, or a stream without one against --max-lifetime and the
 // defaults, and returns the contract it checked against.
-func (o *statusOptions) checkContract(rep *statusReport, cfg jetstream.StreamConfig) jwtrevoke.Contract {
+func (o *statusOptions) checkContract(ctx context.Context, nc *nats.Conn, rep *statusReport, info *jetstream.StreamInfo) jwtrevoke.Contract {
+	cfg := info.Config
 	contract, fromStream, err := o.g.StreamContract(cfg)
 	switch {
 	case err != nil:
 		rep.Safe, rep.Problem = false, err.Error()
+	case cfg.Mirror != nil:
+		o.checkMirror(ctx, nc, rep, info)
 	default:
 		if err := publisher.CheckStream(cfg, contract.SubjectPrefix, contract.MaxTokenLifetime, contract.Leeway); err != nil {
 			rep.Safe, rep.Problem = false, err.Error()
@@ -298,7 +351,18 @@ func printStatusAgents(tw io.Writer, rep statusReport) {
 // whether it is safe.
 func printStatusConfig(tw io.Writer, rep statusReport) {
 	fmt.Fprintln(tw, "Configuration:")
-	fmt.Fprintf(tw, "  Subjects:\t%s\n", strings.Join(rep.Subjects, ", "))
+	if m := rep.Mirror; m != nil {
+		heard := "never heard the hub"
+		if m.ActiveSeconds >= 0 {
+			heard = fmt.Sprintf("heard the hub %v ago", round(time.Duration(m.ActiveSeconds*float64(time.Second))))
+		}
+		fmt.Fprintf(tw, "  Mirror of:\t%s through %s: lag %d, %s\n", m.Origin, m.API, m.Lag, heard)
+		if m.Error != "" {
+			fmt.Fprintf(tw, "  Mirror error:\t%s\n", m.Error)
+		}
+	} else {
+		fmt.Fprintf(tw, "  Subjects:\t%s\n", strings.Join(rep.Subjects, ", "))
+	}
 	fmt.Fprintf(tw, "  Storage:\t%s\n", rep.Storage)
 	fmt.Fprintf(tw, "  Replicas:\t%d\n", rep.Replicas)
 	fmt.Fprintf(tw, "  Max age:\t%s\n", time.Duration(rep.MaxAgeSeconds*float64(time.Second)))
