@@ -34,20 +34,21 @@ type Agent struct {
 
 	applied   atomic.Uint64 // last applied stream sequence
 	freshAsOf atomic.Int64  // Unix ns: every event stored before it is applied
-	// A mirror (a region's copy of the hub's stream) is only as fresh as
-	// its link: originAsOf is when it last held every event of its origin
-	// (Unix ns, 0 never), and caps freshAsOf while mirror is set.
 	// confirmWanted: an event carrying jwtrevoke.ConfirmHeader was
 	// applied since the last caught-up report.
 	confirmWanted atomic.Bool
-	mirror        atomic.Bool
-	originAsOf    atomic.Int64
-	heardAt       atomic.Int64 // Unix ns: last answer or message from the server
-	ready         atomic.Bool
-	readyCh       chan struct{}
-	readyOnce     sync.Once
-	target        uint64 // the stream's last sequence when New ran
-	snapshotSeq   uint64 // the sequence of the snapshot the agent started from, 0 if none
+	// A stream fed from others (a mirror, a region's copy of the hub's
+	// stream, or one with sources) is only as fresh as its links:
+	// originAsOf is when it last held every event of its origins (Unix ns,
+	// 0 never), and caps freshAsOf while mirror is set.
+	mirror      atomic.Bool
+	originAsOf  atomic.Int64
+	heardAt     atomic.Int64 // Unix ns: last answer or message from the server
+	ready       atomic.Bool
+	readyCh     chan struct{}
+	readyOnce   sync.Once
+	target      uint64 // the stream's last sequence when New ran
+	snapshotSeq uint64 // the sequence of the snapshot the agent started from, 0 if none
 
 	// applyMu orders applying events against consumer restarts: a stopped
 	// consumer may still call its handler (nats.go does not wait for an

@@ -147,25 +147,32 @@ func (a *Agent) restartIfStalled(last uint64) {
 	}
 }
 
-// observeMirror notes, for a stream that mirrors another (a region's copy
-// of the hub's), when it last held every event of its origin: at the
-// probe's time less the time since the mirror last heard its origin, if
-// it reported no lag and no error then. A mirror cut off from its origin
+// observeMirror notes, for a stream fed from others (a mirror, such as a
+// region's copy of the hub's stream, or a stream with sources), when it
+// last held every event of its origins: at the probe's time less the time
+// since it last heard the origin it heard longest ago, if every origin
+// reported no lag and no error then. A stream cut off from an origin
 // stops moving that time, and the agent goes stale after its bound
-// however well it hears the mirror.
+// however well it hears the stream.
 func (a *Agent) observeMirror(info *jetstream.StreamInfo, sent int64) {
-	m := info.Mirror
-	if m == nil {
+	origins := info.Sources
+	if info.Mirror != nil {
+		origins = append([]*jetstream.StreamSourceInfo{info.Mirror}, origins...)
+	}
+	if len(origins) == 0 {
 		a.mirror.Store(false)
 		return
 	}
 	if !a.mirror.Swap(true) {
-		a.cfg.log.Info("revocation stream is a mirror: fresh only as far as its origin is", "stream", a.cfg.stream, "origin", m.Name)
+		a.cfg.log.Info("revocation stream is fed from other streams: fresh only as far as they are", "stream", a.cfg.stream, "origin", origins[0].Name, "origins", len(origins))
 	}
-	if m.Error != nil || m.Active < 0 || m.Lag > 0 {
-		return
+	asOf := sent
+	for _, m := range origins {
+		if m == nil || m.Error != nil || m.Active < 0 || m.Lag > 0 {
+			return
+		}
+		asOf = min(asOf, sent-int64(m.Active))
 	}
-	asOf := sent - int64(m.Active)
 	for {
 		old := a.originAsOf.Load()
 		if asOf <= old || a.originAsOf.CompareAndSwap(old, asOf) {

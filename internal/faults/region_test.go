@@ -9,6 +9,8 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
@@ -23,9 +25,41 @@ import (
 // stale within its bound, although it still hears its own leaf node (the
 // mirror alone cannot know what the hub holds); a revocation acknowledged
 // by the hub meanwhile is applied once the link is back, and the agent is
-// fresh again.
+// fresh again. The same holds for a region stream that sources the hub's
+// (made by hand; region.Ensure makes mirrors): fed from elsewhere, it is
+// only as fresh as its origin.
 func TestRegionMirror(t *testing.T) {
 	parallel(t)
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T, ctx context.Context, regionNC, hubNC *nats.Conn)
+	}{
+		{"mirror", func(t *testing.T, ctx context.Context, regionNC, _ *nats.Conn) {
+			// The mirror carries the origin's contract, so that agents
+			// reading it follow the same one.
+			if _, err := region.Ensure(ctx, regionNC, region.Config{HubDomain: "hub"}); err != nil {
+				t.Fatalf("creating the region's mirror: %v", err)
+			}
+		}},
+		{"sources", func(t *testing.T, ctx context.Context, regionNC, hubNC *nats.Conn) {
+			origin, err := testkit.JetStream(t, hubNC).Stream(ctx, jwtrevoke.DefaultStream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			oc := origin.CachedInfo().Config
+			if _, err := testkit.JetStream(t, regionNC).CreateStream(ctx, jetstream.StreamConfig{
+				Name: jwtrevoke.DefaultStream, Metadata: oc.Metadata, MaxAge: oc.MaxAge, AllowDirect: true,
+				Sources: []*jetstream.StreamSource{{Name: jwtrevoke.DefaultStream, External: &jetstream.ExternalStream{APIPrefix: region.APIPrefix("hub")}}},
+			}); err != nil {
+				t.Fatalf("creating a region stream sourcing the hub's: %v", err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { regionCut(t, tc.make) })
+	}
+}
+
+func regionCut(t *testing.T, makeStream func(t *testing.T, ctx context.Context, regionNC, hubNC *nats.Conn)) {
 	// Well above the mirror's heartbeat to its origin (about a second), as a
 	// deployment's must be: an idle, healthy link must not look cut.
 	const staleness = 3 * time.Second
@@ -45,14 +79,11 @@ func TestRegionMirror(t *testing.T) {
 		LeafNode: natsserver.LeafNodeOpts{ReconnectInterval: 100 * time.Millisecond, Remotes: []*natsserver.RemoteLeafOpts{{URLs: []*url.URL{remote}}}}})
 	testkit.Eventually(t, "the region's leaf node connected to the hub", func() bool { return hub.NumLeafNodes() == 1 })
 
-	pub := testkit.NewPublisher(t, dial(t, hub.ClientURL()))
+	hubNC := dial(t, hub.ClientURL())
+	pub := testkit.NewPublisher(t, hubNC)
 	ctx := context.Background()
 	regionNC := dial(t, leaf.ClientURL())
-	// The mirror carries the origin's contract, so that agents reading it
-	// follow the same one.
-	if _, err := region.Ensure(ctx, regionNC, region.Config{HubDomain: "hub"}); err != nil {
-		t.Fatalf("creating the region's mirror: %v", err)
-	}
+	makeStream(t, ctx, regionNC, hubNC)
 	a := testkit.NewAgent(t, regionNC, agent.WithStaleness(staleness))
 
 	tok := func(i int) jwtrevoke.Token { return jtiToken(fmt.Sprintf("region-%d", i)) }
