@@ -34,8 +34,9 @@ func (e *apiError) Error() string { return fmt.Sprintf("%s (%d)", e.Description,
 
 // JetStream API error codes these requests tell apart.
 const (
-	errConsumerNotFound = 10014
-	errStreamNameInUse  = 10058
+	errConsumerNotFound  = 10014
+	errStreamNameInUse   = 10058
+	errStreamStoreFailed = 10049
 )
 
 // request sends a JetStream API request and decodes its answer into out,
@@ -140,11 +141,25 @@ func createMirror(ctx context.Context, nc *nats.Conn, cfg jetstream.StreamConfig
 		return fmt.Errorf("jwtrevoke/region: the mirror's configuration has no mirror")
 	}
 	mirror["consumer"] = d
-	err = request(ctx, nc, "$JS.API.STREAM.CREATE."+cfg.Name, raw, nil)
-	if ae, ok := err.(*apiError); ok && ae.ErrCode == errStreamNameInUse {
-		return jetstream.ErrStreamNameAlreadyInUse
+	// Right after a stream of this name was deleted, the server may still
+	// be removing its store ("error creating store for stream"): a few
+	// seconds at most, then the error stands.
+	for try := 0; ; try++ {
+		err = request(ctx, nc, "$JS.API.STREAM.CREATE."+cfg.Name, raw, nil)
+		ae, ok := err.(*apiError)
+		switch {
+		case ok && ae.ErrCode == errStreamNameInUse:
+			return jetstream.ErrStreamNameAlreadyInUse
+		case ok && ae.ErrCode == errStreamStoreFailed && try < 50:
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		return err
 	}
-	return err
 }
 
 // mirrorSource returns the durable consumer the region's stream follows,

@@ -146,6 +146,22 @@ func TestEnsureRefuses(t *testing.T) {
 			t.Errorf("%s: %v, want ErrMirror saying %q", what, err, want)
 		}
 	}
+	// create makes a region stream. Right after a stream of the same name
+	// was deleted, the server may still be removing its store and answer
+	// "error creating store for stream" (10049): that one is retried until
+	// the store is gone.
+	create := func(what string, cfg jetstream.StreamConfig) {
+		t.Helper()
+		var err error
+		testkit.Eventually(t, what+" created", func() bool {
+			_, err = regionJS.CreateStream(ctx, cfg)
+			var ae *jetstream.APIError
+			return err == nil || !errors.As(err, &ae) || ae.ErrorCode != 10049
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
 	del := func(js jetstream.JetStream, name string) {
 		t.Helper()
 		if err := js.DeleteStream(ctx, name); err != nil {
@@ -169,9 +185,7 @@ func TestEnsureRefuses(t *testing.T) {
 
 	refused("connected to the hub itself", "hub's JetStream domain", region.Config{}, hub)
 
-	if _, err := regionJS.CreateStream(ctx, jetstream.StreamConfig{Name: jwtrevoke.DefaultStream, Subjects: []string{"jwtrevoke.v1.>"}, Metadata: oc.Metadata}); err != nil {
-		t.Fatal(err)
-	}
+	create("a region stream of its own", jetstream.StreamConfig{Name: jwtrevoke.DefaultStream, Subjects: []string{"jwtrevoke.v1.>"}, Metadata: oc.Metadata})
 	refused("a region stream of its own", "not a mirror", region.Config{})
 	del(regionJS, jwtrevoke.DefaultStream)
 
@@ -190,9 +204,7 @@ func TestEnsureRefuses(t *testing.T) {
 		if want != "append-only" {
 			c.DenyDelete, c.DenyPurge = true, true
 		}
-		if _, err := regionJS.CreateStream(ctx, c); err != nil {
-			t.Fatalf("%s: %v", want, err)
-		}
+		create("a mirror "+want, c)
 		refused("a mirror "+want, want, region.Config{})
 		// DenyDelete keeps a stream, not its removal by the API.
 		del(regionJS, jwtrevoke.DefaultStream)
@@ -200,9 +212,7 @@ func TestEnsureRefuses(t *testing.T) {
 
 	// A mirror made by hand with an ephemeral consumer serves (more slowly
 	// after a cut), and Ensure says so.
-	if _, err := regionJS.CreateStream(ctx, region.MirrorConfig(oc, region.DefaultHubDomain, 1)); err != nil {
-		t.Fatal(err)
-	}
+	create("a mirror with an ephemeral consumer", region.MirrorConfig(oc, region.DefaultHubDomain, 1))
 	if res, err := region.Ensure(ctx, regionNC, region.Config{}); err != nil || res.Consumer != "" {
 		t.Errorf("a mirror with an ephemeral consumer: consumer %q, %v; want accepted, no consumer", res.Consumer, err)
 	}
