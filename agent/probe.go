@@ -164,7 +164,11 @@ func (a *Agent) observeMirror(info *jetstream.StreamInfo, sent int64) {
 		return
 	}
 	if !a.mirror.Swap(true) {
-		a.cfg.log.Info("revocation stream is fed from other streams: fresh only as far as they are", "stream", a.cfg.stream, "origin", origins[0].Name, "origins", len(origins))
+		kind := "a mirror"
+		if info.Mirror == nil {
+			kind = "fed by sources"
+		}
+		a.cfg.log.Info("revocation stream is "+kind+": fresh only as far as its origins are", "stream", a.cfg.stream, "origin", origins[0].Name, "origins", len(origins))
 	}
 	asOf := sent
 	for _, m := range origins {
