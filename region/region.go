@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -190,14 +191,15 @@ func DeliverSubject(stream, region string) string { return "jwtrevoke_mirror." +
 // existing stream of that name (CheckMirror) otherwise. It refuses a hub
 // stream that carries no contract, or is itself a mirror (the region's
 // agents could not tell how fresh its origin is), and a connection to the
-// hub itself. It is safe to run again, and from several places at once.
+// hub itself. A leaf node not linked to the hub yet is waited for until
+// ctx ends. It is safe to run again, and from several places at once.
 func Ensure(ctx context.Context, nc *nats.Conn, c Config) (Result, error) {
 	c = c.withDefaults()
 	hub, err := jetstream.NewWithDomain(nc, c.HubDomain)
 	if err != nil {
 		return Result{}, fmt.Errorf("jwtrevoke/region: %w", err)
 	}
-	origin, err := hub.Stream(ctx, c.Stream)
+	origin, err := hubStream(ctx, hub, c.Stream)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: the hub's stream %q in JetStream domain %q: %v (is this leaf node connected to the hub, and does the hub's stream exist? jwtrevoke serve or revoke at the hub creates it)", ErrMirror, c.Stream, c.HubDomain, err)
 	}
@@ -266,4 +268,28 @@ func Ensure(ctx context.Context, nc *nats.Conn, c Config) (Result, error) {
 		res.Consumer = src.Name
 	}
 	return res, nil
+}
+
+// hubStream looks the hub's stream up through its domain. A leaf node
+// that has just connected, or is still connecting, carries the hub's
+// interest in its JetStream API a moment later: "no responders" is tried
+// again every 100 ms until ctx ends (10 s when ctx has no deadline), and
+// only then counts as no link.
+func hubStream(ctx context.Context, hub jetstream.JetStream, name string) (jetstream.Stream, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
+	for {
+		st, err := hub.Stream(ctx, name)
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

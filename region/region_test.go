@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/jwtrevoke/jwtrevoke"
 	"github.com/jwtrevoke/jwtrevoke/agent"
+	"github.com/jwtrevoke/jwtrevoke/internal/freeport"
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 	"github.com/jwtrevoke/jwtrevoke/region"
@@ -233,10 +236,62 @@ func TestEnsureRefuses(t *testing.T) {
 	refused("the hub's stream a mirror", "itself a mirror", region.Config{Stream: "COPY"})
 
 	alone := testkit.Server(t, &server.Options{ServerName: "alone", JetStreamDomain: "region-x"})
-	refused("a leaf node not connected to the hub", "is this leaf node connected", region.Config{}, alone)
+	// Ensure waits for a link until its context ends, then says so.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := region.Ensure(short, testkit.Connect(t, alone.ClientURL()), region.Config{}); !errors.Is(err, region.ErrMirror) || !strings.Contains(err.Error(), "is this leaf node connected") {
+		t.Errorf("a leaf node not connected to the hub: %v, want ErrMirror asking whether it is connected", err)
+	}
 
 	// The region's real mirror is made once all of that is gone.
 	if _, err := region.Ensure(ctx, regionNC, region.Config{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEnsureWaitsForTheLink: Ensure run on a region's leaf node before its
+// link to the hub is up (a bring-up script starting both at once) waits
+// for the link instead of failing on "no responders".
+func TestEnsureWaitsForTheLink(t *testing.T) {
+	ports, err := freeport.Take(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { freeport.Release(ports...) })
+	store := t.TempDir()
+	hubOptions := func() *server.Options {
+		return &server.Options{ServerName: "hub", JetStreamDomain: testkit.HubDomain, StoreDir: store,
+			LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: ports[0]}}
+	}
+	hub := testkit.Server(t, hubOptions())
+	testkit.NewPublisher(t, testkit.Connect(t, hub.ClientURL())) // the hub's stream
+	hub.Shutdown()
+	hub.WaitForShutdown()
+
+	remote, err := url.Parse("nats-leaf://127.0.0.1:" + strconv.Itoa(ports[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := testkit.Server(t, &server.Options{ServerName: "region-a", JetStreamDomain: "region-a",
+		LeafNode: server.LeafNodeOpts{ReconnectInterval: 100 * time.Millisecond, Remotes: []*server.RemoteLeafOpts{{URLs: []*url.URL{remote}}}}})
+	regionNC := testkit.Connect(t, leaf.ClientURL())
+	done := make(chan error, 1)
+	go func() {
+		_, err := region.Ensure(ctxT(t), regionNC, region.Config{})
+		done <- err
+	}()
+	// Ensure's first request has reached the leaf node, which has no link.
+	testkit.Eventually(t, "Ensure's first request at the leaf node", func() bool {
+		v, err := leaf.Varz(nil)
+		return err == nil && v.InMsgs > 0
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("Ensure ended before the hub was up: %v", err)
+	default:
+	}
+	testkit.Server(t, hubOptions())
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -15,10 +16,14 @@ const HubDomain = "hub"
 
 // Server starts an in-process server with JetStream as o says (its
 // domain, leaf node settings), on a free loopback port with its store in a
-// temporary directory, and shuts it down when the test ends.
+// temporary directory unless o names one, and shuts it down when the test
+// ends.
 func Server(t testing.TB, o *server.Options) *server.Server {
 	t.Helper()
-	o.Host, o.Port, o.JetStream, o.StoreDir, o.NoSigs, o.NoLog = "127.0.0.1", -1, true, t.TempDir(), true, true
+	o.Host, o.Port, o.JetStream, o.NoSigs, o.NoLog = "127.0.0.1", -1, true, true, true
+	if o.StoreDir == "" {
+		o.StoreDir = t.TempDir()
+	}
 	s, err := server.NewServer(o)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +38,7 @@ func Server(t testing.TB, o *server.Options) *server.Server {
 
 // HubAndRegion starts a hub (JetStream domain HubDomain, with a leaf node
 // listener) and a region's leaf node (domain "region-a") connected to it,
-// and waits for the leaf node's link.
+// and waits for the leaf node's link (WaitLinked).
 func HubAndRegion(t testing.TB) (hub, leaf *server.Server) {
 	t.Helper()
 	ports, err := freeport.Take(1)
@@ -49,6 +54,22 @@ func HubAndRegion(t testing.TB) (hub, leaf *server.Server) {
 	}
 	leaf = Server(t, &server.Options{ServerName: "region-a", JetStreamDomain: "region-a",
 		LeafNode: server.LeafNodeOpts{Remotes: []*server.RemoteLeafOpts{{URLs: []*url.URL{remote}}}}})
-	Eventually(t, "the region's leaf node connected to the hub", func() bool { return hub.NumLeafNodes() == 1 })
+	WaitLinked(t, hub, leaf, HubDomain)
 	return hub, leaf
+}
+
+// WaitLinked waits until leaf is linked to hub and carries its interest:
+// the hub counts the leaf node's connection, and the hub's JetStream API
+// answers through domain from a client of the leaf node. (The hub counts
+// the link a moment before the leaf node has the hub's subscriptions: a
+// request sent then finds no responders.)
+func WaitLinked(t testing.TB, hub, leaf *server.Server, domain string) {
+	t.Helper()
+	Eventually(t, "the region's leaf node connected to the hub", func() bool { return hub.NumLeafNodes() == 1 })
+	nc := Connect(t, leaf.ClientURL())
+	defer nc.Close()
+	Eventually(t, "the hub's JetStream API answering through the leaf node", func() bool {
+		_, err := nc.Request("$JS."+domain+".API.INFO", nil, time.Second)
+		return err == nil
+	})
 }
