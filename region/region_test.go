@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/jwtrevoke/jwtrevoke/internal/testkit"
 	"github.com/jwtrevoke/jwtrevoke/publisher"
 	"github.com/jwtrevoke/jwtrevoke/region"
+	"github.com/jwtrevoke/jwtrevoke/snapshot"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -293,5 +295,57 @@ func TestEnsureWaitsForTheLink(t *testing.T) {
 	testkit.Server(t, hubOptions())
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSnapshotInARegion: a snapshot taken from a region's mirror (what
+// serve --snapshot-every or jwtrevoke snapshot does there) is written to
+// the region's own bucket under the hub's sequence numbers, and a new
+// agent in the region starts from it and applies only what came after.
+func TestSnapshotInARegion(t *testing.T) {
+	hub, leaf := testkit.HubAndRegion(t)
+	ctx := ctxT(t)
+	pub := testkit.NewPublisher(t, testkit.Connect(t, hub.ClientURL()))
+	revoke := func(prefix string, n int) uint64 {
+		t.Helper()
+		now := time.Now()
+		revs := make([]jwtrevoke.Revocation, n)
+		for i := range revs {
+			revs[i] = jwtrevoke.Revocation{Kind: jwtrevoke.KindToken, Key: fmt.Sprintf("%s-%d", prefix, i), Before: now, Expires: now.Add(time.Hour)}
+		}
+		rcs, err := pub.RevokeBatch(ctx, revs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rcs[len(rcs)-1].Seq
+	}
+	before := revoke("before", 30)
+	regionNC := testkit.Connect(t, leaf.ClientURL())
+	if _, err := region.Ensure(ctx, regionNC, region.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitApplied(t, testkit.NewAgent(t, regionNC), before) // the mirror holds them
+
+	e, err := snapshot.Take(ctx, testkit.JetStream(t, regionNC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Seq != before || e.Count != 30 {
+		t.Fatalf("snapshot of the mirror at seq %d with %d revocations, want the hub's seq %d and 30", e.Seq, e.Count, before)
+	}
+	after := revoke("after", 5)
+	a := testkit.NewAgent(t, testkit.Connect(t, leaf.ClientURL()))
+	if st := a.Stats(); st.SnapshotSeq != e.Seq || st.SnapshotLoads[agent.SnapshotLoaded] == 0 {
+		t.Fatalf("region agent started from snapshot %d, loads %v; want %d, loaded", st.SnapshotSeq, st.SnapshotLoads, e.Seq)
+	}
+	testkit.WaitApplied(t, a, after)
+	if st := a.Stats(); st.EventsApplied != 5 {
+		t.Errorf("region agent applied %d events, want the 5 after the snapshot", st.EventsApplied)
+	}
+	for _, k := range []string{"before-0", "before-29", "after-0", "after-4"} {
+		tok := jwtrevoke.Token{JTI: k, IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+		if a.Check(&tok).Allowed {
+			t.Errorf("region agent allows %s", k)
+		}
 	}
 }
