@@ -128,7 +128,7 @@ func WithCreateStream(create bool) Option {
 // latest event) at the hub. The default is the connected server's domain.
 func WithDomain(domain string) Option {
 	return func(c *config) error {
-		if strings.ContainsAny(domain, ".*> \t") {
+		if strings.ContainsAny(domain, ".*> \t\r\n") {
 			return fmt.Errorf("%w: JetStream domain %q", ErrBadOption, domain)
 		}
 		c.domain = domain

@@ -195,6 +195,9 @@ func DeliverSubject(stream, region string) string { return "jwtrevoke_mirror." +
 // ctx ends. It is safe to run again, and from several places at once.
 func Ensure(ctx context.Context, nc *nats.Conn, c Config) (Result, error) {
 	c = c.withDefaults()
+	if strings.ContainsAny(c.HubDomain, ".*> \t\r\n") {
+		return Result{}, fmt.Errorf("%w: %q is not a JetStream domain (one subject token: no dots, wildcards or spaces)", ErrMirror, c.HubDomain)
+	}
 	hub, err := jetstream.NewWithDomain(nc, c.HubDomain)
 	if err != nil {
 		return Result{}, fmt.Errorf("jwtrevoke/region: %w", err)

@@ -175,6 +175,7 @@ func TestEnsureRefuses(t *testing.T) {
 	}
 
 	refused("no stream at the hub yet", "does the hub's stream exist", region.Config{})
+	refused("a hub domain of two tokens", "not a JetStream domain", region.Config{HubDomain: "hub.x"})
 
 	if _, err := hubJS.CreateStream(ctx, jetstream.StreamConfig{Name: jwtrevoke.DefaultStream, Subjects: []string{"jwtrevoke.v1.>"}}); err != nil {
 		t.Fatal(err)
