@@ -35,7 +35,8 @@ region's agents then replay and tail their own copy, and keep answering from it
 when the link to the hub is cut (going stale within their bound). It refuses a
 stream of that name that cannot serve as the mirror, a hub stream without a
 contract or that is itself a mirror, and a connection to the hub itself.
-Running it again checks the mirror and changes nothing (docs/regions.md).
+Started with the leaf node, it waits for the leaf node's link to the hub
+(up to --timeout). Running it again checks the mirror and changes nothing (docs/regions.md).
 
 Exit status: 0 the mirror is there (made now or found good), 1 failed (the hub
 unreachable, a stream that cannot serve), 2 usage error.`,
@@ -46,7 +47,7 @@ unreachable, a stream that cannot serve), 2 usage error.`,
 	}
 	f := c.Flags()
 	f.IntVar(&o.replicas, "replicas", 1, "replicas of the mirror when it is made: 1 on one leaf node, 3 on a leaf cluster of three")
-	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up after this long")
+	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up after this long (this includes waiting for the leaf node's link to the hub)")
 	return c
 }
 
