@@ -37,7 +37,15 @@ const (
 	errConsumerNotFound  = 10014
 	errStreamNameInUse   = 10058
 	errStreamStoreFailed = 10049
+	errNoPeers           = 10005
+	errUnavailable       = 10008
 )
+
+// transient are the stream-create refusals createMirror tries again, for
+// up to transientFor.
+var transient = map[int]bool{errStreamStoreFailed: true, errNoPeers: true, errUnavailable: true}
+
+const transientFor = 10 * time.Second
 
 // request sends a JetStream API request and decodes its answer into out,
 // returning the API's error as an *apiError.
@@ -141,22 +149,28 @@ func createMirror(ctx context.Context, nc *nats.Conn, cfg jetstream.StreamConfig
 		return fmt.Errorf("jwtrevoke/region: the mirror's configuration has no mirror")
 	}
 	mirror["consumer"] = d
-	// Right after a stream of this name was deleted, the server may still
-	// be removing its store ("error creating store for stream"): a few
-	// seconds at most, then the error stands.
-	for try := 0; ; try++ {
+	// Some refusals pass within seconds: right after a stream of this name
+	// was deleted the server may still be removing its store ("error
+	// creating store for stream"), and a region's cluster that has just
+	// formed may not yet count its peers online ("no suitable peers for
+	// placement") or have its JetStream ready. They are tried again for up
+	// to transientFor, then the error stands.
+	start := time.Now()
+	for {
 		err = request(ctx, nc, "$JS.API.STREAM.CREATE."+cfg.Name, raw, nil)
 		ae, ok := err.(*apiError)
 		switch {
 		case ok && ae.ErrCode == errStreamNameInUse:
 			return jetstream.ErrStreamNameAlreadyInUse
-		case ok && ae.ErrCode == errStreamStoreFailed && try < 50:
+		case ok && transient[ae.ErrCode] && time.Since(start) < transientFor:
 			select {
 			case <-ctx.Done():
 				return err
 			case <-time.After(100 * time.Millisecond):
 			}
 			continue
+		case ok && ae.ErrCode == errNoPeers:
+			return fmt.Errorf("%w (%d replicas need as many JetStream servers in the region's cluster)", err, cfg.Replicas)
 		}
 		return err
 	}

@@ -350,3 +350,113 @@ func TestSnapshotInARegion(t *testing.T) {
 		}
 	}
 }
+
+// TestLeafCluster: a region run as a leaf cluster of three with the
+// mirror replicated three times (docs/regions.md) keeps serving its
+// agents when the node leading the mirror dies: a revocation made at the
+// hub afterwards reaches the agents on the two nodes left.
+func TestLeafCluster(t *testing.T) {
+	ports, err := freeport.Take(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { freeport.Release(ports...) })
+	hub := testkit.Server(t, &server.Options{ServerName: "hub", JetStreamDomain: testkit.HubDomain,
+		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: ports[0]}})
+	ctx := ctxT(t)
+	pub := testkit.NewPublisher(t, testkit.Connect(t, hub.ClientURL()))
+	hubURL, err := url.Parse("nats-leaf://127.0.0.1:" + strconv.Itoa(ports[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := make([]*url.URL, 3)
+	for i := range routes {
+		if routes[i], err = url.Parse("nats-route://127.0.0.1:" + strconv.Itoa(ports[1+i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes := make([]*server.Server, 3)
+	started := make(chan int, 3)
+	for i := range nodes {
+		// Started together: a JetStream cluster waits for its peers.
+		go func() {
+			nodes[i] = testkit.Server(t, &server.Options{ServerName: fmt.Sprintf("region-a-%d", i), JetStreamDomain: "region-a",
+				Cluster:  server.ClusterOpts{Name: "region-a", Host: "127.0.0.1", Port: ports[1+i]},
+				Routes:   routes,
+				LeafNode: server.LeafNodeOpts{ReconnectInterval: 100 * time.Millisecond, Remotes: []*server.RemoteLeafOpts{{URLs: []*url.URL{hubURL}}}}})
+			started <- i
+		}()
+	}
+	for range nodes {
+		<-started
+	}
+	for _, nd := range nodes {
+		testkit.WaitLinked(t, nd, testkit.HubDomain)
+	}
+	regionNC := testkit.Connect(t, nodes[0].ClientURL())
+	testkit.Eventually(t, "the region's JetStream cluster ready", func() bool {
+		// Each try bounded: a request sent before the cluster has a
+		// leader goes unanswered.
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := testkit.JetStream(t, regionNC).AccountInfo(actx)
+		return err == nil
+	})
+	res, err := region.Ensure(ctx, regionNC, region.Config{Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Mirror.Config.Replicas != 3 {
+		t.Fatalf("mirror replicas %d, want 3", res.Mirror.Config.Replicas)
+	}
+	agents := make([]*agent.Agent, 3)
+	for i, nd := range nodes {
+		agents[i] = testkit.NewAgent(t, testkit.Connect(t, nd.ClientURL()))
+	}
+	revoke := func(key string) uint64 {
+		t.Helper()
+		rc, err := pub.RevokeJTI(ctx, key, time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rc.Seq
+	}
+	seq := revoke("before-failover")
+	for _, a := range agents {
+		testkit.WaitApplied(t, a, seq)
+	}
+
+	var leader string
+	testkit.Eventually(t, "the mirror's leader known", func() bool {
+		st, err := testkit.JetStream(t, regionNC).Stream(ctx, jwtrevoke.DefaultStream)
+		if err != nil || st.CachedInfo().Cluster == nil {
+			return false
+		}
+		leader = st.CachedInfo().Cluster.Leader
+		return leader != ""
+	})
+	var left []*agent.Agent
+	killed := time.Now()
+	for i, nd := range nodes {
+		if nd.Name() == leader {
+			nd.Shutdown()
+			nd.WaitForShutdown()
+			continue
+		}
+		left = append(left, agents[i])
+	}
+	if len(left) != 2 {
+		t.Fatalf("the mirror's leader %q is none of the region's nodes", leader)
+	}
+	seq = revoke("after-failover")
+	tok := jwtrevoke.Token{JTI: "after-failover", IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	clean := jwtrevoke.Token{JTI: "never-revoked", IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	for _, a := range left {
+		testkit.WaitApplied(t, a, seq)
+		if a.Check(&tok).Allowed {
+			t.Error("an agent on a surviving node allows a token the hub revoked after the failover")
+		}
+		testkit.Eventually(t, "a surviving agent fresh again", func() bool { return a.Check(&clean).Allowed })
+	}
+	t.Logf("the mirror's leader %s killed: the next revocation applied and both other agents fresh %v later", leader, time.Since(killed).Round(time.Millisecond))
+}

@@ -77,7 +77,7 @@ func regionCut(t *testing.T, makeStream func(t *testing.T, ctx context.Context, 
 	}
 	leaf := testkit.Server(t, &natsserver.Options{ServerName: "region-a", JetStreamDomain: "region-a",
 		LeafNode: natsserver.LeafNodeOpts{ReconnectInterval: 100 * time.Millisecond, Remotes: []*natsserver.RemoteLeafOpts{{URLs: []*url.URL{remote}}}}})
-	testkit.WaitLinked(t, hub, leaf, "hub")
+	testkit.WaitLinked(t, leaf, "hub")
 
 	hubNC := dial(t, hub.ClientURL())
 	pub := testkit.NewPublisher(t, hubNC)

@@ -54,18 +54,18 @@ func HubAndRegion(t testing.TB) (hub, leaf *server.Server) {
 	}
 	leaf = Server(t, &server.Options{ServerName: "region-a", JetStreamDomain: "region-a",
 		LeafNode: server.LeafNodeOpts{Remotes: []*server.RemoteLeafOpts{{URLs: []*url.URL{remote}}}}})
-	WaitLinked(t, hub, leaf, HubDomain)
+	WaitLinked(t, leaf, HubDomain)
 	return hub, leaf
 }
 
-// WaitLinked waits until leaf is linked to hub and carries its interest:
-// the hub counts the leaf node's connection, and the hub's JetStream API
-// answers through domain from a client of the leaf node. (The hub counts
-// the link a moment before the leaf node has the hub's subscriptions: a
-// request sent then finds no responders.)
-func WaitLinked(t testing.TB, hub, leaf *server.Server, domain string) {
+// WaitLinked waits until leaf is linked to the hub and carries its
+// interest: the leaf node counts its link, and the hub's JetStream API
+// answers through domain from a client of the leaf node. (A link counts a
+// moment before the leaf node has the hub's subscriptions: a request sent
+// then finds no responders.)
+func WaitLinked(t testing.TB, leaf *server.Server, domain string) {
 	t.Helper()
-	Eventually(t, "the region's leaf node connected to the hub", func() bool { return hub.NumLeafNodes() == 1 })
+	Eventually(t, "the region's leaf node linked to the hub", func() bool { return leaf.NumLeafNodes() > 0 })
 	nc := Connect(t, leaf.ClientURL())
 	defer nc.Close()
 	Eventually(t, "the hub's JetStream API answering through the leaf node", func() bool {
