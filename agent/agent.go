@@ -252,8 +252,15 @@ func (a *Agent) markReady() {
 	})
 }
 
-// Close stops the agent and waits for every goroutine it started. Checks
-// after Close answer from memory as stale.
+// closeWait bounds how long Close waits for the consumer to stop.
+const closeWait = 2 * time.Second
+
+// Close stops the agent and waits for every goroutine it started, and for
+// its consumer to stop — for at most closeWait when the server cannot be
+// reached (nats.go's ordered consumer then waits out its API requests,
+// about ten seconds; the server drops the ephemeral consumer itself).
+// Nothing is applied after Close returns.
+// Checks after Close answer from memory as stale.
 func (a *Agent) Close() error {
 	a.mu.Lock()
 	if a.closed {
@@ -266,9 +273,22 @@ func (a *Agent) Close() error {
 	a.wakeLocked(0, true)
 	a.mu.Unlock()
 	a.cancel()
+	// Deliveries still on their way are dropped (apply checks gen).
+	a.applyMu.Lock()
+	a.gen++
+	a.applyMu.Unlock()
 	if cc != nil {
-		cc.Stop()
-		<-cc.Closed()
+		stopped := make(chan struct{})
+		go func() {
+			cc.Stop()
+			<-cc.Closed()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-time.After(closeWait):
+			a.cfg.log.Warn("the revocation consumer did not stop in time (server unreachable?); left to stop by itself", "stream", a.cfg.stream, "waited", closeWait)
+		}
 	}
 	a.wg.Wait()
 	a.freshAsOf.Store(0)

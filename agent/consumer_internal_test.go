@@ -3,6 +3,9 @@ package agent
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,3 +121,79 @@ func TestLateDeliveryAfterRewindIsDropped(t *testing.T) {
 		}
 	}
 }
+
+// stuckConsumer stands for an ordered consumer that cannot stop: nats.go's
+// holds its lock through a reset, whose requests on a dead link wait ten
+// seconds each for an answer.
+type stuckConsumer struct{ closed chan struct{} }
+
+func (c stuckConsumer) Stop()                   { <-c.closed }
+func (c stuckConsumer) Drain()                  { <-c.closed }
+func (c stuckConsumer) Closed() <-chan struct{} { return c.closed }
+
+// TestCloseDoesNotWaitForAStuckConsumer: Close bounds its wait for the
+// consumer (closeWait), says so, and applies nothing after it returns.
+func TestCloseDoesNotWaitForAStuckConsumer(t *testing.T) {
+	s, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := publisher.New(ctx, nc, publisher.WithMaxTokenLifetime(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	var logMu sync.Mutex
+	a, err := New(ctx, nc, WithMaxTokenLifetime(time.Hour), WithLogger(slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.Write(p)
+	}), nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stuck := stuckConsumer{closed: make(chan struct{})}
+	defer close(stuck.closed)
+	a.mu.Lock()
+	real := a.cc
+	a.cc = stuck
+	a.mu.Unlock()
+	defer real.Stop()
+	a.applyMu.Lock()
+	gen := a.gen
+	a.applyMu.Unlock()
+
+	closed := make(chan struct{})
+	go func() { a.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		t.Fatal("Close waits for a consumer that cannot stop")
+	}
+	logMu.Lock()
+	said := logs.String()
+	logMu.Unlock()
+	if !strings.Contains(said, "did not stop in time") {
+		t.Errorf("Close did not say the consumer was left to stop; log:\n%s", said)
+	}
+	a.applyMu.Lock()
+	moved := a.gen != gen
+	a.applyMu.Unlock()
+	if !moved {
+		t.Error("deliveries of the consumer Close left behind would still be applied (the generation did not move)")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
