@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/jsretry"
 )
 
 // Errors returned by this package.
@@ -56,7 +57,10 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Publisher, error)
 	}
 	st, err := js.Stream(ctx, cfg.stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) && cfg.create {
-		st, err = js.CreateStream(ctx, StreamConfig(cfg.stream, cfg.prefix, cfg.maxLifetime, cfg.leeway, cfg.replicas))
+		err = jsretry.Do(ctx, jsretry.Code, func() (err error) {
+			st, err = js.CreateStream(ctx, StreamConfig(cfg.stream, cfg.prefix, cfg.maxLifetime, cfg.leeway, cfg.replicas))
+			return err
+		})
 		if err == nil {
 			cfg.log.Info("created revocation stream", "stream", cfg.stream, "replicas", cfg.replicas,
 				"max_token_lifetime", cfg.maxLifetime, "leeway", cfg.leeway, "subject_prefix", cfg.prefix)

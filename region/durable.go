@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jwtrevoke/jwtrevoke/internal/jsretry"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -34,18 +35,9 @@ func (e *apiError) Error() string { return fmt.Sprintf("%s (%d)", e.Description,
 
 // JetStream API error codes these requests tell apart.
 const (
-	errConsumerNotFound  = 10014
-	errStreamNameInUse   = 10058
-	errStreamStoreFailed = 10049
-	errNoPeers           = 10005
-	errUnavailable       = 10008
+	errConsumerNotFound = 10014
+	errStreamNameInUse  = 10058
 )
-
-// transient are the stream-create refusals createMirror tries again, for
-// up to transientFor.
-var transient = map[int]bool{errStreamStoreFailed: true, errNoPeers: true, errUnavailable: true}
-
-const transientFor = 10 * time.Second
 
 // request sends a JetStream API request and decodes its answer into out,
 // returning the API's error as an *apiError.
@@ -149,31 +141,26 @@ func createMirror(ctx context.Context, nc *nats.Conn, cfg jetstream.StreamConfig
 		return fmt.Errorf("jwtrevoke/region: the mirror's configuration has no mirror")
 	}
 	mirror["consumer"] = d
-	// Some refusals pass within seconds: right after a stream of this name
-	// was deleted the server may still be removing its store ("error
-	// creating store for stream"), and a region's cluster that has just
-	// formed may not yet count its peers online ("no suitable peers for
-	// placement") or have its JetStream ready. They are tried again for up
-	// to transientFor, then the error stands.
-	start := time.Now()
-	for {
-		err = request(ctx, nc, "$JS.API.STREAM.CREATE."+cfg.Name, raw, nil)
-		ae, ok := err.(*apiError)
-		switch {
-		case ok && ae.ErrCode == errStreamNameInUse:
-			return jetstream.ErrStreamNameAlreadyInUse
-		case ok && transient[ae.ErrCode] && time.Since(start) < transientFor:
-			select {
-			case <-ctx.Done():
-				return err
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		case ok && ae.ErrCode == errNoPeers:
-			return fmt.Errorf("%w (%d replicas need as many JetStream servers in the region's cluster)", err, cfg.Replicas)
-		}
-		return err
+	// A refusal that passes by itself (the store of a stream of this name
+	// just deleted, a region's cluster just formed) is tried again.
+	err = jsretry.Do(ctx, apiCode, func() error {
+		return request(ctx, nc, "$JS.API.STREAM.CREATE."+cfg.Name, raw, nil)
+	})
+	switch apiCode(err) {
+	case errStreamNameInUse:
+		return jetstream.ErrStreamNameAlreadyInUse
+	case jsretry.NoPeers:
+		return fmt.Errorf("%w (%d replicas need as many JetStream servers in the region's cluster)", err, cfg.Replicas)
 	}
+	return err
+}
+
+// apiCode is the JetStream API error code of a request's error, 0 if none.
+func apiCode(err error) int {
+	if ae, ok := err.(*apiError); ok {
+		return ae.ErrCode
+	}
+	return 0
 }
 
 // mirrorSource returns the durable consumer the region's stream follows,

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/jsretry"
 )
 
 // Object metadata keys: what a reader can know of a snapshot without
@@ -50,11 +51,15 @@ func Open(ctx context.Context, js jetstream.JetStream, bucket string) (*Store, e
 // Create returns the store of bucket, creating the bucket (file storage,
 // replicas copies) if it does not exist.
 func Create(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (*Store, error) {
-	obj, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      bucket,
-		Description: "jwtrevoke snapshots of the live revocation set",
-		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
+	var obj jetstream.ObjectStore
+	err := jsretry.Do(ctx, jsretry.Code, func() (err error) {
+		obj, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      bucket,
+			Description: "jwtrevoke snapshots of the live revocation set",
+			Storage:     jetstream.FileStorage,
+			Replicas:    max(replicas, 1),
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jwtrevoke/snapshot: creating bucket %q: %w", bucket, err)
