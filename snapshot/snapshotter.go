@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -135,7 +134,16 @@ func (s *Snapshotter) follow(ctx context.Context) error {
 	return s.tail(ctx, f, write)
 }
 
-// tail applies new events and calls write every interval.
+// tailHeartbeat is the tail's consumer heartbeat: a tail that hears
+// nothing for two of them (a pull the server no longer holds) is reset by
+// nats.go's ordered consumer instead of waiting forever.
+const tailHeartbeat = 5 * time.Second
+
+// tail applies new events and calls write every interval. The consumer is
+// read in a goroutine with no deadline of its own, so that nats.go's
+// missed-heartbeat check runs all along (a Next cut short every interval,
+// as before, never lasted long enough to miss one, and a pull the server
+// no longer held would have gone unnoticed); events are applied here.
 func (s *Snapshotter) tail(ctx context.Context, f *follower, write func() error) error {
 	cons, err := f.js.OrderedConsumer(ctx, s.cfg.stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: subjectFilter(f),
@@ -145,33 +153,50 @@ func (s *Snapshotter) tail(ctx context.Context, f *follower, write func() error)
 	if err != nil {
 		return fmt.Errorf("jwtrevoke/snapshot: consumer: %w", err)
 	}
-	it, err := cons.Messages()
+	it, err := cons.Messages(jetstream.PullHeartbeat(tailHeartbeat), jetstream.PullExpiry(3*tailHeartbeat))
 	if err != nil {
 		return fmt.Errorf("jwtrevoke/snapshot: consumer: %w", err)
 	}
-	defer it.Stop()
-	next := time.Now().Add(s.cfg.every)
-	for {
-		// One context for both the wait and the stop: nats.go takes
-		// NextMaxWait or NextContext, not both.
-		wctx, cancel := context.WithDeadline(ctx, next.Add(time.Millisecond))
-		m, err := it.Next(jetstream.NextContext(wctx))
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err == nil:
-			if meta, err := m.Metadata(); err == nil {
-				f.apply(meta.Sequence.Stream, m.Data())
+	defer it.Stop() // after done is closed: ends the reader's Next
+	type delivery struct {
+		m   jetstream.Msg
+		err error
+	}
+	deliveries, done := make(chan delivery), make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			m, err := it.Next()
+			select {
+			case deliveries <- delivery{m, err}:
+			case <-done:
+				return
 			}
-		case !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded):
-			return fmt.Errorf("jwtrevoke/snapshot: tailing %q: %w", s.cfg.stream, err)
+			if err != nil {
+				return
+			}
 		}
-		if !time.Now().Before(next) {
+	}()
+	tick := time.NewTicker(s.cfg.every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case d := <-deliveries:
+			if d.err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("jwtrevoke/snapshot: tailing %q: %w", s.cfg.stream, d.err)
+			}
+			if meta, err := d.m.Metadata(); err == nil {
+				f.apply(meta.Sequence.Stream, d.m.Data())
+			}
+		case <-tick.C:
 			if err := write(); err != nil {
 				return err
 			}
-			next = time.Now().Add(s.cfg.every)
 		}
 	}
 }

@@ -24,6 +24,14 @@ func TestTwoSnapshotters(t *testing.T) {
 	// Each follows the stream once: a warning means it failed and started
 	// over, which would hide a broken tail behind full replays.
 	warnings := &warnCounter{}
+	var relisted atomic.Int64
+	snapshot.SetOnListRetry(func() { relisted.Add(1) })
+	defer snapshot.SetOnListRetry(func() {})
+	defer func() {
+		if n := relisted.Load(); n > 0 {
+			t.Logf("bucket listings made again after running out of time: %d", n)
+		}
+	}()
 	var ss []*snapshot.Snapshotter
 	for range 2 {
 		s, err := snapshot.NewSnapshotter(js, snapshot.WithInterval(20*time.Millisecond), snapshot.WithLogger(slog.New(warnings)))
@@ -37,8 +45,16 @@ func TestTwoSnapshotters(t *testing.T) {
 	for round := range 5 {
 		last = revokeN(t, pub, "round-"+string(rune('a'+round)), 200)
 	}
-	for _, s := range ss {
-		testkit.Eventually(t, "snapshotter caught up", func() bool { e, _ := s.Last(); return e.Seq >= last })
+	for i, s := range ss {
+		caughtUp := func() bool { e, _ := s.Last(); return e.Seq >= last }
+		for deadline := time.Now().Add(testkit.Patience); !caughtUp() && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !caughtUp() {
+			e, err := s.Last()
+			t.Fatalf("snapshotter %d not caught up to %d after %v: last snapshot at %d, last error %v; %d warnings, the last %v",
+				i, last, testkit.Patience, e.Seq, err, warnings.n.Load(), warnings.last.Load())
+		}
 	}
 	store, err := snapshot.Open(context.Background(), js, snapshot.DefaultBucket)
 	if err != nil {

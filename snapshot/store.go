@@ -80,10 +80,38 @@ type Entry struct {
 // names sort as sequences do.
 func name(seq uint64) string { return fmt.Sprintf("snapshot-%020d", seq) }
 
+// listTry bounds one listing of the bucket, listTries how many are made.
+// nats.go lists an Object Store with a watcher that ends when a delivered
+// entry says nothing is pending; while another writer changes the bucket
+// that can fail to come, and an unbounded listing then waits for ever (a
+// snapshotter's prune hung so, with the other snapshotter writing, about
+// one run in a hundred under load). A listing that runs out of time is
+// made again.
+const (
+	listTry   = 2 * time.Second
+	listTries = 3
+)
+
+// onListRetry is called before a listing is made again; tests count it.
+var onListRetry = func() {}
+
+// list lists every object of the bucket (listTry, listTries).
+func (s *Store) list(ctx context.Context) ([]*jetstream.ObjectInfo, error) {
+	for try := 1; ; try++ {
+		lctx, cancel := context.WithTimeout(ctx, listTry)
+		infos, err := s.obj.List(lctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil || try == listTries {
+			return infos, err
+		}
+		onListRetry()
+	}
+}
+
 // List returns the bucket's snapshots, newest (highest sequence) first.
 // An object that is not a snapshot is left out.
 func (s *Store) List(ctx context.Context) ([]Entry, error) {
-	infos, err := s.obj.List(ctx)
+	infos, err := s.list(ctx)
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return nil, nil
 	}
@@ -286,7 +314,7 @@ func (s *Store) Prune(ctx context.Context, keep int) error {
 	for _, e := range entries[:min(max(keep, 1), len(entries))] {
 		kept[e.Name+"."+e.Info.Metadata[metaNonce]+"."] = true
 	}
-	infos, err := s.obj.List(ctx)
+	infos, err := s.list(ctx)
 	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return errors.Join(append(errs, err)...)
 	}
