@@ -29,20 +29,7 @@ import (
 // applied (fault F11 lost the first 500 revocations of a recreated stream
 // that way). This replays that delivery by hand, right after the restart.
 func TestLateDeliveryAfterRewindIsDropped(t *testing.T) {
-	// The agent's own package cannot use internal/testkit (it imports the
-	// agent): start the server by hand, on a port it picks.
-	s, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	ctx, nc := serverAndConn(t)
 	revokeN := func(p *publisher.Publisher, prefix string, n int) {
 		t.Helper()
 		for i := range n {
@@ -134,18 +121,7 @@ func (c stuckConsumer) Closed() <-chan struct{} { return c.closed }
 // TestCloseDoesNotWaitForAStuckConsumer: Close bounds its wait for the
 // consumer (closeWait), says so, and applies nothing after it returns.
 func TestCloseDoesNotWaitForAStuckConsumer(t *testing.T) {
-	s, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	ctx, nc := serverAndConn(t)
 	if _, err := publisher.New(ctx, nc, publisher.WithMaxTokenLifetime(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -197,3 +173,23 @@ func TestCloseDoesNotWaitForAStuckConsumer(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// serverAndConn starts a server on a port it picks and connects to it;
+// the context ends after a minute. The agent's own package cannot use
+// internal/testkit (it imports the agent).
+func serverAndConn(t *testing.T) (context.Context, *nats.Conn) {
+	t.Helper()
+	s, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return ctx, nc
+}
