@@ -376,19 +376,13 @@ func TestLeafCluster(t *testing.T) {
 		}
 	}
 	nodes := make([]*server.Server, 3)
-	started := make(chan int, 3)
 	for i := range nodes {
-		// Started together: a JetStream cluster waits for its peers.
-		go func() {
-			nodes[i] = testkit.Server(t, &server.Options{ServerName: fmt.Sprintf("region-a-%d", i), JetStreamDomain: "region-a",
-				Cluster:  server.ClusterOpts{Name: "region-a", Host: "127.0.0.1", Port: ports[1+i]},
-				Routes:   routes,
-				LeafNode: server.LeafNodeOpts{ReconnectInterval: 100 * time.Millisecond, Remotes: []*server.RemoteLeafOpts{{URLs: []*url.URL{hubURL}}}}})
-			started <- i
-		}()
-	}
-	for range nodes {
-		<-started
+		// Each is ready for clients at once; their JetStream cluster forms
+		// once all three are up (waited for below).
+		nodes[i] = testkit.Server(t, &server.Options{ServerName: fmt.Sprintf("region-a-%d", i), JetStreamDomain: "region-a",
+			Cluster:  server.ClusterOpts{Name: "region-a", Host: "127.0.0.1", Port: ports[1+i]},
+			Routes:   routes,
+			LeafNode: server.LeafNodeOpts{ReconnectInterval: 100 * time.Millisecond, Remotes: []*server.RemoteLeafOpts{{URLs: []*url.URL{hubURL}}}}})
 	}
 	for _, nd := range nodes {
 		testkit.WaitLinked(t, nd, testkit.HubDomain)
