@@ -125,7 +125,9 @@ func WithCreateStream(create bool) Option {
 // region, connected to the region's leaf node, writes to the hub with
 // WithDomain("hub") (see package region). Events and their acks take the
 // leaf node's link; the stream is looked up, created and read (a key's
-// latest event) at the hub. The default is the connected server's domain.
+// latest event) at the hub; New waits for a leaf node's link to the hub
+// that is not up yet until ctx ends (10 s when ctx has no deadline). The
+// default is the connected server's domain.
 func WithDomain(domain string) Option {
 	return func(c *config) error {
 		if strings.ContainsAny(domain, ".*> \t\r\n") {

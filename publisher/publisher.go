@@ -55,7 +55,17 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Publisher, error)
 	if err != nil {
 		return nil, fmt.Errorf("jwtrevoke/publisher: %w", err)
 	}
-	st, err := js.Stream(ctx, cfg.stream)
+	var st jetstream.Stream
+	if cfg.domain != "" {
+		// Through a region's leaf node just started, the hub's API answers
+		// once the link carries its interest.
+		err = jsretry.Linked(ctx, func(ctx context.Context) (err error) {
+			st, err = js.Stream(ctx, cfg.stream)
+			return err
+		})
+	} else {
+		st, err = js.Stream(ctx, cfg.stream)
+	}
 	if errors.Is(err, jetstream.ErrStreamNotFound) && cfg.create {
 		err = jsretry.Do(ctx, jsretry.Code, func() (err error) {
 			st, err = js.CreateStream(ctx, StreamConfig(cfg.stream, cfg.prefix, cfg.maxLifetime, cfg.leeway, cfg.replicas))

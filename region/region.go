@@ -36,12 +36,12 @@ import (
 	"fmt"
 	"maps"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jwtrevoke/jwtrevoke"
+	"github.com/jwtrevoke/jwtrevoke/internal/jsretry"
 )
 
 // DefaultHubDomain is the JetStream domain of the hub in deploy/nats.
@@ -202,7 +202,12 @@ func Ensure(ctx context.Context, nc *nats.Conn, c Config) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("jwtrevoke/region: %w", err)
 	}
-	origin, err := hubStream(ctx, hub, c.Stream)
+	// A leaf node just started may not carry the hub's interest yet.
+	var origin jetstream.Stream
+	err = jsretry.Linked(ctx, func(ctx context.Context) (err error) {
+		origin, err = hub.Stream(ctx, c.Stream)
+		return err
+	})
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: the hub's stream %q in JetStream domain %q: %v (is this leaf node connected to the hub, and does the hub's stream exist? jwtrevoke serve or revoke at the hub creates it)", ErrMirror, c.Stream, c.HubDomain, err)
 	}
@@ -271,28 +276,4 @@ func Ensure(ctx context.Context, nc *nats.Conn, c Config) (Result, error) {
 		res.Consumer = src.Name
 	}
 	return res, nil
-}
-
-// hubStream looks the hub's stream up through its domain. A leaf node
-// that has just connected, or is still connecting, carries the hub's
-// interest in its JetStream API a moment later: "no responders" is tried
-// again every 100 ms until ctx ends (10 s when ctx has no deadline), and
-// only then counts as no link.
-func hubStream(ctx context.Context, hub jetstream.JetStream, name string) (jetstream.Stream, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-	}
-	for {
-		st, err := hub.Stream(ctx, name)
-		if !errors.Is(err, nats.ErrNoResponders) {
-			return st, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

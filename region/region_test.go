@@ -252,9 +252,10 @@ func TestEnsureRefuses(t *testing.T) {
 	}
 }
 
-// TestEnsureWaitsForTheLink: Ensure run on a region's leaf node before its
-// link to the hub is up (a bring-up script starting both at once) waits
-// for the link instead of failing on "no responders".
+// TestEnsureWaitsForTheLink: Ensure, and a publisher writing through the
+// hub's domain, run on a region's leaf node before its link to the hub is
+// up (a bring-up starting them at once) wait for the link instead of
+// failing on "no responders".
 func TestEnsureWaitsForTheLink(t *testing.T) {
 	ports, err := freeport.Take(1)
 	if err != nil {
@@ -278,23 +279,33 @@ func TestEnsureWaitsForTheLink(t *testing.T) {
 	leaf := testkit.Server(t, &server.Options{ServerName: "region-a", JetStreamDomain: "region-a",
 		LeafNode: server.LeafNodeOpts{ReconnectInterval: 100 * time.Millisecond, Remotes: []*server.RemoteLeafOpts{{URLs: []*url.URL{remote}}}}})
 	regionNC := testkit.Connect(t, leaf.ClientURL())
-	done := make(chan error, 1)
+	ensured, published := make(chan error, 1), make(chan error, 1)
 	go func() {
 		_, err := region.Ensure(ctxT(t), regionNC, region.Config{})
-		done <- err
+		ensured <- err
 	}()
-	// Ensure's first request has reached the leaf node, which has no link.
-	testkit.Eventually(t, "Ensure's first request at the leaf node", func() bool {
+	// A region's publisher (serve or revoke --hub-domain) started as well.
+	go func() {
+		_, err := publisher.New(ctxT(t), testkit.Connect(t, leaf.ClientURL()), publisher.WithDomain(testkit.HubDomain))
+		published <- err
+	}()
+	// Both first requests have reached the leaf node, which has no link.
+	testkit.Eventually(t, "the first requests at the leaf node", func() bool {
 		v, err := leaf.Varz(nil)
-		return err == nil && v.InMsgs > 0
+		return err == nil && v.InMsgs >= 2
 	})
 	select {
-	case err := <-done:
+	case err := <-ensured:
 		t.Fatalf("Ensure ended before the hub was up: %v", err)
+	case err := <-published:
+		t.Fatalf("publisher.New through the hub's domain ended before the hub was up: %v", err)
 	default:
 	}
 	testkit.Server(t, hubOptions())
-	if err := <-done; err != nil {
+	if err := <-ensured; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-published; err != nil {
 		t.Fatal(err)
 	}
 }

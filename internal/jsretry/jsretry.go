@@ -7,8 +7,10 @@
 // a cluster that has just formed refuses placements until it counts its
 // peers online ("no suitable peers for placement", 10005) and answers
 // "JetStream system temporarily unavailable" (10008) until its meta leader
-// is in place. Left alone, each fails a start that a moment later would
-// have worked.
+// is in place. A region's leaf node that has just connected carries the
+// hub's interest in its JetStream API a moment later, and a request
+// through the hub's domain finds "no responders" until then. Left alone,
+// each fails a start that a moment later would have worked.
 package jsretry
 
 import (
@@ -16,6 +18,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -51,6 +54,28 @@ func Do(ctx context.Context, code func(error) int, fn func() error) error {
 	for {
 		err := fn()
 		if err == nil || !Transient(code(err)) || time.Since(start) >= Within {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Linked calls fn until it answers something other than "no responders"
+// (a leaf node's link to the hub not up yet), every 100 ms, until ctx ends
+// (10 s when ctx has no deadline); it returns fn's last error.
+func Linked(ctx context.Context, fn func(context.Context) error) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, Within)
+		defer cancel()
+	}
+	for {
+		err := fn(ctx)
+		if !errors.Is(err, nats.ErrNoResponders) {
 			return err
 		}
 		select {
